@@ -1,0 +1,67 @@
+"""Type stubs of the Rust extension ``analogkernels._core`` (checked by mypy.stubtest)."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def set_num_threads(n: int) -> None:
+    """Set the Rust core's thread count (0 restores the default)."""
+
+def get_num_threads() -> int:
+    """The Rust core's thread count."""
+
+def fwht(
+    x: npt.ArrayLike,
+    *,
+    normalize: bool = False,
+    out: np.ndarray[Any, Any] | None = None,
+    isa: str | None = None,
+) -> np.ndarray[Any, Any]:
+    """Fast Walsh–Hadamard transform of a vector or of every row of a 2-D array.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (m, n)
+        Real input; float32 and float64 are kept, integers become float64.
+        ``n`` must be a power of two from 1 to 2**26.
+    normalize : bool, default False
+        Multiply by ``1/sqrt(n)`` (orthonormal transform).
+    out : ndarray, optional
+        C-contiguous array of the result's shape and dtype to write into; may be
+        ``x`` itself for an in-place transform.
+    isa : str, optional
+        Force an instruction set (see :func:`available_isas`); for tests and
+        benchmarks. The result bits are the same on every instruction set.
+
+    Returns
+    -------
+    ndarray
+        ``H x`` row by row (``out`` if given).
+    """
+
+def randomized_hadamard(
+    x: npt.ArrayLike,
+    signs: npt.ArrayLike,
+    *,
+    normalize: bool = False,
+    out: np.ndarray[Any, Any] | None = None,
+    isa: str | None = None,
+) -> np.ndarray[Any, Any]:
+    """``H · diag(signs) · x`` for a vector or every row of a 2-D array, in one pass."""
+
+def sorf_block(
+    x: npt.ArrayLike,
+    d1: npt.ArrayLike,
+    d2: npt.ArrayLike,
+    d3: npt.ArrayLike,
+    *,
+    out: np.ndarray[Any, Any] | None = None,
+    isa: str | None = None,
+) -> np.ndarray[Any, Any]:
+    """One SORF block ``sqrt(n) · Ĥ D1 Ĥ D2 Ĥ D3 x`` with ``Ĥ = H/sqrt(n)``."""
+
+def available_isas() -> list[str]:
+    """Names of the instruction sets this CPU runs, best last."""

@@ -1,0 +1,284 @@
+//! The transform written once over a small vector abstraction ([`Simd`]); each
+//! instruction set instantiates it inside a `#[target_feature]` function, where
+//! everything below is inlined (`#[inline(always)]`).
+
+use super::{Float, Kernels};
+
+/// The vector operations the transform needs. Implementations are unsafe
+/// because they wrap target-feature intrinsics and raw loads/stores.
+pub(crate) trait Simd {
+    type T: Float;
+    type V: Copy;
+    const LANES: usize;
+    /// Unaligned load of `LANES` elements.
+    unsafe fn load(p: *const Self::T) -> Self::V;
+    /// Unaligned store of `LANES` elements.
+    unsafe fn store(p: *mut Self::T, v: Self::V);
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn splat(x: Self::T) -> Self::V;
+    /// The butterfly stages with `h < LANES`, inside one vector, in increasing
+    /// `h`; lane `i` with `i & h == 0` gets `x[i] + x[i+h]`, lane `i + h` gets
+    /// `x[i] - x[i+h]` (or `x[i] + (-x[i+h])`, the same IEEE value).
+    unsafe fn in_register(v: Self::V) -> Self::V;
+}
+
+/// `log2(R)` butterfly stages across `R` vectors (half-widths 1, 2, .. R/2).
+#[inline(always)]
+unsafe fn radix<S: Simd, const R: usize>(v: &mut [S::V; R]) {
+    let mut h = 1;
+    while h < R {
+        let mut i = 0;
+        while i < R {
+            for j in i..i + h {
+                let a = v[j];
+                let b = v[j + h];
+                v[j] = S::add(a, b);
+                v[j + h] = S::sub(a, b);
+            }
+            i += 2 * h;
+        }
+        h *= 2;
+    }
+}
+
+/// One pass of `log2(R)` stages (half-widths `h, 2h, .. R h/2`, in rows) over
+/// an `m × stride` matrix, on its first `width` columns; optional scaling.
+#[inline(always)]
+unsafe fn pass<S: Simd, const R: usize>(
+    x: *mut S::T,
+    m: usize,
+    stride: usize,
+    width: usize,
+    h: usize,
+    scale: Option<S::V>,
+) {
+    let mut v = [S::splat(S::T::ZERO); R];
+    let mut g = 0;
+    while g < m {
+        for r in 0..h {
+            let row0 = x.add((g + r) * stride);
+            let mut c = 0;
+            while c < width {
+                for (k, vk) in v.iter_mut().enumerate() {
+                    *vk = S::load(row0.add(k * h * stride + c));
+                }
+                radix::<S, R>(&mut v);
+                if let Some(s) = scale {
+                    for vk in v.iter_mut() {
+                        *vk = S::mul(*vk, s);
+                    }
+                }
+                for (k, vk) in v.iter().enumerate() {
+                    S::store(row0.add(k * h * stride + c), *vk);
+                }
+                c += S::LANES;
+            }
+        }
+        g += R * h;
+    }
+}
+
+/// The stages of half-width `h0, 2 h0, .. m/2` (in rows) of an `m × stride`
+/// matrix on `width` columns, in radix-8 passes (radix 4 or 2 for the rest),
+/// scaling in the last pass.
+#[inline(always)]
+unsafe fn strided_stages<S: Simd>(
+    x: *mut S::T,
+    m: usize,
+    stride: usize,
+    width: usize,
+    h0: usize,
+    scale: Option<S::V>,
+) {
+    let mut h = h0;
+    if h >= m {
+        if scale.is_some() {
+            pass::<S, 1>(x, m, stride, width, 1, scale);
+        }
+        return;
+    }
+    while h < m {
+        let remaining = (m / h).trailing_zeros();
+        let (radix, last) = match remaining {
+            1 => (2, true),
+            2 => (4, true),
+            3 => (8, true),
+            4 => (4, false),
+            _ => (8, false),
+        };
+        let s = if last { scale } else { None };
+        match radix {
+            2 => pass::<S, 2>(x, m, stride, width, h, s),
+            4 => pass::<S, 4>(x, m, stride, width, h, s),
+            _ => pass::<S, 8>(x, m, stride, width, h, s),
+        }
+        h *= radix;
+    }
+}
+
+/// First pass over a contiguous row: diagonal pre-multiplication, the
+/// in-register stages and `log2(R)` cross-vector stages, `R` vectors at a time.
+#[inline(always)]
+unsafe fn first_pass<S: Simd, const R: usize>(
+    x: *mut S::T,
+    m: usize,
+    signs: *const S::T,
+    scale: Option<S::V>,
+) {
+    let mut v = [S::splat(S::T::ZERO); R];
+    let mut g = 0;
+    while g < m {
+        let p = x.add(g * S::LANES);
+        for (k, vk) in v.iter_mut().enumerate() {
+            *vk = S::load(p.add(k * S::LANES));
+        }
+        if !signs.is_null() {
+            let q = signs.add(g * S::LANES);
+            for (k, vk) in v.iter_mut().enumerate() {
+                *vk = S::mul(*vk, S::load(q.add(k * S::LANES)));
+            }
+        }
+        for vk in v.iter_mut() {
+            *vk = S::in_register(*vk);
+        }
+        radix::<S, R>(&mut v);
+        if let Some(s) = scale {
+            for vk in v.iter_mut() {
+                *vk = S::mul(*vk, s);
+            }
+        }
+        for (k, vk) in v.iter().enumerate() {
+            S::store(p.add(k * S::LANES), *vk);
+        }
+        g += R;
+    }
+}
+
+/// Full transform of a contiguous row, `LANES <= n`, `n` a power of two.
+#[inline(always)]
+pub(crate) unsafe fn row_kernel<S: Simd>(
+    x: *mut S::T,
+    n: usize,
+    signs: *const S::T,
+    scale: Option<S::T>,
+) {
+    let m = n / S::LANES;
+    let sv = scale.map(|s| S::splat(s));
+    match m {
+        1 => first_pass::<S, 1>(x, m, signs, sv),
+        2 => first_pass::<S, 2>(x, m, signs, sv),
+        4 => first_pass::<S, 4>(x, m, signs, sv),
+        _ => {
+            if m == 8 {
+                first_pass::<S, 8>(x, m, signs, sv);
+            } else {
+                first_pass::<S, 8>(x, m, signs, None);
+                // A vector is one "row" of an (n/LANES) × LANES matrix.
+                strided_stages::<S>(x, m, S::LANES, S::LANES, 8, sv);
+            }
+        }
+    }
+}
+
+/// Cross-row stages of an `m × stride` matrix on `width` columns.
+#[inline(always)]
+pub(crate) unsafe fn columns_kernel<S: Simd>(
+    x: *mut S::T,
+    m: usize,
+    stride: usize,
+    width: usize,
+    scale: Option<S::T>,
+) {
+    strided_stages::<S>(x, m, stride, width, 1, scale.map(|s| S::splat(s)));
+}
+
+/// Width-1 "vectors": the portable path, built from the same generic code.
+#[derive(Clone, Copy)]
+pub(crate) struct Scalar<T>(std::marker::PhantomData<T>);
+
+impl<T: Float> Simd for Scalar<T> {
+    type T = T;
+    type V = T;
+    const LANES: usize = 1;
+    #[inline(always)]
+    unsafe fn load(p: *const T) -> T {
+        *p
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut T, v: T) {
+        *p = v;
+    }
+    #[inline(always)]
+    unsafe fn add(a: T, b: T) -> T {
+        a + b
+    }
+    #[inline(always)]
+    unsafe fn sub(a: T, b: T) -> T {
+        a - b
+    }
+    #[inline(always)]
+    unsafe fn mul(a: T, b: T) -> T {
+        a * b
+    }
+    #[inline(always)]
+    unsafe fn splat(x: T) -> T {
+        x
+    }
+    #[inline(always)]
+    unsafe fn in_register(v: T) -> T {
+        v
+    }
+}
+
+/// Defines a `#[target_feature]` pair of entry points (row, columns) for one
+/// [`Simd`] implementation, and returns them as a [`Kernels`] table.
+macro_rules! kernel_table {
+    ($simd:ty, $t:ty, $feature:literal) => {{
+        #[target_feature(enable = $feature)]
+        unsafe fn row(x: *mut $t, n: usize, signs: *const $t, scale: Option<$t>) {
+            $crate::hadamard::generic::row_kernel::<$simd>(x, n, signs, scale)
+        }
+        #[target_feature(enable = $feature)]
+        unsafe fn columns(x: *mut $t, m: usize, stride: usize, width: usize, scale: Option<$t>) {
+            $crate::hadamard::generic::columns_kernel::<$simd>(x, m, stride, width, scale)
+        }
+        $crate::hadamard::Kernels::<$t> {
+            lanes: <$simd as $crate::hadamard::generic::Simd>::LANES,
+            row,
+            columns,
+        }
+    }};
+}
+pub(crate) use kernel_table;
+
+unsafe fn scalar_row<T: Float>(x: *mut T, n: usize, signs: *const T, scale: Option<T>) {
+    row_kernel::<Scalar<T>>(x, n, signs, scale)
+}
+
+unsafe fn scalar_columns<T: Float>(
+    x: *mut T,
+    m: usize,
+    stride: usize,
+    width: usize,
+    scale: Option<T>,
+) {
+    columns_kernel::<Scalar<T>>(x, m, stride, width, scale)
+}
+
+pub(crate) fn scalar_kernels_f32() -> Kernels<f32> {
+    Kernels {
+        lanes: 1,
+        row: scalar_row::<f32>,
+        columns: scalar_columns::<f32>,
+    }
+}
+
+pub(crate) fn scalar_kernels_f64() -> Kernels<f64> {
+    Kernels {
+        lanes: 1,
+        row: scalar_row::<f64>,
+        columns: scalar_columns::<f64>,
+    }
+}

@@ -1,0 +1,459 @@
+//! Fast Walsh–Hadamard transform (FWHT), in place, for every row of a matrix.
+//!
+//! The unnormalised transform of a length-`n` vector (`n` a power of two) is
+//! `y = H_n x` with `H_1 = [1]`, `H_2n = [[H_n, H_n], [H_n, -H_n]]` (Sylvester
+//! order, the order of `scipy.linalg.hadamard`). It is computed by `log2 n`
+//! butterfly stages: the stage of half-width `h` replaces every pair
+//! `(a, b) = (x[i], x[i + h])` (with `i & h == 0`) by `(a + b, a - b)`.
+//!
+//! # Bit-exactness across instruction sets
+//! Every path — the scalar reference, SSE2, AVX2, AVX-512F, NEON, one thread or
+//! many, blocked or not — applies the stages to each element in increasing `h`
+//! and computes each butterfly output as exactly `a + b` or `a - b` (or
+//! `a + (-b)`, which IEEE 754 defines to be the same value). The transform only
+//! adds and subtracts, so the output bits do not depend on the path taken. The
+//! optional pre-multiplication by a diagonal (`signs`) happens before the first
+//! stage and the optional scaling after the last one, on every path.
+//!
+//! # How it is fast
+//! - Stages with `h` smaller than a SIMD vector run inside registers
+//!   ([`Simd::in_register`]), fused with the first three cross-vector stages.
+//! - The remaining stages run as radix-8 passes (three stages per load/store), so
+//!   a row of `n` elements is read and written about `log2(n) / 3` times while it
+//!   sits in L1.
+//! - Rows longer than [`block_len`] (32 KiB) are transformed block by block in
+//!   L1 first; the stages that cross blocks then run on column chunks sized for
+//!   L2 (a four-step scheme), so a long vector is streamed from memory twice.
+//! - Rows, and blocks and column chunks of one long row, are spread over the
+//!   crate's rayon pool ([`crate::parallel`]).
+//!
+//! Instruction sets are chosen at run time (`is_x86_feature_detected!`), so one
+//! binary runs on any x86-64 CPU (SSE2 is part of the x86-64 baseline) and uses
+//! AVX-512F where the CPU has it.
+
+mod generic;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod reference;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use rayon::prelude::*;
+
+pub use reference::fwht_reference;
+
+use crate::error::{Error, Result};
+use crate::parallel;
+
+/// Largest supported row length, 2^26 (256 MiB of f32).
+pub const MAX_LOG2_LEN: u32 = 26;
+
+/// Below this many elements a call runs on the calling thread: handing work to
+/// the pool costs more than the transform itself.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+/// Work per rayon task when many rows are transformed (elements).
+const TASK_ELEMENTS: usize = 1 << 15;
+/// Bytes of a column chunk in the cross-block phase of a long row (fits L2).
+const COLUMN_CHUNK_BYTES: usize = 1 << 20;
+
+/// A floating-point element type the transform supports (f32, f64).
+pub trait Float:
+    Copy
+    + Send
+    + Sync
+    + PartialEq
+    + PartialOrd
+    + std::fmt::Debug
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + 'static
+{
+    /// Zero.
+    const ZERO: Self;
+    /// One.
+    const ONE: Self;
+    /// Conversion from f64 (rounding to nearest).
+    fn from_f64(x: f64) -> Self;
+    /// Conversion to f64 (exact).
+    fn to_f64(self) -> f64;
+    #[doc(hidden)]
+    fn kernels(isa: Isa) -> Option<Kernels<Self>>;
+}
+
+impl Float for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn kernels(isa: Isa) -> Option<Kernels<Self>> {
+        match isa {
+            Isa::Scalar => Some(generic::scalar_kernels_f32()),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 | Isa::Avx2 | Isa::Avx512 => x86::kernels_f32(isa),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => Some(neon::kernels_f32()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+impl Float for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn kernels(isa: Isa) -> Option<Kernels<Self>> {
+        match isa {
+            Isa::Scalar => Some(generic::scalar_kernels_f64()),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 | Isa::Avx2 | Isa::Avx512 => x86::kernels_f64(isa),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => Some(neon::kernels_f64()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+/// An instruction set the transform has a kernel for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable code, one element at a time (the same generic kernel, width 1).
+    Scalar,
+    /// x86-64 baseline, 128-bit vectors.
+    Sse2,
+    /// x86-64 with AVX2, 256-bit vectors.
+    Avx2,
+    /// x86-64 with AVX-512F, 512-bit vectors and lane masks.
+    Avx512,
+    /// aarch64 Advanced SIMD, 128-bit vectors.
+    Neon,
+}
+
+impl Isa {
+    /// Every instruction set, best last.
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Sse2, Isa::Neon, Isa::Avx2, Isa::Avx512];
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The instruction sets this CPU can run, best last.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+    }
+
+    /// The best instruction set of this CPU.
+    pub fn best() -> Isa {
+        *Isa::available().last().unwrap_or(&Isa::Scalar)
+    }
+
+    /// Lower-case name, as accepted by [`Isa::from_name`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Sse2 => "sse2",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512f",
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// Parses a name from [`Isa::name`].
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|i| i.name() == name)
+    }
+}
+
+/// The kernels of one instruction set for one element type.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Kernels<T> {
+    /// Elements per vector; rows shorter than this use the scalar kernels.
+    pub(crate) lanes: usize,
+    /// Transform of one contiguous row of length `n`, `lanes <= n <= block_len`:
+    /// optional diagonal pre-multiplication (`signs`, may be null) and scaling.
+    pub(crate) row: unsafe fn(*mut T, usize, *const T, Option<T>),
+    /// The stages of a length-`m` transform across the rows of an `m × stride`
+    /// matrix, on its first `width` columns (a multiple of `lanes`), then scaling.
+    pub(crate) columns: unsafe fn(*mut T, usize, usize, usize, Option<T>),
+}
+
+/// Largest row length transformed in one piece: 32 KiB of elements (fits L1d).
+pub fn block_len<T>() -> usize {
+    (32 * 1024) / std::mem::size_of::<T>()
+}
+
+/// Parameters of a transform call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwhtParams {
+    /// Multiply the result by `1/sqrt(n)` (orthonormal transform).
+    pub normalize: bool,
+    /// Force an instruction set (`None`: the best this CPU has). Used by tests
+    /// and benchmarks; an unavailable choice is an error, never a crash.
+    pub isa: Option<Isa>,
+}
+
+/// Checks that `row_len` is a supported power of two and divides `len`.
+pub fn check_row_len(len: usize, row_len: usize) -> Result<()> {
+    if row_len == 0 {
+        if len == 0 {
+            return Ok(());
+        }
+        return Err(Error::Shape(
+            "row length 0 with a non-empty array".to_string(),
+        ));
+    }
+    if !row_len.is_power_of_two() {
+        return Err(Error::Shape(format!(
+            "row length {row_len} is not a power of two; pad each row to {} (the next power of two)",
+            row_len.next_power_of_two()
+        )));
+    }
+    if row_len.trailing_zeros() > MAX_LOG2_LEN {
+        return Err(Error::Shape(format!(
+            "row length {row_len} exceeds the supported maximum 2^{MAX_LOG2_LEN} = {}",
+            1usize << MAX_LOG2_LEN
+        )));
+    }
+    if !len.is_multiple_of(row_len) {
+        return Err(Error::Shape(format!(
+            "array length {len} is not a multiple of the row length {row_len}"
+        )));
+    }
+    Ok(())
+}
+
+fn kernels_for<T: Float>(isa: Option<Isa>) -> Result<Kernels<T>> {
+    let isa = isa.unwrap_or_else(Isa::best);
+    if !isa.is_available() {
+        return Err(Error::value(
+            "isa",
+            format!(
+                "instruction set {} is not available on this CPU (available: {})",
+                isa.name(),
+                Isa::available()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    T::kernels(isa).ok_or_else(|| Error::value("isa", format!("no kernel for {}", isa.name())))
+}
+
+/// A raw pointer that may cross threads. Safety rests with the caller: the tasks
+/// that share it touch disjoint elements.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: used only to hand disjoint parts of one buffer to rayon tasks.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole wrapper).
+    fn get(self) -> *mut T {
+        self.0
+    }
+
+    /// Offsets the pointer.
+    fn at(self, offset: usize) -> *mut T {
+        // SAFETY: callers stay inside the buffer the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Transforms one row of any supported length, `threads_inside` allowing the
+/// blocks and column chunks of a long row to run in parallel.
+///
+/// # Safety
+/// `row` points to `n` valid elements; `signs` is null or points to `n`.
+unsafe fn transform_row<T: Float>(
+    k: &Kernels<T>,
+    row: *mut T,
+    n: usize,
+    signs: *const T,
+    scale: Option<T>,
+    threads_inside: bool,
+) {
+    if n < k.lanes {
+        let slice = std::slice::from_raw_parts_mut(row, n);
+        let signs = (!signs.is_null()).then(|| std::slice::from_raw_parts(signs, n));
+        reference::fwht_reference(slice, signs, scale);
+        return;
+    }
+    let block = block_len::<T>();
+    if n <= block {
+        (k.row)(row, n, signs, scale);
+        return;
+    }
+    // Four-step scheme: full transforms of each L1 block, then the stages that
+    // cross blocks on column chunks (an m × block matrix, transformed along m).
+    let m = n / block;
+    let width = (COLUMN_CHUNK_BYTES / (m * std::mem::size_of::<T>()))
+        .clamp(k.lanes.max(64 / std::mem::size_of::<T>()), block);
+    let ptr = SendPtr(row);
+    let sgn = SendPtr(signs as *mut T);
+    let kk = *k;
+    let do_block = move |b: usize| {
+        let s = if sgn.get().is_null() {
+            std::ptr::null()
+        } else {
+            sgn.at(b * block) as *const T
+        };
+        // SAFETY: block b covers elements [b*block, (b+1)*block) of the row.
+        unsafe { (kk.row)(ptr.at(b * block), block, s, None) };
+    };
+    let do_chunk = move |c: usize| {
+        // SAFETY: chunk c covers columns [c*width, (c+1)*width) of every block.
+        unsafe { (kk.columns)(ptr.at(c * width), m, block, width, scale) };
+    };
+    if threads_inside {
+        (0..m).into_par_iter().for_each(do_block);
+        (0..block / width).into_par_iter().for_each(do_chunk);
+    } else {
+        (0..m).for_each(do_block);
+        (0..block / width).for_each(do_chunk);
+    }
+}
+
+/// Core driver: every row of `data` (rows of `row_len`), optionally
+/// pre-multiplied by the diagonal `signs` and scaled by `scale`.
+fn run_rows<T: Float>(
+    data: &mut [T],
+    row_len: usize,
+    signs: Option<&[T]>,
+    scale: Option<T>,
+    isa: Option<Isa>,
+) -> Result<()> {
+    check_row_len(data.len(), row_len)?;
+    if let Some(s) = signs {
+        if s.len() != row_len {
+            return Err(Error::Shape(format!(
+                "signs has length {} but rows have length {row_len}",
+                s.len()
+            )));
+        }
+    }
+    let k = kernels_for::<T>(isa)?;
+    if data.is_empty() {
+        return Ok(());
+    }
+    let n = row_len;
+    let rows = data.len() / n;
+    let sp = signs.map_or(std::ptr::null(), |s| s.as_ptr());
+    let sgn = SendPtr(sp as *mut T);
+    let total = data.len();
+    let threads = parallel::num_threads();
+    if total < PARALLEL_MIN_ELEMENTS || threads <= 1 {
+        for row in data.chunks_exact_mut(n) {
+            // SAFETY: `row` has n elements, `sp` is null or has n elements.
+            unsafe { transform_row(&k, row.as_mut_ptr(), n, sp, scale, false) };
+        }
+        return Ok(());
+    }
+    parallel::install(|| {
+        if rows >= 2 * threads || n <= block_len::<T>() {
+            let rows_per_task = (TASK_ELEMENTS / n).max(1);
+            data.par_chunks_mut(rows_per_task * n).for_each(|chunk| {
+                for row in chunk.chunks_exact_mut(n) {
+                    // SAFETY: as above; each task owns its rows.
+                    unsafe {
+                        transform_row(&k, row.as_mut_ptr(), n, sgn.get() as *const T, scale, false)
+                    };
+                }
+            });
+        } else {
+            for row in data.chunks_exact_mut(n) {
+                // SAFETY: as above; parallelism is inside the row.
+                unsafe {
+                    transform_row(&k, row.as_mut_ptr(), n, sgn.get() as *const T, scale, true)
+                };
+            }
+        }
+    });
+    Ok(())
+}
+
+fn normalization<T: Float>(normalize: bool, n: usize) -> Option<T> {
+    normalize.then(|| T::from_f64(1.0 / (n as f64).sqrt()))
+}
+
+/// Unnormalised (or, with `params.normalize`, orthonormal) Walsh–Hadamard
+/// transform of every row of `data`, in place.
+///
+/// `data` holds `data.len() / row_len` rows of `row_len` elements, C order;
+/// `row_len` is a power of two from 1 to 2^26.
+pub fn fwht<T: Float>(data: &mut [T], row_len: usize, params: &FwhtParams) -> Result<()> {
+    run_rows(
+        data,
+        row_len,
+        None,
+        normalization(params.normalize, row_len),
+        params.isa,
+    )
+}
+
+/// `H · diag(signs) · x` for every row `x` of `data`, in one pass (the
+/// multiplication is fused into the first butterfly stage).
+pub fn randomized_hadamard<T: Float>(
+    data: &mut [T],
+    row_len: usize,
+    signs: &[T],
+    params: &FwhtParams,
+) -> Result<()> {
+    run_rows(
+        data,
+        row_len,
+        Some(signs),
+        normalization(params.normalize, row_len),
+        params.isa,
+    )
+}
+
+/// One structured-orthogonal block of SORF (Yu et al., NeurIPS 2016), applied to
+/// every row `x` of `data` without forming a matrix:
+/// `sqrt(n) · Ĥ D1 Ĥ D2 Ĥ D3 x` with `Ĥ = H/sqrt(n)` the orthonormal transform,
+/// i.e. `(1/n) · H D1 H D2 H D3 x`. The factor `1/n` is a power of two, so the
+/// scaling is exact.
+pub fn sorf_block<T: Float>(
+    data: &mut [T],
+    row_len: usize,
+    d1: &[T],
+    d2: &[T],
+    d3: &[T],
+    isa: Option<Isa>,
+) -> Result<()> {
+    let scale = (row_len > 0).then(|| T::from_f64(1.0 / row_len as f64));
+    run_rows(data, row_len, Some(d3), None, isa)?;
+    run_rows(data, row_len, Some(d2), None, isa)?;
+    run_rows(data, row_len, Some(d1), scale, isa)
+}
+
+#[cfg(test)]
+mod tests;

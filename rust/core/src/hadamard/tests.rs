@@ -1,0 +1,255 @@
+use proptest::prelude::*;
+
+use super::*;
+
+/// Entry (i, j) of the Sylvester Hadamard matrix: (-1)^popcount(i & j).
+fn hadamard_entry(i: usize, j: usize) -> f64 {
+    if (i & j).count_ones().is_multiple_of(2) {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+fn naive(x: &[f64]) -> Vec<f64> {
+    let n = x.len();
+    (0..n)
+        .map(|i| (0..n).map(|j| hadamard_entry(i, j) * x[j]).sum())
+        .collect()
+}
+
+/// Deterministic pseudo-random test data with awkward magnitudes, so that
+/// rounding differs between summation orders (and a wrong order is caught).
+fn data<T: Float>(len: usize, seed: u64) -> Vec<T> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+            let e = ((s & 31) as i32) - 16;
+            T::from_f64((u - 0.5) * 2f64.powi(e))
+        })
+        .collect()
+}
+
+fn bits_equal<T: Float>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.to_f64().to_bits() == y.to_f64().to_bits()
+                || (x.to_f64().is_nan() && y.to_f64().is_nan())
+        })
+}
+
+fn reference_rows<T: Float>(x: &[T], n: usize, signs: Option<&[T]>, scale: Option<T>) -> Vec<T> {
+    let mut out = x.to_vec();
+    for row in out.chunks_exact_mut(n) {
+        fwht_reference(row, signs, scale);
+    }
+    out
+}
+
+fn check_all_isas<T: Float>(n: usize, rows: usize, normalize: bool, with_signs: bool) {
+    let x = data::<T>(n * rows, (n * 31 + rows) as u64);
+    let signs: Vec<T> = data::<T>(n, 7)
+        .into_iter()
+        .map(|v| if v > T::ZERO { T::ONE } else { -T::ONE })
+        .collect();
+    let scale = normalize.then(|| T::from_f64(1.0 / (n as f64).sqrt()));
+    let expected = reference_rows(&x, n, with_signs.then_some(&signs[..]), scale);
+    for isa in Isa::available() {
+        let mut got = x.clone();
+        let params = FwhtParams {
+            normalize,
+            isa: Some(isa),
+        };
+        if with_signs {
+            randomized_hadamard(&mut got, n, &signs, &params).unwrap();
+        } else {
+            fwht(&mut got, n, &params).unwrap();
+        }
+        assert!(
+            bits_equal(&got, &expected),
+            "{} differs from the reference for n={n} rows={rows} normalize={normalize} signs={with_signs}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn every_isa_matches_reference_bit_for_bit() {
+    for log_n in 0..=15 {
+        let n = 1usize << log_n;
+        let rows = if n <= 64 { 5 } else { 2 };
+        for &normalize in &[false, true] {
+            for &signs in &[false, true] {
+                check_all_isas::<f32>(n, rows, normalize, signs);
+                check_all_isas::<f64>(n, rows, normalize, signs);
+            }
+        }
+    }
+}
+
+#[test]
+fn long_rows_beyond_the_block_use_the_four_step_path_exactly() {
+    // 2^17 elements is 4 blocks (f64) / 16 blocks... and exercises the column phase.
+    for log_n in [14, 16, 17] {
+        check_all_isas::<f32>(1 << log_n, 1, true, true);
+        check_all_isas::<f64>(1 << log_n, 1, false, false);
+    }
+}
+
+#[test]
+fn thread_count_does_not_change_bits() {
+    let n = 1 << 17;
+    let x = data::<f32>(n * 3, 3);
+    let mut results = Vec::new();
+    for threads in [1, 2, 3] {
+        crate::parallel::set_num_threads(threads);
+        let mut y = x.clone();
+        fwht(&mut y, n, &FwhtParams::default()).unwrap();
+        let mut z = data::<f64>(1 << 12, 5).repeat(40);
+        fwht(&mut z, 1 << 12, &FwhtParams::default()).unwrap();
+        results.push((y, z));
+    }
+    crate::parallel::set_num_threads(0);
+    for r in &results[1..] {
+        assert!(bits_equal(&r.0, &results[0].0));
+        assert!(bits_equal(&r.1, &results[0].1));
+    }
+}
+
+#[test]
+fn matches_naive_product() {
+    for log_n in 0..=8 {
+        let n = 1 << log_n;
+        let x = data::<f64>(n, log_n as u64);
+        let mut y = x.clone();
+        fwht(&mut y, n, &FwhtParams::default()).unwrap();
+        let z = naive(&x);
+        let norm: f64 = x.iter().map(|v| v.abs()).sum();
+        for (a, b) in y.iter().zip(&z) {
+            assert!(
+                (a - b).abs() <= 1e-12 * norm.max(1e-300),
+                "n={n}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rejects_bad_lengths_with_clear_messages() {
+    let mut x = vec![0f32; 12];
+    let err = fwht(&mut x, 6, &FwhtParams::default()).unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("row length 6 is not a power of two"));
+    assert!(err.to_string().contains('8'));
+    let err = fwht(&mut x, 8, &FwhtParams::default()).unwrap_err();
+    assert!(err.to_string().contains("not a multiple"));
+    let mut big = vec![0f32; 0];
+    let err = fwht(&mut big, 1 << 27, &FwhtParams::default()).unwrap_err();
+    assert!(err.to_string().contains("exceeds the supported maximum"));
+    let err = randomized_hadamard(&mut x, 4, &[1.0; 3], &FwhtParams::default()).unwrap_err();
+    assert!(err.to_string().contains("signs has length 3"));
+    let mut empty: Vec<f64> = Vec::new();
+    fwht(&mut empty, 0, &FwhtParams::default()).unwrap();
+    fwht(&mut empty, 4, &FwhtParams::default()).unwrap();
+}
+
+#[test]
+fn unavailable_isa_is_an_error_not_a_crash() {
+    for isa in Isa::ALL {
+        let mut x = vec![1f32; 16];
+        let r = fwht(
+            &mut x,
+            16,
+            &FwhtParams {
+                normalize: false,
+                isa: Some(isa),
+            },
+        );
+        assert_eq!(r.is_ok(), isa.is_available());
+    }
+}
+
+#[test]
+fn sorf_block_is_orthogonal_times_sqrt_n() {
+    let n = 64;
+    let d: Vec<Vec<f64>> = (0..3)
+        .map(|k| {
+            data::<f64>(n, 11 + k)
+                .into_iter()
+                .map(|v| if v > 0.0 { 1.0 } else { -1.0 })
+                .collect()
+        })
+        .collect();
+    // The matrix: apply to the identity, rows are images of basis vectors.
+    let mut eye = vec![0f64; n * n];
+    for i in 0..n {
+        eye[i * n + i] = 1.0;
+    }
+    sorf_block(&mut eye, n, &d[0], &d[1], &d[2], None).unwrap();
+    // eye now holds M^T row by row (row i = M e_i); check M^T M = n I.
+    for i in 0..n {
+        for j in 0..n {
+            let dot: f64 = (0..n).map(|k| eye[i * n + k] * eye[j * n + k]).sum();
+            let want = if i == j { n as f64 } else { 0.0 };
+            assert!((dot - want).abs() < 1e-9, "({i},{j}): {dot}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn involution_up_to_n(log_n in 0u32..12, rows in 1usize..4, seed in any::<u64>()) {
+        let n = 1usize << log_n;
+        let x = data::<f64>(n * rows, seed);
+        let mut y = x.clone();
+        fwht(&mut y, n, &FwhtParams::default()).unwrap();
+        fwht(&mut y, n, &FwhtParams::default()).unwrap();
+        let scale = x.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for (a, b) in x.iter().zip(&y) {
+            prop_assert!((a * n as f64 - b).abs() <= 1e-12 * scale * (n * n) as f64);
+        }
+    }
+
+    #[test]
+    fn linear(log_n in 0u32..10, seed in any::<u64>(), alpha in -4.0f64..4.0) {
+        let n = 1usize << log_n;
+        let x = data::<f64>(n, seed);
+        let y = data::<f64>(n, seed ^ 0xABCD);
+        let mut combo: Vec<f64> = x.iter().zip(&y).map(|(a, b)| alpha * a + b).collect();
+        let (mut hx, mut hy) = (x.clone(), y.clone());
+        let p = FwhtParams::default();
+        fwht(&mut combo, n, &p).unwrap();
+        fwht(&mut hx, n, &p).unwrap();
+        fwht(&mut hy, n, &p).unwrap();
+        let scale = x.iter().chain(&y).fold(0f64, |m, v| m.max(v.abs())) * (1.0 + alpha.abs());
+        for i in 0..n {
+            prop_assert!((combo[i] - (alpha * hx[i] + hy[i])).abs() <= 1e-12 * scale * n as f64);
+        }
+    }
+
+    #[test]
+    fn simd_equals_scalar(log_n in 0u32..14, rows in 1usize..5, seed in any::<u64>(), normalize in any::<bool>()) {
+        let n = 1usize << log_n;
+        let x32 = data::<f32>(n * rows, seed);
+        let x64 = data::<f64>(n * rows, seed);
+        let scalar = FwhtParams { normalize, isa: Some(Isa::Scalar) };
+        let (mut r32, mut r64) = (x32.clone(), x64.clone());
+        fwht(&mut r32, n, &scalar).unwrap();
+        fwht(&mut r64, n, &scalar).unwrap();
+        for isa in Isa::available() {
+            let p = FwhtParams { normalize, isa: Some(isa) };
+            let (mut y32, mut y64) = (x32.clone(), x64.clone());
+            fwht(&mut y32, n, &p).unwrap();
+            fwht(&mut y64, n, &p).unwrap();
+            prop_assert!(bits_equal(&y32, &r32), "f32 {}", isa.name());
+            prop_assert!(bits_equal(&y64, &r64), "f64 {}", isa.name());
+        }
+    }
+}

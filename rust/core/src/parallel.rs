@@ -1,0 +1,107 @@
+//! The crate's own rayon thread pool.
+//!
+//! We do not use rayon's global pool because its size cannot change after it is
+//! built, and users expect `set_num_threads(n)` to take effect at once (as in
+//! numpy's threadpoolctl or torch.set_num_threads). The size comes from, in order:
+//! the last `set_num_threads(n)` call, the environment variable
+//! `ANALOGKERNELS_NUM_THREADS`, the number of available CPUs.
+//!
+//! Fork safety: worker threads do not survive `fork()`; a child that used the
+//! parent's pool would wait forever. A `pthread_atfork` child handler marks the
+//! pool stale, and the next use in the child builds a fresh one (the stale pool is
+//! leaked on purpose: dropping it would signal threads that do not exist).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, RwLock};
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
+/// Requested thread count; 0 means "not set, use the environment or the CPU count".
+static REQUESTED: AtomicUsize = AtomicUsize::new(0);
+static FORKED: AtomicBool = AtomicBool::new(false);
+static REGISTER_ATFORK: Once = Once::new();
+
+/// Name of the environment variable that sets the default thread count.
+pub const NUM_THREADS_ENV: &str = "ANALOGKERNELS_NUM_THREADS";
+
+extern "C" fn mark_forked() {
+    FORKED.store(true, Ordering::SeqCst);
+}
+
+fn default_threads() -> usize {
+    if let Ok(text) = std::env::var(NUM_THREADS_ENV) {
+        if let Ok(n) = text.trim().parse::<usize>() {
+            if n > 0 {
+                return n;
+            }
+        }
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The number of threads the engines will use.
+pub fn num_threads() -> usize {
+    match REQUESTED.load(Ordering::SeqCst) {
+        0 => default_threads(),
+        n => n,
+    }
+}
+
+/// Sets the number of worker threads (`n >= 1`); 0 restores the default.
+pub fn set_num_threads(n: usize) {
+    REQUESTED.store(n, Ordering::SeqCst);
+    let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = guard.take() {
+        // Dropping an Arc<ThreadPool> only asks idle workers to exit; fine in the
+        // parent process. In a forked child the handle is stale: leak it.
+        if FORKED.load(Ordering::SeqCst) {
+            std::mem::forget(old);
+        }
+    }
+}
+
+fn pool() -> Arc<ThreadPool> {
+    REGISTER_ATFORK.call_once(|| {
+        // SAFETY: registering a plain extern "C" handler that only stores an atomic.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(mark_forked));
+        }
+    });
+    if FORKED.swap(false, Ordering::SeqCst) {
+        let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(stale) = guard.take() {
+            std::mem::forget(stale);
+        }
+    }
+    let want = num_threads();
+    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if p.current_num_threads() == want {
+            return Arc::clone(p);
+        }
+    }
+    let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.as_ref() {
+        if p.current_num_threads() == want {
+            return Arc::clone(p);
+        }
+    }
+    let built = Arc::new(
+        ThreadPoolBuilder::new()
+            .num_threads(want)
+            .thread_name(|i| format!("analogkernels-{i}"))
+            .build()
+            .expect("building the analogkernels thread pool"),
+    );
+    *guard = Some(Arc::clone(&built));
+    built
+}
+
+/// Runs `f` inside the crate's pool, so rayon calls in `f` use its threads.
+/// With one thread requested, `f` runs on the caller's thread (no hand-off cost).
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if num_threads() <= 1 {
+        return f();
+    }
+    pool().install(f)
+}

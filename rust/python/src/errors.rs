@@ -1,0 +1,91 @@
+//! The single error funnel (after polars' `PyPolarsErr`) and the one helper
+//! through which every long computation runs (after polars' `enter_polars`).
+//!
+//! Core errors become the exception classes of `analogkernels.exceptions`, so
+//! users catch one hierarchy whose root also subclasses `ValueError`. A Rust
+//! panic is caught here and becomes `analogkernels.exceptions.InternalError`:
+//! no panic ever unwinds into the interpreter.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use analogkernels_core::Error;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+/// Work (in elements) below which the GIL is kept: releasing and re-taking it
+/// costs about as much as transforming a few thousand numbers.
+pub const DETACH_MIN_WORK: usize = 1 << 14;
+
+fn exception_class<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyType>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module = MODULE.get_or_try_init(py, || {
+        py.import("analogkernels.exceptions").map(|m| m.unbind())
+    })?;
+    module
+        .bind(py)
+        .getattr(name)?
+        .cast_into::<PyType>()
+        .map_err(Into::into)
+}
+
+fn new_err(py: Python<'_>, class: &'static str, message: String) -> PyErr {
+    match exception_class(py, class) {
+        Ok(cls) => PyErr::from_type(cls, message),
+        Err(e) => e,
+    }
+}
+
+/// Maps a core error to its Python exception.
+pub fn to_py(err: Error) -> PyErr {
+    Python::attach(|py| {
+        let class = match &err {
+            Error::Shape(_) => "ShapeError",
+            Error::Value { .. } => "ConfigError",
+            Error::Data(_) => "DataError",
+        };
+        new_err(py, class, err.to_string())
+    })
+}
+
+/// Raises `analogkernels.exceptions.<class>` with `message`.
+pub fn raise(py: Python<'_>, class: &'static str, message: impl Into<String>) -> PyErr {
+    new_err(py, class, message.into())
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Runs `f` with the GIL released when `work` is large enough, catching
+/// panics and mapping core errors. Every binding that computes goes through it.
+pub fn compute<T: Send>(
+    py: Python<'_>,
+    work: usize,
+    f: impl FnOnce() -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let guarded = move || catch_unwind(AssertUnwindSafe(f));
+    let outcome = if work >= DETACH_MIN_WORK {
+        py.detach(guarded)
+    } else {
+        guarded()
+    };
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_py(e)),
+        Err(payload) => Err(raise(
+            py,
+            "InternalError",
+            format!(
+                "internal error in the Rust core (please report it): {}",
+                panic_message(payload)
+            ),
+        )),
+    }
+}

@@ -1,0 +1,252 @@
+//! Bindings of `analogkernels_core::hadamard`: convert, validate, compute.
+
+use analogkernels_core::hadamard::{self as core_h, Float, FwhtParams, Isa};
+use analogkernels_core::Error;
+use numpy::ndarray::ArrayViewMutD;
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+
+use crate::arrays::{as_float_array, byte_span, FloatArray};
+use crate::errors::{compute, raise};
+
+fn parse_isa(py: Python<'_>, isa: Option<&str>) -> PyResult<Option<Isa>> {
+    match isa {
+        None => Ok(None),
+        Some(name) => Isa::from_name(name).map(Some).ok_or_else(|| {
+            raise(
+                py,
+                "ConfigError",
+                format!(
+                    "unknown instruction set {name:?}; expected one of: {}",
+                    Isa::ALL.map(|i| i.name()).join(", ")
+                ),
+            )
+        }),
+    }
+}
+
+/// Validates the shape, makes the destination (a new array or `out`), copies
+/// `x` into it unless it already is `out`, and runs `op(dst, row_len)` on it.
+fn transform_into<'py, T: Float + Element>(
+    x: Bound<'py, PyArrayDyn<T>>,
+    out: Option<&Bound<'py, PyAny>>,
+    op: impl FnOnce(&mut [T], usize) -> Result<(), Error> + Send,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
+    let shape = x.shape().to_vec();
+    if shape.is_empty() || shape.len() > 2 {
+        return Err(raise(
+            py,
+            "ShapeError",
+            format!(
+                "x must be a 1-D vector or a 2-D array of rows, got {} dimension(s) with shape {:?}; \
+                 reshape to (-1, n) to transform the last axis",
+                shape.len(),
+                shape
+            ),
+        ));
+    }
+    let n = *shape.last().unwrap_or(&0);
+    let total: usize = shape.iter().product();
+    if total > 0 {
+        core_h::check_row_len(total, n).map_err(crate::errors::to_py)?;
+    }
+    let dst: Bound<'py, PyArrayDyn<T>> = match out {
+        None => {
+            // SAFETY: every element is written by the copy below before use.
+            let dst = unsafe { PyArrayDyn::<T>::new(py, shape.clone(), false) };
+            copy_into(&x, &dst);
+            dst
+        }
+        Some(o) => {
+            let o = o.cast::<PyArrayDyn<T>>().map_err(|_| {
+                let dtype = o
+                    .getattr("dtype")
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|_| o.get_type().to_string());
+                raise(
+                    py,
+                    "DTypeError",
+                    format!(
+                        "out must be a numpy array of dtype {} (the dtype of the result), got {dtype}",
+                        std::any::type_name::<T>().replace("f", "float")
+                    ),
+                )
+            })?;
+            if o.shape() != shape.as_slice() {
+                return Err(raise(
+                    py,
+                    "ShapeError",
+                    format!(
+                        "out has shape {:?} but the result has shape {:?}",
+                        o.shape(),
+                        shape
+                    ),
+                ));
+            }
+            if !o.is_c_contiguous() {
+                return Err(raise(py, "ShapeError", "out must be C-contiguous"));
+            }
+            if o.try_readwrite().is_err() {
+                return Err(raise(
+                    py,
+                    "ConfigError",
+                    "out is read-only (or in use elsewhere)",
+                ));
+            }
+            let same = x.data() == o.data() && x.strides() == o.strides();
+            if !same {
+                let (a0, a1) = byte_span(&x);
+                let (b0, b1) = byte_span(o);
+                if a0 < b1 && b0 < a1 {
+                    // Partial overlap: read x completely before writing out.
+                    // SAFETY: the GIL is held; no other code touches x now.
+                    let owned = unsafe { x.as_array() }.to_owned();
+                    unsafe { o.as_array_mut() }.assign(&owned);
+                } else {
+                    copy_into(&x, o);
+                }
+            }
+            o.clone()
+        }
+    };
+    if total > 0 {
+        // SAFETY: dst is C-contiguous (new, or checked above) and not aliased by
+        // any Rust reference; Python code may not run while we hold the slice
+        // except other threads when the GIL is released, as with numpy itself.
+        let slice = unsafe { dst.as_slice_mut() }
+            .map_err(|_| raise(py, "ShapeError", "destination must be C-contiguous"))?;
+        compute(py, total, move || op(slice, n))?;
+    }
+    Ok(dst.into_any())
+}
+
+fn copy_into<T: Element + Copy>(src: &Bound<'_, PyArrayDyn<T>>, dst: &Bound<'_, PyArrayDyn<T>>) {
+    // SAFETY: the GIL is held; src and dst do not overlap (dst is new or was
+    // checked); both have the same shape.
+    unsafe {
+        // as_slice() also accepts Fortran-contiguous memory: require C order.
+        match (src.is_c_contiguous(), src.as_slice(), dst.as_slice_mut()) {
+            (true, Ok(s), Ok(d)) => d.copy_from_slice(s),
+            _ => {
+                let mut d: ArrayViewMutD<'_, T> = dst.as_array_mut();
+                d.assign(&src.as_array());
+            }
+        }
+    }
+}
+
+/// A vector argument (signs, diagonals) as `Vec<T>` of the data's precision.
+fn vector_of<T: Float>(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<T>> {
+    let arr = as_float_array(v, name)?;
+    let shape = arr.shape();
+    if shape.len() != 1 {
+        return Err(raise(
+            v.py(),
+            "ShapeError",
+            format!("{name} must be 1-D, got shape {shape:?}"),
+        ));
+    }
+    // SAFETY: read under the GIL.
+    Ok(match arr {
+        FloatArray::F32(a) => unsafe { a.as_array() }
+            .iter()
+            .map(|&e| T::from_f64(e as f64))
+            .collect(),
+        FloatArray::F64(a) => unsafe { a.as_array() }
+            .iter()
+            .map(|&e| T::from_f64(e))
+            .collect(),
+    })
+}
+
+/// Fast Walsh–Hadamard transform of a vector or of every row of a 2-D array.
+#[pyfunction]
+#[pyo3(signature = (x, *, normalize=false, out=None, isa=None))]
+pub fn fwht<'py>(
+    x: &Bound<'py, PyAny>,
+    normalize: bool,
+    out: Option<&Bound<'py, PyAny>>,
+    isa: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let params = FwhtParams {
+        normalize,
+        isa: parse_isa(x.py(), isa)?,
+    };
+    match as_float_array(x, "x")? {
+        FloatArray::F32(a) => transform_into(a, out, move |d, n| core_h::fwht(d, n, &params)),
+        FloatArray::F64(a) => transform_into(a, out, move |d, n| core_h::fwht(d, n, &params)),
+    }
+}
+
+/// `H · diag(signs) · x` for a vector or every row, in one pass.
+#[pyfunction]
+#[pyo3(signature = (x, signs, *, normalize=false, out=None, isa=None))]
+pub fn randomized_hadamard<'py>(
+    x: &Bound<'py, PyAny>,
+    signs: &Bound<'py, PyAny>,
+    normalize: bool,
+    out: Option<&Bound<'py, PyAny>>,
+    isa: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let params = FwhtParams {
+        normalize,
+        isa: parse_isa(x.py(), isa)?,
+    };
+    match as_float_array(x, "x")? {
+        FloatArray::F32(a) => {
+            let s = vector_of::<f32>(signs, "signs")?;
+            transform_into(a, out, move |d, n| {
+                core_h::randomized_hadamard(d, n, &s, &params)
+            })
+        }
+        FloatArray::F64(a) => {
+            let s = vector_of::<f64>(signs, "signs")?;
+            transform_into(a, out, move |d, n| {
+                core_h::randomized_hadamard(d, n, &s, &params)
+            })
+        }
+    }
+}
+
+/// One SORF block `sqrt(n) Ĥ D1 Ĥ D2 Ĥ D3 x` for a vector or every row.
+#[pyfunction]
+#[pyo3(signature = (x, d1, d2, d3, *, out=None, isa=None))]
+pub fn sorf_block<'py>(
+    x: &Bound<'py, PyAny>,
+    d1: &Bound<'py, PyAny>,
+    d2: &Bound<'py, PyAny>,
+    d3: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+    isa: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let isa = parse_isa(x.py(), isa)?;
+    match as_float_array(x, "x")? {
+        FloatArray::F32(a) => {
+            let (d1, d2, d3) = (
+                vector_of::<f32>(d1, "d1")?,
+                vector_of(d2, "d2")?,
+                vector_of(d3, "d3")?,
+            );
+            transform_into(a, out, move |d, n| {
+                core_h::sorf_block(d, n, &d1, &d2, &d3, isa)
+            })
+        }
+        FloatArray::F64(a) => {
+            let (d1, d2, d3) = (
+                vector_of::<f64>(d1, "d1")?,
+                vector_of(d2, "d2")?,
+                vector_of(d3, "d3")?,
+            );
+            transform_into(a, out, move |d, n| {
+                core_h::sorf_block(d, n, &d1, &d2, &d3, isa)
+            })
+        }
+    }
+}
+
+/// Names of the instruction sets this CPU can run, best last.
+#[pyfunction]
+pub fn available_isas() -> Vec<&'static str> {
+    Isa::available().into_iter().map(|i| i.name()).collect()
+}

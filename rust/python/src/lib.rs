@@ -1,0 +1,34 @@
+//! `analogkernels._core`: thin PyO3 bindings over `analogkernels-core`.
+//! Each binding converts its arguments, validates them, runs the core through
+//! [`errors::compute`] (GIL released, panics caught) and converts back.
+
+mod arrays;
+mod errors;
+mod hadamard;
+
+use pyo3::prelude::*;
+
+/// Sets the number of worker threads of the Rust core (0 restores the default:
+/// `ANALOGKERNELS_NUM_THREADS`, else the CPU count).
+#[pyfunction]
+fn set_num_threads(n: usize) {
+    analogkernels_core::parallel::set_num_threads(n);
+}
+
+/// The number of worker threads the Rust core uses.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    analogkernels_core::parallel::num_threads()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(hadamard::fwht, m)?)?;
+    m.add_function(wrap_pyfunction!(hadamard::randomized_hadamard, m)?)?;
+    m.add_function(wrap_pyfunction!(hadamard::sorf_block, m)?)?;
+    m.add_function(wrap_pyfunction!(hadamard::available_isas, m)?)?;
+    Ok(())
+}
