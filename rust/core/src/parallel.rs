@@ -29,7 +29,15 @@ extern "C" fn mark_forked() {
     FORKED.store(true, Ordering::SeqCst);
 }
 
+/// The default thread count, read once (environment, then CPU count): it is
+/// consulted on every call and the syscalls behind it cost more than a small
+/// transform.
 fn default_threads() -> usize {
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(read_default_threads)
+}
+
+fn read_default_threads() -> usize {
     if let Ok(text) = std::env::var(NUM_THREADS_ENV) {
         if let Ok(n) = text.trim().parse::<usize>() {
             if n > 0 {
@@ -61,6 +69,8 @@ pub fn set_num_threads(n: usize) {
     }
 }
 
+/// The worker pool: `num_threads() - 1` workers, the calling thread being the
+/// last participant (see [`for_each_index`]).
 fn pool() -> Arc<ThreadPool> {
     REGISTER_ATFORK.call_once(|| {
         // SAFETY: registering a plain extern "C" handler that only stores an atomic.
@@ -74,7 +84,7 @@ fn pool() -> Arc<ThreadPool> {
             std::mem::forget(stale);
         }
     }
-    let want = num_threads();
+    let want = num_threads().saturating_sub(1).max(1);
     if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         if p.current_num_threads() == want {
             return Arc::clone(p);
@@ -97,11 +107,33 @@ fn pool() -> Arc<ThreadPool> {
     built
 }
 
-/// Runs `f` inside the crate's pool, so rayon calls in `f` use its threads.
-/// With one thread requested, `f` runs on the caller's thread (no hand-off cost).
-pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if num_threads() <= 1 {
-        return f();
+/// Runs `f(i)` for every `i` in `0..count`, spread over the calling thread and
+/// the pool's workers.
+///
+/// The caller starts on the work at once and the workers join as they wake,
+/// each taking the next index from a shared counter. This matters for calls of
+/// a few hundred microseconds: handing the whole job to a sleeping worker (as
+/// `ThreadPool::install` does) would add a wake-up to every call and leave the
+/// calling core idle. `f` must not depend on which thread runs it; results are
+/// then independent of the thread count.
+pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
+    let threads = num_threads().min(count);
+    if threads <= 1 {
+        (0..count).for_each(f);
+        return;
     }
-    pool().install(f)
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= count {
+            break;
+        }
+        f(i);
+    };
+    pool().in_place_scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|_| work());
+        }
+        work();
+    });
 }

@@ -87,7 +87,7 @@ fn transform_into<'py, T: Float + Element>(
             if !o.is_c_contiguous() {
                 return Err(raise(py, "ShapeError", "out must be C-contiguous"));
             }
-            if o.try_readwrite().is_err() {
+            if !is_writeable(o) {
                 return Err(raise(
                     py,
                     "ConfigError",
@@ -119,6 +119,16 @@ fn transform_into<'py, T: Float + Element>(
         compute(py, total, move || op(slice, n))?;
     }
     Ok(dst.into_any())
+}
+
+/// The array's WRITEABLE flag (cheaper than a tracked read-write borrow).
+fn is_writeable<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    // SAFETY: `a` is a live numpy array; reading its flags field under the GIL.
+    unsafe {
+        (*numpy::npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr())).flags
+            & numpy::npyffi::NPY_ARRAY_WRITEABLE
+            != 0
+    }
 }
 
 fn copy_into<T: Element + Copy>(src: &Bound<'_, PyArrayDyn<T>>, dst: &Bound<'_, PyArrayDyn<T>>) {

@@ -156,14 +156,25 @@ unsafe fn first_pass<S: Simd, const R: usize>(
     }
 }
 
-/// Full transform of a contiguous row, `LANES <= n`, `n` a power of two.
+/// Full transforms of `rows` contiguous rows of length `n`
+/// (`LANES <= n`, a power of two). One call covers many rows so that short
+/// rows (n = 32) do not pay a dispatch per row.
 #[inline(always)]
-pub(crate) unsafe fn row_kernel<S: Simd>(
+pub(crate) unsafe fn rows_kernel<S: Simd>(
     x: *mut S::T,
     n: usize,
+    rows: usize,
     signs: *const S::T,
     scale: Option<S::T>,
 ) {
+    for r in 0..rows {
+        row_kernel::<S>(x.add(r * n), n, signs, scale);
+    }
+}
+
+/// Full transform of a contiguous row, `LANES <= n`, `n` a power of two.
+#[inline(always)]
+unsafe fn row_kernel<S: Simd>(x: *mut S::T, n: usize, signs: *const S::T, scale: Option<S::T>) {
     let m = n / S::LANES;
     let sv = scale.map(|s| S::splat(s));
     match m {
@@ -237,8 +248,8 @@ impl<T: Float> Simd for Scalar<T> {
 macro_rules! kernel_table {
     ($simd:ty, $t:ty, $feature:literal) => {{
         #[target_feature(enable = $feature)]
-        unsafe fn row(x: *mut $t, n: usize, signs: *const $t, scale: Option<$t>) {
-            $crate::hadamard::generic::row_kernel::<$simd>(x, n, signs, scale)
+        unsafe fn rows(x: *mut $t, n: usize, count: usize, signs: *const $t, scale: Option<$t>) {
+            $crate::hadamard::generic::rows_kernel::<$simd>(x, n, count, signs, scale)
         }
         #[target_feature(enable = $feature)]
         unsafe fn columns(x: *mut $t, m: usize, stride: usize, width: usize, scale: Option<$t>) {
@@ -246,15 +257,21 @@ macro_rules! kernel_table {
         }
         $crate::hadamard::Kernels::<$t> {
             lanes: <$simd as $crate::hadamard::generic::Simd>::LANES,
-            row,
+            rows,
             columns,
         }
     }};
 }
 pub(crate) use kernel_table;
 
-unsafe fn scalar_row<T: Float>(x: *mut T, n: usize, signs: *const T, scale: Option<T>) {
-    row_kernel::<Scalar<T>>(x, n, signs, scale)
+unsafe fn scalar_rows<T: Float>(
+    x: *mut T,
+    n: usize,
+    rows: usize,
+    signs: *const T,
+    scale: Option<T>,
+) {
+    rows_kernel::<Scalar<T>>(x, n, rows, signs, scale)
 }
 
 unsafe fn scalar_columns<T: Float>(
@@ -270,7 +287,7 @@ unsafe fn scalar_columns<T: Float>(
 pub(crate) fn scalar_kernels_f32() -> Kernels<f32> {
     Kernels {
         lanes: 1,
-        row: scalar_row::<f32>,
+        rows: scalar_rows::<f32>,
         columns: scalar_columns::<f32>,
     }
 }
@@ -278,7 +295,7 @@ pub(crate) fn scalar_kernels_f32() -> Kernels<f32> {
 pub(crate) fn scalar_kernels_f64() -> Kernels<f64> {
     Kernels {
         lanes: 1,
-        row: scalar_row::<f64>,
+        rows: scalar_rows::<f64>,
         columns: scalar_columns::<f64>,
     }
 }

@@ -38,8 +38,6 @@ mod reference;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use rayon::prelude::*;
-
 pub use reference::fwht_reference;
 
 use crate::error::{Error, Result};
@@ -169,7 +167,8 @@ impl Isa {
 
     /// The best instruction set of this CPU.
     pub fn best() -> Isa {
-        *Isa::available().last().unwrap_or(&Isa::Scalar)
+        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| *Isa::available().last().unwrap_or(&Isa::Scalar))
     }
 
     /// Lower-case name, as accepted by [`Isa::from_name`].
@@ -195,9 +194,9 @@ impl Isa {
 pub struct Kernels<T> {
     /// Elements per vector; rows shorter than this use the scalar kernels.
     pub(crate) lanes: usize,
-    /// Transform of one contiguous row of length `n`, `lanes <= n <= block_len`:
+    /// Transforms of `rows` contiguous rows of length `n`, `lanes <= n <= block_len`:
     /// optional diagonal pre-multiplication (`signs`, may be null) and scaling.
-    pub(crate) row: unsafe fn(*mut T, usize, *const T, Option<T>),
+    pub(crate) rows: unsafe fn(*mut T, usize, usize, *const T, Option<T>),
     /// The stages of a length-`m` transform across the rows of an `m × stride`
     /// matrix, on its first `width` columns (a multiple of `lanes`), then scaling.
     pub(crate) columns: unsafe fn(*mut T, usize, usize, usize, Option<T>),
@@ -288,12 +287,43 @@ impl<T> SendPtr<T> {
     }
 }
 
-/// Transforms one row of any supported length, `threads_inside` allowing the
-/// blocks and column chunks of a long row to run in parallel.
+/// Transforms `count` consecutive rows of any supported length,
+/// `threads_inside` allowing the blocks and column chunks of a long row to run
+/// in parallel.
 ///
 /// # Safety
-/// `row` points to `n` valid elements; `signs` is null or points to `n`.
-unsafe fn transform_row<T: Float>(
+/// `data` points to `count * n` valid elements; `signs` is null or points to `n`.
+unsafe fn transform_rows<T: Float>(
+    k: &Kernels<T>,
+    data: *mut T,
+    n: usize,
+    count: usize,
+    signs: *const T,
+    scale: Option<T>,
+    threads_inside: bool,
+) {
+    if n < k.lanes {
+        let signs = (!signs.is_null()).then(|| std::slice::from_raw_parts(signs, n));
+        for r in 0..count {
+            let slice = std::slice::from_raw_parts_mut(data.add(r * n), n);
+            reference::fwht_reference(slice, signs, scale);
+        }
+        return;
+    }
+    if n <= block_len::<T>() {
+        (k.rows)(data, n, count, signs, scale);
+        return;
+    }
+    for r in 0..count {
+        long_row(k, data.add(r * n), n, signs, scale, threads_inside);
+    }
+}
+
+/// Four-step transform of one row longer than [`block_len`].
+///
+/// # Safety
+/// As [`transform_rows`] with `count = 1`.
+unsafe fn long_row<T: Float>(
     k: &Kernels<T>,
     row: *mut T,
     n: usize,
@@ -301,17 +331,7 @@ unsafe fn transform_row<T: Float>(
     scale: Option<T>,
     threads_inside: bool,
 ) {
-    if n < k.lanes {
-        let slice = std::slice::from_raw_parts_mut(row, n);
-        let signs = (!signs.is_null()).then(|| std::slice::from_raw_parts(signs, n));
-        reference::fwht_reference(slice, signs, scale);
-        return;
-    }
     let block = block_len::<T>();
-    if n <= block {
-        (k.row)(row, n, signs, scale);
-        return;
-    }
     // Four-step scheme: full transforms of each L1 block, then the stages that
     // cross blocks on column chunks (an m × block matrix, transformed along m).
     let m = n / block;
@@ -327,15 +347,15 @@ unsafe fn transform_row<T: Float>(
             sgn.at(b * block) as *const T
         };
         // SAFETY: block b covers elements [b*block, (b+1)*block) of the row.
-        unsafe { (kk.row)(ptr.at(b * block), block, s, None) };
+        unsafe { (kk.rows)(ptr.at(b * block), block, 1, s, None) };
     };
     let do_chunk = move |c: usize| {
         // SAFETY: chunk c covers columns [c*width, (c+1)*width) of every block.
         unsafe { (kk.columns)(ptr.at(c * width), m, block, width, scale) };
     };
     if threads_inside {
-        (0..m).into_par_iter().for_each(do_block);
-        (0..block / width).into_par_iter().for_each(do_chunk);
+        parallel::for_each_index(m, do_block);
+        parallel::for_each_index(block / width, do_chunk);
     } else {
         (0..m).for_each(do_block);
         (0..block / width).for_each(do_chunk);
@@ -371,32 +391,26 @@ fn run_rows<T: Float>(
     let total = data.len();
     let threads = parallel::num_threads();
     if total < PARALLEL_MIN_ELEMENTS || threads <= 1 {
-        for row in data.chunks_exact_mut(n) {
-            // SAFETY: `row` has n elements, `sp` is null or has n elements.
-            unsafe { transform_row(&k, row.as_mut_ptr(), n, sp, scale, false) };
-        }
+        // SAFETY: `data` has rows * n elements, `sp` is null or has n elements.
+        unsafe { transform_rows(&k, data.as_mut_ptr(), n, rows, sp, scale, false) };
         return Ok(());
     }
-    parallel::install(|| {
-        if rows >= 2 * threads || n <= block_len::<T>() {
-            let rows_per_task = (TASK_ELEMENTS / n).max(1);
-            data.par_chunks_mut(rows_per_task * n).for_each(|chunk| {
-                for row in chunk.chunks_exact_mut(n) {
-                    // SAFETY: as above; each task owns its rows.
-                    unsafe {
-                        transform_row(&k, row.as_mut_ptr(), n, sgn.get() as *const T, scale, false)
-                    };
-                }
-            });
-        } else {
-            for row in data.chunks_exact_mut(n) {
-                // SAFETY: as above; parallelism is inside the row.
-                unsafe {
-                    transform_row(&k, row.as_mut_ptr(), n, sgn.get() as *const T, scale, true)
-                };
-            }
-        }
-    });
+    if rows >= 2 * threads || n <= block_len::<T>() {
+        // A few tasks per thread for balance, none so small that the hand-off
+        // shows.
+        let rows_per_task = (TASK_ELEMENTS / n).max(rows / (4 * threads)).max(1);
+        let tasks = rows.div_ceil(rows_per_task);
+        let base = SendPtr(data.as_mut_ptr());
+        parallel::for_each_index(tasks, |t| {
+            let first = t * rows_per_task;
+            let count = rows_per_task.min(rows - first);
+            // SAFETY: task t owns rows [first, first + count).
+            unsafe { transform_rows(&k, base.at(first * n), n, count, sgn.get(), scale, false) };
+        });
+    } else {
+        // SAFETY: as above; parallelism is inside each row.
+        unsafe { transform_rows(&k, data.as_mut_ptr(), n, rows, sgn.get(), scale, true) };
+    }
     Ok(())
 }
 
