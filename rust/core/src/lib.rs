@@ -10,5 +10,6 @@
 pub mod error;
 pub mod hadamard;
 pub mod parallel;
+pub mod rng;
 
 pub use error::{Error, Result};
