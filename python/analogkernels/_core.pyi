@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension ``analogkernels._core`` (checked by mypy.stubtest)."""
 
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -65,3 +65,21 @@ def sorf_block(
 
 def available_isas() -> list[str]:
     """Names of the instruction sets this CPU runs, best last."""
+
+@final
+class _AnalogMatrix:
+    """Rust crossbar state; use :class:`analogkernels.analog.AnalogMatrix`."""
+
+    @staticmethod
+    def program(w: np.ndarray[Any, Any], config: dict[str, Any], seed: int) -> _AnalogMatrix: ...
+    def matmul(
+        self, x: np.ndarray[Any, Any], seed: int, row_offset: int
+    ) -> np.ndarray[Any, Any]: ...
+    def drift_to(self, t_inference: float, seed: int) -> None: ...
+    def effective_weights(self) -> np.ndarray[Any, Any]: ...
+    def tile_layout(self) -> list[tuple[int, int, int, int]]: ...
+    def set_affine(self, scale: np.ndarray[Any, Any], offset: np.ndarray[Any, Any]) -> None: ...
+    @property
+    def t_inference(self) -> float: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...

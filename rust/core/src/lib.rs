@@ -7,8 +7,10 @@
 //! No Python here: the PyO3 bindings live in the `analogkernels-python` crate and
 //! only convert, validate and release the GIL.
 
+pub mod crossbar;
 pub mod error;
 pub mod hadamard;
+pub mod noise_models;
 pub mod parallel;
 pub mod rng;
 

@@ -2,6 +2,7 @@
 //! Each binding converts its arguments, validates them, runs the core through
 //! [`errors::compute`] (GIL released, panics caught) and converts back.
 
+mod analog;
 mod arrays;
 mod errors;
 mod hadamard;
@@ -30,5 +31,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hadamard::randomized_hadamard, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::sorf_block, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::available_isas, m)?)?;
+    m.add_class::<analog::PyAnalogMatrix>()?;
     Ok(())
 }

@@ -1,0 +1,834 @@
+//! Bit-accurate tiled crossbar matrix–vector engine with HERMES/PCM
+//! non-idealities.
+//!
+//! Datapath of one MVM `y = W x` (W: `out × in`), after the IBM HERMES chip
+//! (Le Gallo et al., Nat. Electron. 2023; hardware-facts §2) and aihwkit's
+//! inference model (hardware-facts §3):
+//!
+//! 1. **Mapping.** W is cut into tiles of at most `tile_rows × tile_cols`
+//!    (outputs × inputs). Per tile (or per output row of a tile) `w_max =
+//!    max|W|`; each weight becomes an integer conductance code
+//!    `rint(W · 2^b / w_max)` (`b = conductance_bits`, LSB = `g_max / 2^b`),
+//!    split over `devices_per_polarity` devices of its polarity, filling the
+//!    first device before the second (HERMES TDP: as many devices as possible
+//!    fully SET or RESET).
+//! 2. **Programming.** Each device gets its target plus noise from the
+//!    statistical model ([`NoiseModel`]), clamped to `[0, g_max_device]`; the
+//!    drift exponent ν is drawn from the model's law at the target.
+//! 3. **Time.** At `t_inference` seconds after programming:
+//!    `g = g_prog · ((t_inf + t0)/t0)^(−ν)` plus accumulated 1/f noise
+//!    `|g| · Q_s · sqrt(ln((t + t_read)/(2 t_read)))) · ξ`, clamped at 0, then
+//!    re-quantised to the code grid.
+//! 4. **DAC.** Signed `input_bits` codes `clamp(rint(x · M/s), −M, M)`,
+//!    `M = 2^(input_bits−1) − 1`, with `s` the abs-max of the tile's input
+//!    slice (per vector) or a fixed `input_range` (clipping).
+//! 5. **Exact accumulation.** `acc = Σ code_in · (g⁺ − g⁻)` in integers (i32
+//!    when it cannot overflow, else i64): the sum cannot depend on order,
+//!    SIMD width or threads.
+//! 6. **Per-MVM noise** on the column value `v = acc / (M · 2^b)` (units of
+//!    normalised weight × normalised input): Gaussian output noise with
+//!    `σ = out_noise · out_bound` (a fraction of the ADC range), PCM read noise
+//!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ), IR drop (aihwkit's model).
+//! 7. **ADC** with `output_bits` (0: none): `clamp(rint(v · K/out_bound), −K, K)
+//!    · out_bound/K`, `K = 2^(output_bits−1) − 1` (round half to even, saturate
+//!    at both ends); rescale to weight units (`· s · w_max`), drift
+//!    compensation factor, per-column affine correction `a·v + b`; tile partial
+//!    sums added in increasing input-tile order in f64.
+//! 8. **Drift compensation** (aihwkit GlobalDriftCompensation; [Joshi20]
+//!    Methods E): a readout right after programming over the same readout at
+//!    `t_inference`, per tile (global) or per output column of a tile. The
+//!    readout is aihwkit's `mean|y|` over one-hot inputs, `Σ|g⁺ − g⁻|`, taken
+//!    through an ideal periphery as an exact integer.
+//!
+//! Randomness: every draw is Philox keyed by `(seed, stream, index)`
+//! ([`crate::rng`]), the index being the device index (programming, drift,
+//! read noise) or `(sample, input tile, output)` (per-MVM noise). Same seed ⇒
+//! same bits for any thread count or batch split (`row_offset` places a
+//! sub-batch within the full batch).
+
+use crate::error::{Error, Result};
+use crate::noise_models::NoiseModel;
+use crate::parallel;
+use crate::rng;
+
+/// How `w_max` is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightScaling {
+    /// One `w_max` per tile (HERMES: "W_max the largest |W| in the core").
+    PerTile,
+    /// One `w_max` per output row of each tile.
+    PerColumn,
+}
+
+/// Drift compensation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftCompensation {
+    /// None.
+    None,
+    /// One factor per tile.
+    Global,
+    /// One factor per output of each tile.
+    PerColumn,
+}
+
+/// Every parameter of the simulated crossbar (see the module docs for the
+/// stages; the Python `CrossbarConfig` documents units, defaults and sources).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossbarParams {
+    pub tile_rows: usize,
+    pub tile_cols: usize,
+    pub weight_scaling: WeightScaling,
+    pub devices_per_polarity: usize,
+    pub conductance_bits: u32,
+    pub noise_model: NoiseModel,
+    /// Maximum conductance of one polarity (all its devices), µS.
+    pub g_max: f64,
+    pub prog_noise_scale: f64,
+    pub drift_scale: f64,
+    pub read_noise_scale: f64,
+    pub t0: f64,
+    pub t_read: f64,
+    pub input_bits: u32,
+    /// `None`: abs-max scaling per input vector and tile; `Some(r)`: fixed range.
+    pub input_range: Option<f64>,
+    pub out_noise: f64,
+    pub w_noise: f64,
+    pub ir_drop: f64,
+    pub ir_drop_g_ratio: f64,
+    /// 0 disables the ADC.
+    pub output_bits: u32,
+    pub out_bound: f64,
+    pub drift_compensation: DriftCompensation,
+}
+
+impl CrossbarParams {
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let pos = |field: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    field,
+                    format!("must be a positive finite number, got {v}"),
+                ))
+            }
+        };
+        let nonneg = |field: &'static str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    field,
+                    format!("must be a finite number >= 0, got {v}"),
+                ))
+            }
+        };
+        if self.tile_rows == 0 || self.tile_rows > 4096 {
+            return Err(Error::value(
+                "tile_rows",
+                format!("must be in 1..=4096, got {}", self.tile_rows),
+            ));
+        }
+        if self.tile_cols == 0 || self.tile_cols > 4096 {
+            return Err(Error::value(
+                "tile_cols",
+                format!("must be in 1..=4096, got {}", self.tile_cols),
+            ));
+        }
+        if !(1..=2).contains(&self.devices_per_polarity) {
+            return Err(Error::value(
+                "devices_per_polarity",
+                format!("must be 1 or 2, got {}", self.devices_per_polarity),
+            ));
+        }
+        if !(2..=14).contains(&self.conductance_bits) {
+            return Err(Error::value(
+                "conductance_bits",
+                format!("must be in 2..=14, got {}", self.conductance_bits),
+            ));
+        }
+        if !(1..=16).contains(&self.input_bits) {
+            return Err(Error::value(
+                "input_bits",
+                format!("must be in 1..=16, got {}", self.input_bits),
+            ));
+        }
+        if self.output_bits > 24 {
+            return Err(Error::value(
+                "output_bits",
+                format!("must be 0 (no ADC) or in 1..=24, got {}", self.output_bits),
+            ));
+        }
+        pos("g_max", self.g_max)?;
+        pos("t0", self.t0)?;
+        pos("t_read", self.t_read)?;
+        pos("out_bound", self.out_bound)?;
+        pos("ir_drop_g_ratio", self.ir_drop_g_ratio)?;
+        nonneg("prog_noise_scale", self.prog_noise_scale)?;
+        nonneg("drift_scale", self.drift_scale)?;
+        nonneg("read_noise_scale", self.read_noise_scale)?;
+        nonneg("out_noise", self.out_noise)?;
+        nonneg("w_noise", self.w_noise)?;
+        nonneg("ir_drop", self.ir_drop)?;
+        if let Some(r) = self.input_range {
+            pos("input_range", r)?;
+        }
+        Ok(())
+    }
+
+    /// `M`: the largest input code, `2^(input_bits−1) − 1` (at least 1: a
+    /// 1-bit signed DAC is taken as ternary −1, 0, 1).
+    fn input_max_code(&self) -> i64 {
+        ((1i64 << (self.input_bits - 1)) - 1).max(1)
+    }
+
+    fn full_code(&self) -> i64 {
+        1i64 << self.conductance_bits
+    }
+
+    fn device_max_code(&self) -> i64 {
+        self.full_code() / self.devices_per_polarity as i64
+    }
+}
+
+/// Streams of the counter-based generator, one per purpose.
+mod stream {
+    pub const PROGRAM: u64 = 1;
+    pub const NU: u64 = 2;
+    pub const READ: u64 = 3;
+    pub const OUT_NOISE: u64 = 4;
+    pub const W_NOISE: u64 = 5;
+}
+
+/// Geometry of one tile.
+#[derive(Clone, Debug)]
+struct Tile {
+    /// First output (row of W) and first input (column of W).
+    row0: usize,
+    col0: usize,
+    rows: usize,
+    cols: usize,
+    /// Offset of the tile's first cell in the cell arrays.
+    cell0: usize,
+    /// Offset of the tile's rows in the per-(tile, output) arrays.
+    out0: usize,
+}
+
+/// A weight matrix programmed onto simulated crossbar tiles.
+#[derive(Clone, Debug)]
+pub struct AnalogMatrix {
+    params: CrossbarParams,
+    out_dim: usize,
+    in_dim: usize,
+    tiles: Vec<Tile>,
+    /// Number of input tiles (tiles are ordered row-tile-major).
+    n_col_tiles: usize,
+    /// `w_max` per (tile, output row).
+    w_max: Vec<f64>,
+    /// Target device codes, `cells × 2 × devices` (polarity-major per cell).
+    target: Vec<u16>,
+    /// Programmed conductance (µS) and drift exponent per device.
+    g_prog: Vec<f32>,
+    nu: Vec<f32>,
+    /// Current effective cell codes `g⁺ − g⁻` and their time.
+    codes: Vec<i32>,
+    t_inference: f64,
+    /// Drift-compensation factor per (tile, output row).
+    compensation: Vec<f64>,
+    /// Drift-compensation readout per (tile, output row) right after programming.
+    reference_sums: Vec<i64>,
+    /// Per-(tile, output row) affine correction.
+    affine_scale: Vec<f64>,
+    affine_offset: Vec<f64>,
+}
+
+/// Round half to even, as numpy's `rint`.
+#[inline(always)]
+fn rint(x: f64) -> f64 {
+    x.round_ties_even()
+}
+
+impl AnalogMatrix {
+    /// Maps `w` (`out_dim × in_dim`, C order, finite) onto tiles and programs
+    /// every device with `seed`.
+    pub fn program(
+        w: &[f64],
+        out_dim: usize,
+        in_dim: usize,
+        params: &CrossbarParams,
+        seed: u64,
+    ) -> Result<Self> {
+        params.validate()?;
+        if w.len() != out_dim * in_dim {
+            return Err(Error::Shape(format!(
+                "W has {} elements, expected out_dim × in_dim = {out_dim} × {in_dim}",
+                w.len()
+            )));
+        }
+        if let Some(pos) = w.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "W contains a non-finite value ({}) at row {}, column {}",
+                w[pos],
+                pos / in_dim.max(1),
+                pos % in_dim.max(1)
+            )));
+        }
+        let p = params.clone();
+        let (tr, tc) = (p.tile_rows, p.tile_cols);
+        let n_row_tiles = out_dim.div_ceil(tr);
+        let n_col_tiles = in_dim.div_ceil(tc);
+        let mut tiles = Vec::new();
+        let (mut cell0, mut out0) = (0, 0);
+        for rt in 0..n_row_tiles {
+            for ct in 0..n_col_tiles {
+                let rows = tr.min(out_dim - rt * tr);
+                let cols = tc.min(in_dim - ct * tc);
+                tiles.push(Tile {
+                    row0: rt * tr,
+                    col0: ct * tc,
+                    rows,
+                    cols,
+                    cell0,
+                    out0,
+                });
+                cell0 += rows * cols;
+                out0 += rows;
+            }
+        }
+        let cells = cell0;
+        let d = p.devices_per_polarity;
+        let full = p.full_code() as f64;
+        let dev_max = p.device_max_code();
+        let mut w_max = vec![0.0f64; out0];
+        let mut target = vec![0u16; cells * 2 * d];
+        for t in &tiles {
+            let tile_max = (0..t.rows)
+                .flat_map(|r| (0..t.cols).map(move |c| (r, c)))
+                .map(|(r, c)| w[(t.row0 + r) * in_dim + t.col0 + c].abs())
+                .fold(0.0f64, f64::max);
+            for r in 0..t.rows {
+                let row = &w[(t.row0 + r) * in_dim + t.col0..][..t.cols];
+                let wm = match p.weight_scaling {
+                    WeightScaling::PerTile => tile_max,
+                    WeightScaling::PerColumn => row.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+                };
+                // A scale so small that 2^b / w_max overflows maps to zero.
+                let wm = if (full / wm).is_finite() { wm } else { 0.0 };
+                w_max[t.out0 + r] = wm;
+                let q = if wm > 0.0 { full / wm } else { 0.0 };
+                for (c, &wv) in row.iter().enumerate() {
+                    let code = rint(wv * q) as i64;
+                    let cell = t.cell0 + r * t.cols + c;
+                    let pol = usize::from(code < 0);
+                    let mut rest = code.abs();
+                    for k in 0..d {
+                        let take = rest.min(dev_max);
+                        target[(cell * 2 + pol) * d + k] = take as u16;
+                        rest -= take;
+                    }
+                }
+            }
+        }
+        let mut m = AnalogMatrix {
+            params: p,
+            out_dim,
+            in_dim,
+            tiles,
+            n_col_tiles,
+            w_max,
+            target,
+            g_prog: Vec::new(),
+            nu: Vec::new(),
+            codes: vec![0; cells],
+            t_inference: f64::NAN,
+            compensation: vec![1.0; out0],
+            reference_sums: vec![0; out0],
+            affine_scale: vec![1.0; out0],
+            affine_offset: vec![0.0; out0],
+        };
+        m.program_devices(seed);
+        m.reference_sums = m.readout_sums(&m.cell_codes(&m.device_codes_programmed()));
+        m.drift_to(0.0, seed)?;
+        Ok(m)
+    }
+
+    fn lsb(&self) -> f64 {
+        self.params.g_max / self.params.full_code() as f64
+    }
+
+    /// The conductance scale of the noise laws: the device for PCM, the whole
+    /// polarity for HERMES (aihwkit's models, see `noise_models`).
+    fn law_range(&self) -> f64 {
+        match self.params.noise_model {
+            NoiseModel::Hermes => self.params.g_max,
+            _ => self.params.g_max / self.params.devices_per_polarity as f64,
+        }
+    }
+
+    fn program_devices(&mut self, seed: u64) {
+        let p = &self.params;
+        let n = self.target.len();
+        let lsb = self.lsb();
+        let g_dev_max = p.g_max / p.devices_per_polarity as f64;
+        let d = p.devices_per_polarity;
+        let range = self.law_range();
+        let seed_prog = rng::derive_seed(seed, stream::PROGRAM);
+        let seed_nu = rng::derive_seed(seed, stream::NU);
+        let mut g_prog = vec![0f32; n];
+        let mut nu = vec![0f32; n];
+        let model = p.noise_model;
+        let target = &self.target;
+        let (prog_scale, drift_scale) = (p.prog_noise_scale, p.drift_scale);
+        let chunk = 1 << 14;
+        let gp = SendSlice(g_prog.as_mut_ptr());
+        let nv = SendSlice(nu.as_mut_ptr());
+        parallel::for_each_index(n.div_ceil(chunk), |ci| {
+            for i in ci * chunk..((ci + 1) * chunk).min(n) {
+                let g_t = target[i] as f64 * lsb;
+                // HERMES laws take the polarity's total; the noise lands on the
+                // device being trimmed, the others sit fully SET or RESET.
+                let cell_pol = i / d;
+                let (law_g, noisy) = match model {
+                    NoiseModel::Hermes => {
+                        let total: f64 =
+                            (0..d).map(|k| target[cell_pol * d + k] as f64 * lsb).sum();
+                        let trimmed = (0..d)
+                            .rev()
+                            .find(|&k| target[cell_pol * d + k] > 0)
+                            .unwrap_or(0);
+                        (total, i % d == trimmed)
+                    }
+                    _ => (g_t, true),
+                };
+                let g = if model == NoiseModel::None || !noisy {
+                    g_t
+                } else {
+                    let sigma = model.programming_sigma(law_g, range, d) * prog_scale;
+                    (g_t + sigma * rng::normal(seed_prog, 0, i as u64)).clamp(0.0, g_dev_max)
+                };
+                let (mu, sd) = model.drift_nu(law_g / range, d);
+                let v = (mu + sd * rng::normal(seed_nu, 0, i as u64)).abs() * drift_scale;
+                // SAFETY: chunk ci owns indices [ci*chunk, (ci+1)*chunk).
+                unsafe {
+                    *gp.at(i) = g as f32;
+                    *nv.at(i) = v as f32;
+                }
+            }
+        });
+        self.g_prog = g_prog;
+        self.nu = nu;
+    }
+
+    /// Device codes of the programmed state (no drift, no read noise).
+    fn device_codes_programmed(&self) -> Vec<u16> {
+        if self.params.noise_model == NoiseModel::None {
+            return self.target.clone();
+        }
+        let lsb = self.lsb();
+        let dev_max = self.params.device_max_code() as f64;
+        self.g_prog
+            .iter()
+            .map(|&g| rint(g as f64 / lsb).clamp(0.0, dev_max) as u16)
+            .collect()
+    }
+
+    /// Cell codes `g⁺ − g⁻` from device codes.
+    fn cell_codes(&self, dev: &[u16]) -> Vec<i32> {
+        let d = self.params.devices_per_polarity;
+        dev.chunks_exact(2 * d)
+            .map(|cell| {
+                let pos: i32 = cell[..d].iter().map(|&v| v as i32).sum();
+                let neg: i32 = cell[d..].iter().map(|&v| v as i32).sum();
+                pos - neg
+            })
+            .collect()
+    }
+
+    /// The drift-compensation readout per (tile, output row): `Σ_j |g⁺ − g⁻|`,
+    /// i.e. the summed |output| for one-hot inputs through an ideal periphery
+    /// (aihwkit `GlobalDriftCompensation` reads `mean|y|` over the identity
+    /// input set), as an exact integer.
+    fn readout_sums(&self, cells: &[i32]) -> Vec<i64> {
+        let mut sums = vec![0i64; self.w_max.len()];
+        for t in &self.tiles {
+            for r in 0..t.rows {
+                let c0 = t.cell0 + r * t.cols;
+                sums[t.out0 + r] = cells[c0..c0 + t.cols]
+                    .iter()
+                    .map(|&v| (v as i64).abs())
+                    .sum();
+            }
+        }
+        sums
+    }
+
+    /// Moves the devices to `t_inference` seconds after programming: drift
+    /// and accumulated 1/f read noise (drawn with `seed`), re-quantised; then
+    /// updates the drift-compensation factors.
+    pub fn drift_to(&mut self, t_inference: f64, seed: u64) -> Result<()> {
+        if !(t_inference.is_finite() && t_inference >= 0.0) {
+            return Err(Error::value(
+                "t_inference",
+                format!("must be a finite number of seconds >= 0, got {t_inference}"),
+            ));
+        }
+        let p = &self.params;
+        let d = p.devices_per_polarity;
+        let dev = if p.noise_model == NoiseModel::None {
+            self.target.clone()
+        } else {
+            let lsb = self.lsb();
+            let dev_max = p.device_max_code() as f64;
+            let range = self.law_range();
+            let t = t_inference + p.t0;
+            let time_factor = t / p.t0;
+            let log_term = ((t + p.t_read) / (2.0 * p.t_read)).ln().max(0.0).sqrt();
+            let seed_read = rng::derive_seed(seed, stream::READ);
+            let model = p.noise_model;
+            let read_scale = p.read_noise_scale;
+            let n = self.g_prog.len();
+            let mut out = vec![0u16; n];
+            let op = SendSlice(out.as_mut_ptr());
+            let (g_prog, nu) = (&self.g_prog, &self.nu);
+            let chunk = 1 << 14;
+            parallel::for_each_index(n.div_ceil(chunk), |ci| {
+                for i in ci * chunk..((ci + 1) * chunk).min(n) {
+                    let g0 = g_prog[i] as f64;
+                    let gd = g0 * time_factor.powf(-(nu[i] as f64));
+                    let law_g = match model {
+                        NoiseModel::Hermes => (0..d).map(|k| g_prog[(i / d) * d + k] as f64).sum(),
+                        _ => g0,
+                    };
+                    let sigma = model.read_qs(law_g / range, d) * log_term * read_scale;
+                    let g = (gd + gd.abs() * sigma * rng::normal(seed_read, 0, i as u64)).max(0.0);
+                    // SAFETY: chunk ci owns its indices.
+                    unsafe { *op.at(i) = rint(g / lsb).clamp(0.0, dev_max) as u16 };
+                }
+            });
+            out
+        };
+        self.codes = self.cell_codes(&dev);
+        let now = self.readout_sums(&self.codes);
+        match p.drift_compensation {
+            DriftCompensation::None => self.compensation.fill(1.0),
+            DriftCompensation::PerColumn => {
+                for (f, (&r, &s)) in self
+                    .compensation
+                    .iter_mut()
+                    .zip(self.reference_sums.iter().zip(&now))
+                {
+                    *f = if s > 0 { r as f64 / s as f64 } else { 1.0 };
+                }
+            }
+            DriftCompensation::Global => {
+                for t in &self.tiles {
+                    let r: i64 = self.reference_sums[t.out0..t.out0 + t.rows].iter().sum();
+                    let s: i64 = now[t.out0..t.out0 + t.rows].iter().sum();
+                    let f = if s > 0 { r as f64 / s as f64 } else { 1.0 };
+                    self.compensation[t.out0..t.out0 + t.rows].fill(f);
+                }
+            }
+        }
+        self.t_inference = t_inference;
+        Ok(())
+    }
+
+    /// Time (s after programming) of the current device state.
+    pub fn t_inference(&self) -> f64 {
+        self.t_inference
+    }
+
+    /// `(out_dim, in_dim)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.out_dim, self.in_dim)
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CrossbarParams {
+        &self.params
+    }
+
+    /// Tile geometry: `(row0, col0, rows, cols)` per tile, row-tile-major.
+    pub fn tile_layout(&self) -> Vec<(usize, usize, usize, usize)> {
+        self.tiles
+            .iter()
+            .map(|t| (t.row0, t.col0, t.rows, t.cols))
+            .collect()
+    }
+
+    /// Sets the per-(tile, output) affine correction `a·v + b` (lengths: the
+    /// number of (tile, output row) pairs, in tile order).
+    pub fn set_affine(&mut self, scale: &[f64], offset: &[f64]) -> Result<()> {
+        let n = self.w_max.len();
+        if scale.len() != n || offset.len() != n {
+            return Err(Error::Shape(format!(
+                "affine scale and offset need {n} entries (one per tile output), got {} and {}",
+                scale.len(),
+                offset.len()
+            )));
+        }
+        if scale.iter().chain(offset).any(|v| !v.is_finite()) {
+            return Err(Error::Data(
+                "affine correction contains a non-finite value".into(),
+            ));
+        }
+        self.affine_scale = scale.to_vec();
+        self.affine_offset = offset.to_vec();
+        Ok(())
+    }
+
+    /// The weights the current state realises, in weight units:
+    /// `code · w_max / 2^b · compensation` (out_dim × in_dim, C order).
+    pub fn effective_weights(&self) -> Vec<f64> {
+        let full = self.params.full_code() as f64;
+        let mut w = vec![0.0; self.out_dim * self.in_dim];
+        for t in &self.tiles {
+            for r in 0..t.rows {
+                let o = t.out0 + r;
+                let scale = self.w_max[o] / full * self.compensation[o];
+                for c in 0..t.cols {
+                    w[(t.row0 + r) * self.in_dim + t.col0 + c] =
+                        self.codes[t.cell0 + r * t.cols + c] as f64 * scale;
+                }
+            }
+        }
+        w
+    }
+
+    /// `Y = X Wᵀ` through the simulated datapath. `x`: `n × in_dim`, C order,
+    /// finite. `seed` drives the per-MVM noise; `row_offset` is the index of
+    /// `x`'s first row within the whole batch (for bit-identical sub-batches).
+    pub fn matmul(&self, x: &[f64], n: usize, seed: u64, row_offset: u64) -> Result<Vec<f64>> {
+        if x.len() != n * self.in_dim {
+            return Err(Error::Shape(format!(
+                "X has {} elements, expected n × in_dim = {n} × {}",
+                x.len(),
+                self.in_dim
+            )));
+        }
+        if let Some(pos) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "X contains a non-finite value ({}) at row {}, column {}",
+                x[pos],
+                pos / self.in_dim.max(1),
+                pos % self.in_dim.max(1)
+            )));
+        }
+        let mut y = vec![0.0f64; n * self.out_dim];
+        let block = 16usize;
+        let yp = SendSlice(y.as_mut_ptr());
+        let seed_out = rng::derive_seed(seed, stream::OUT_NOISE);
+        let seed_w = rng::derive_seed(seed, stream::W_NOISE);
+        parallel::for_each_index(n.div_ceil(block), |bi| {
+            let mut scratch = Scratch::new(&self.params);
+            for s in bi * block..((bi + 1) * block).min(n) {
+                // SAFETY: sample s owns row s of y.
+                let out = unsafe {
+                    std::slice::from_raw_parts_mut(yp.at(s * self.out_dim), self.out_dim)
+                };
+                self.forward_one(
+                    &x[s * self.in_dim..(s + 1) * self.in_dim],
+                    row_offset + s as u64,
+                    seed_out,
+                    seed_w,
+                    out,
+                    &mut scratch,
+                );
+            }
+        });
+        Ok(y)
+    }
+
+    fn forward_one(
+        &self,
+        x: &[f64],
+        sample: u64,
+        seed_out: u64,
+        seed_w: u64,
+        out: &mut [f64],
+        scratch: &mut Scratch,
+    ) {
+        let p = &self.params;
+        let m = p.input_max_code();
+        let full = p.full_code();
+        let unit = 1.0 / (m as f64 * full as f64);
+        let k_adc = if p.output_bits > 0 {
+            ((1i64 << (p.output_bits - 1)) - 1).max(1) as f64
+        } else {
+            0.0
+        };
+        let (to_code, from_code) = if p.output_bits > 0 {
+            (k_adc / p.out_bound, p.out_bound / k_adc)
+        } else {
+            (0.0, 0.0)
+        };
+        let fits_i32 = (p.tile_cols as i64) * m * full < i32::MAX as i64;
+        // Tiles are row-tile-major; partial sums per output are added in
+        // increasing input-tile order because col tiles come in order.
+        for (ti, t) in self.tiles.iter().enumerate() {
+            let ct = ti % self.n_col_tiles;
+            let xs = &x[t.col0..t.col0 + t.cols];
+            let s_in = match p.input_range {
+                Some(r) => r,
+                None => xs.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+            };
+            let codes_in = &mut scratch.codes_in[..t.cols];
+            // As for w_max: a scale whose reciprocal overflows is a zero input.
+            let s_in = if (m as f64 / s_in).is_finite() {
+                s_in
+            } else {
+                0.0
+            };
+            if s_in > 0.0 {
+                let r = m as f64 / s_in;
+                for (c, &v) in codes_in.iter_mut().zip(xs) {
+                    *c = rint(v * r).clamp(-(m as f64), m as f64) as i32;
+                }
+            } else {
+                codes_in.fill(0);
+            }
+            let acc = &mut scratch.acc[..t.rows];
+            let gtile = &self.codes[t.cell0..t.cell0 + t.rows * t.cols];
+            if fits_i32 {
+                accumulate_i32(gtile, t.cols, codes_in, acc);
+            } else {
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let row = &gtile[r * t.cols..(r + 1) * t.cols];
+                    *a = row
+                        .iter()
+                        .zip(codes_in.iter())
+                        .map(|(&g, &c)| g as i64 * c as i64)
+                        .sum();
+                }
+            }
+            let noise = &mut scratch.noise[..t.rows];
+            let noise_index = (sample * self.n_col_tiles as u64 + ct as u64) * self.out_dim as u64
+                + t.row0 as u64;
+            if p.out_noise > 0.0 {
+                rng::fill_normals(seed_out, 0, noise_index, noise);
+            }
+            let wn = &mut scratch.wnoise[..t.rows];
+            if p.w_noise > 0.0 {
+                rng::fill_normals(seed_w, 0, noise_index, wn);
+            }
+            for r in 0..t.rows {
+                let o = t.out0 + r;
+                let mut v = acc[r] as f64 * unit;
+                if p.w_noise > 0.0 || p.ir_drop > 0.0 {
+                    v = self.analog_extras(v, gtile, t, r, codes_in, m, full, wn[r]);
+                }
+                if p.out_noise > 0.0 {
+                    v += p.out_noise * p.out_bound * noise[r];
+                }
+                if p.output_bits > 0 {
+                    v = rint(v * to_code).clamp(-k_adc, k_adc) * from_code;
+                }
+                v = v * s_in * self.w_max[o];
+                v *= self.compensation[o];
+                v = self.affine_scale[o] * v + self.affine_offset[o];
+                out[t.row0 + r] += v;
+            }
+        }
+    }
+
+    /// PCM read noise and IR drop on one column value (aihwkit formulas,
+    /// hardware-facts §3.5), in normalised units.
+    #[allow(clippy::too_many_arguments)]
+    fn analog_extras(
+        &self,
+        mut v: f64,
+        gtile: &[i32],
+        t: &Tile,
+        r: usize,
+        codes_in: &[i32],
+        m: i64,
+        full: i64,
+        xi: f64,
+    ) -> f64 {
+        let p = &self.params;
+        let row = &gtile[r * t.cols..(r + 1) * t.cols];
+        let (mf, ff) = (m as f64, full as f64);
+        if p.w_noise > 0.0 {
+            let s: f64 = row
+                .iter()
+                .zip(codes_in)
+                .map(|(&g, &c)| (g as f64 / ff).abs() * (c as f64 / mf).powi(2))
+                .sum();
+            v += p.w_noise * s.sqrt() * xi;
+        }
+        if p.ir_drop > 0.0 {
+            let n = t.cols as f64;
+            let a_sum: f64 = row
+                .iter()
+                .zip(codes_in)
+                .map(|(&g, &c)| (g as f64 / ff).abs() * (c as f64 / mf).abs())
+                .sum();
+            let a = n / p.ir_drop_g_ratio * a_sum;
+            let cfac = a * (a * (0.05 * a - 0.2) + 0.5);
+            let shaped: f64 = row
+                .iter()
+                .zip(codes_in)
+                .enumerate()
+                .map(|(j, (&g, &c))| {
+                    let frac = 1.0 - j as f64 / n;
+                    (g as f64 / ff) * (c as f64 / mf) * (1.0 - frac * frac)
+                })
+                .sum();
+            v -= p.ir_drop * cfac * shaped;
+        }
+        v
+    }
+}
+
+/// Per-task buffers of the forward pass.
+struct Scratch {
+    codes_in: Vec<i32>,
+    acc: Vec<i64>,
+    noise: Vec<f64>,
+    wnoise: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(p: &CrossbarParams) -> Self {
+        Scratch {
+            codes_in: vec![0; p.tile_cols],
+            acc: vec![0; p.tile_rows],
+            noise: vec![0.0; p.tile_rows],
+            wnoise: vec![0.0; p.tile_rows],
+        }
+    }
+}
+
+/// `acc[r] = Σ_c g[r, c] · x[c]` in i32 (the caller checked it cannot
+/// overflow), widened to i64.
+#[inline]
+fn accumulate_i32(g: &[i32], cols: usize, x: &[i32], acc: &mut [i64]) {
+    for (r, a) in acc.iter_mut().enumerate() {
+        let row = &g[r * cols..(r + 1) * cols];
+        let mut s = 0i32;
+        for (&gv, &xv) in row.iter().zip(x) {
+            s = s.wrapping_add(gv.wrapping_mul(xv));
+        }
+        *a = s as i64;
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendSlice<T>(*mut T);
+// SAFETY: tasks write disjoint indices.
+unsafe impl<T> Send for SendSlice<T> {}
+unsafe impl<T> Sync for SendSlice<T> {}
+
+impl<T> SendSlice<T> {
+    /// Pointer to element `i` (a method, so closures capture the wrapper).
+    ///
+    /// # Safety
+    /// `i` is inside the buffer.
+    unsafe fn at(self, i: usize) -> *mut T {
+        self.0.add(i)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+use super::*;
+
+fn ideal() -> CrossbarParams {
+    CrossbarParams {
+        tile_rows: 256,
+        tile_cols: 256,
+        weight_scaling: WeightScaling::PerTile,
+        devices_per_polarity: 2,
+        conductance_bits: 14,
+        noise_model: NoiseModel::None,
+        g_max: 20.7,
+        prog_noise_scale: 1.0,
+        drift_scale: 1.0,
+        read_noise_scale: 1.0,
+        t0: 20.0,
+        t_read: 250e-9,
+        input_bits: 8,
+        input_range: None,
+        out_noise: 0.0,
+        w_noise: 0.0,
+        ir_drop: 0.0,
+        ir_drop_g_ratio: 1.0 / (0.35 * 5e-6),
+        output_bits: 0,
+        out_bound: 12.0,
+        drift_compensation: DriftCompensation::None,
+    }
+}
+
+fn noisy() -> CrossbarParams {
+    CrossbarParams {
+        noise_model: NoiseModel::Hermes,
+        out_noise: 0.04,
+        w_noise: 0.0175,
+        output_bits: 12,
+        out_bound: 20.0,
+        drift_compensation: DriftCompensation::Global,
+        ..ideal()
+    }
+}
+
+fn data(len: usize, seed: u64) -> Vec<f64> {
+    (0..len).map(|i| rng::normal(seed, 9, i as u64)).collect()
+}
+
+#[test]
+fn ideal_crossbar_is_close_to_the_product() {
+    let (o, i, n) = (70, 300, 5);
+    let w = data(o * i, 1);
+    let x = data(n * i, 2);
+    let mut p = ideal();
+    p.tile_rows = 64;
+    p.tile_cols = 128;
+    let m = AnalogMatrix::program(&w, o, i, &p, 0).unwrap();
+    let y = m.matmul(&x, n, 0, 0).unwrap();
+    for s in 0..n {
+        for r in 0..o {
+            let exact: f64 = (0..i).map(|c| w[r * i + c] * x[s * i + c]).sum();
+            // 8-bit inputs: error per tile ≲ Σ|w|·s/(2·127).
+            assert!(
+                (y[s * o + r] - exact).abs() < 0.05 * (i as f64).sqrt() * 3.0,
+                "{} vs {}",
+                y[s * o + r],
+                exact
+            );
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_bits_any_thread_count_and_split() {
+    let (o, i, n) = (300, 40, 37);
+    let w = data(o * i, 3);
+    let x = data(n * i, 4);
+    let mut results = Vec::new();
+    for threads in [1, 2, 3] {
+        crate::parallel::set_num_threads(threads);
+        let mut m = AnalogMatrix::program(&w, o, i, &noisy(), 11).unwrap();
+        m.drift_to(3600.0, 5).unwrap();
+        let full = m.matmul(&x, n, 99, 0).unwrap();
+        let a = m.matmul(&x[..10 * i], 10, 99, 0).unwrap();
+        let b = m.matmul(&x[10 * i..], n - 10, 99, 10).unwrap();
+        let split: Vec<f64> = a.into_iter().chain(b).collect();
+        assert_eq!(
+            full.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            split.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        results.push(full);
+    }
+    crate::parallel::set_num_threads(0);
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    let m = AnalogMatrix::program(&w, o, i, &noisy(), 12).unwrap();
+    assert_ne!(m.matmul(&x, n, 99, 0).unwrap(), results[0]);
+}
+
+#[test]
+fn validation_names_fields() {
+    let mut p = ideal();
+    p.devices_per_polarity = 3;
+    assert!(p
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("devices_per_polarity"));
+    let mut p = ideal();
+    p.g_max = f64::NAN;
+    assert!(p.validate().unwrap_err().to_string().contains("g_max"));
+    let err = AnalogMatrix::program(&[1.0, f64::INFINITY], 1, 2, &ideal(), 0).unwrap_err();
+    assert!(err.to_string().contains("non-finite"));
+    let m = AnalogMatrix::program(&[1.0, 2.0], 1, 2, &ideal(), 0).unwrap();
+    assert!(m.matmul(&[1.0], 1, 0, 0).is_err());
+}
