@@ -298,12 +298,12 @@ class AnalogMatrix:
         x = _as_matrix(X, "X", (1, 2))
         one = x.ndim == 1
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        x2 = np.ascontiguousarray(x.reshape(1, -1) if one else x, dtype=np.float64)
+        x2 = np.ascontiguousarray(x.reshape(1, -1) if one else x, dtype=dtype)
         if t_inference is not None and (float(t_inference), int(seed)) != self._drift:
             self.drift_to(t_inference, seed=seed)
         if row_offset < 0:
             raise ConfigError(f"row_offset must be >= 0, got {row_offset}")
-        y = self._core.matmul(x2, int(seed), int(row_offset)).astype(dtype, copy=False)
+        y = self._core.matmul(x2, int(seed), int(row_offset))
         return y[0] if one else y
 
     def __repr__(self) -> str:

@@ -47,6 +47,7 @@
 //! sub-batch within the full batch).
 
 use crate::error::{Error, Result};
+use crate::hadamard::Float;
 use crate::noise_models::NoiseModel;
 use crate::parallel;
 use crate::rng;
@@ -213,6 +214,13 @@ struct Tile {
     cell0: usize,
     /// Offset of the tile's rows in the per-(tile, output) arrays.
     out0: usize,
+    /// Offset of the tile in the column-major code array.
+    cm0: usize,
+}
+
+/// Rows of a tile rounded up to the kernel's vector width.
+fn padded(rows: usize) -> usize {
+    rows.div_ceil(16) * 16
 }
 
 /// A weight matrix programmed onto simulated crossbar tiles.
@@ -231,8 +239,13 @@ pub struct AnalogMatrix {
     /// Programmed conductance (µS) and drift exponent per device.
     g_prog: Vec<f32>,
     nu: Vec<f32>,
-    /// Current effective cell codes `g⁺ − g⁻` and their time.
+    /// Current effective cell codes `g⁺ − g⁻` (row-major per tile) and their time.
     codes: Vec<i32>,
+    /// The same codes in the layout of the accumulation kernel: per tile, for
+    /// each pair of inputs `(2p, 2p+1)`, the rows (padded to a multiple of 16)
+    /// as interleaved i16 pairs `g[o, 2p], g[o, 2p+1]` (a multiply-add of i16
+    /// pairs, `vpmaddwd`, then covers two inputs at once).
+    codes_cm: Vec<i16>,
     t_inference: f64,
     /// Drift-compensation factor per (tile, output row).
     compensation: Vec<f64>,
@@ -279,7 +292,7 @@ impl AnalogMatrix {
         let n_row_tiles = out_dim.div_ceil(tr);
         let n_col_tiles = in_dim.div_ceil(tc);
         let mut tiles = Vec::new();
-        let (mut cell0, mut out0) = (0, 0);
+        let (mut cell0, mut out0, mut cm0) = (0, 0, 0);
         for rt in 0..n_row_tiles {
             for ct in 0..n_col_tiles {
                 let rows = tr.min(out_dim - rt * tr);
@@ -291,9 +304,11 @@ impl AnalogMatrix {
                     cols,
                     cell0,
                     out0,
+                    cm0,
                 });
                 cell0 += rows * cols;
                 out0 += rows;
+                cm0 += padded(rows) * cols.next_multiple_of(2);
             }
         }
         let cells = cell0;
@@ -341,6 +356,7 @@ impl AnalogMatrix {
             g_prog: Vec::new(),
             nu: Vec::new(),
             codes: vec![0; cells],
+            codes_cm: vec![0; cm0],
             t_inference: f64::NAN,
             compensation: vec![1.0; out0],
             reference_sums: vec![0; out0],
@@ -509,6 +525,16 @@ impl AnalogMatrix {
             out
         };
         self.codes = self.cell_codes(&dev);
+        for t in &self.tiles {
+            let rp = padded(t.rows);
+            for r in 0..t.rows {
+                for c in 0..t.cols {
+                    // |code| ≤ 2^conductance_bits ≤ 2^14: fits i16.
+                    self.codes_cm[t.cm0 + (c / 2) * 2 * rp + 2 * r + (c % 2)] =
+                        self.codes[t.cell0 + r * t.cols + c] as i16;
+                }
+            }
+        }
         let now = self.readout_sums(&self.codes);
         match p.drift_compensation {
             DriftCompensation::None => self.compensation.fill(1.0),
@@ -600,6 +626,22 @@ impl AnalogMatrix {
     /// finite. `seed` drives the per-MVM noise; `row_offset` is the index of
     /// `x`'s first row within the whole batch (for bit-identical sub-batches).
     pub fn matmul(&self, x: &[f64], n: usize, seed: u64, row_offset: u64) -> Result<Vec<f64>> {
+        let mut y = vec![0.0f64; n * self.out_dim];
+        self.matmul_into(x, n, seed, row_offset, &mut y)?;
+        Ok(y)
+    }
+
+    /// [`AnalogMatrix::matmul`] into a caller-provided `n × out_dim` buffer, for
+    /// f32 or f64 inputs and outputs. Tile partial sums are always added in f64;
+    /// an f32 output is the f64 result rounded once.
+    pub fn matmul_into<X: Float, Y: Float>(
+        &self,
+        x: &[X],
+        n: usize,
+        seed: u64,
+        row_offset: u64,
+        y: &mut [Y],
+    ) -> Result<()> {
         if x.len() != n * self.in_dim {
             return Err(Error::Shape(format!(
                 "X has {} elements, expected n × in_dim = {n} × {}",
@@ -607,129 +649,62 @@ impl AnalogMatrix {
                 self.in_dim
             )));
         }
-        if let Some(pos) = x.iter().position(|v| !v.is_finite()) {
+        if y.len() != n * self.out_dim {
+            return Err(Error::Shape(format!(
+                "output has {} elements, expected n × out_dim = {n} × {}",
+                y.len(),
+                self.out_dim
+            )));
+        }
+        if let Some(pos) = x.iter().position(|v| !v.to_f64().is_finite()) {
             return Err(Error::Data(format!(
                 "X contains a non-finite value ({}) at row {}, column {}",
-                x[pos],
+                x[pos].to_f64(),
                 pos / self.in_dim.max(1),
                 pos % self.in_dim.max(1)
             )));
         }
-        let mut y = vec![0.0f64; n * self.out_dim];
-        let block = 16usize;
         let yp = SendSlice(y.as_mut_ptr());
-        let seed_out = rng::derive_seed(seed, stream::OUT_NOISE);
-        let seed_w = rng::derive_seed(seed, stream::W_NOISE);
+        let seeds = (
+            rng::derive_seed(seed, stream::OUT_NOISE),
+            rng::derive_seed(seed, stream::W_NOISE),
+        );
+        let block = SAMPLES_PER_TASK;
         parallel::for_each_index(n.div_ceil(block), |bi| {
-            let mut scratch = Scratch::new(&self.params);
-            for s in bi * block..((bi + 1) * block).min(n) {
-                // SAFETY: sample s owns row s of y.
-                let out = unsafe {
-                    std::slice::from_raw_parts_mut(yp.at(s * self.out_dim), self.out_dim)
-                };
-                self.forward_one(
-                    &x[s * self.in_dim..(s + 1) * self.in_dim],
-                    row_offset + s as u64,
-                    seed_out,
-                    seed_w,
-                    out,
-                    &mut scratch,
-                );
-            }
+            let s0 = bi * block;
+            let count = block.min(n - s0);
+            // SAFETY: task bi owns rows [s0, s0 + count) of y.
+            let out = unsafe {
+                std::slice::from_raw_parts_mut(yp.at(s0 * self.out_dim), count * self.out_dim)
+            };
+            let xs = &x[s0 * self.in_dim..(s0 + count) * self.in_dim];
+            self.forward_block(xs, count, row_offset + s0 as u64, seeds, out);
         });
-        Ok(y)
+        Ok(())
     }
 
-    fn forward_one(
+    /// Runs [`forward_block_body`] compiled for the best instruction set (the
+    /// arithmetic is integer or IEEE-exact, so the bits do not depend on it).
+    fn forward_block<X: Float, Y: Float>(
         &self,
-        x: &[f64],
-        sample: u64,
-        seed_out: u64,
-        seed_w: u64,
-        out: &mut [f64],
-        scratch: &mut Scratch,
+        x: &[X],
+        count: usize,
+        first: u64,
+        seeds: (u64, u64),
+        out: &mut [Y],
     ) {
-        let p = &self.params;
-        let m = p.input_max_code();
-        let full = p.full_code();
-        let unit = 1.0 / (m as f64 * full as f64);
-        let k_adc = if p.output_bits > 0 {
-            ((1i64 << (p.output_bits - 1)) - 1).max(1) as f64
-        } else {
-            0.0
-        };
-        let (to_code, from_code) = if p.output_bits > 0 {
-            (k_adc / p.out_bound, p.out_bound / k_adc)
-        } else {
-            (0.0, 0.0)
-        };
-        let fits_i32 = (p.tile_cols as i64) * m * full < i32::MAX as i64;
-        // Tiles are row-tile-major; partial sums per output are added in
-        // increasing input-tile order because col tiles come in order.
-        for (ti, t) in self.tiles.iter().enumerate() {
-            let ct = ti % self.n_col_tiles;
-            let xs = &x[t.col0..t.col0 + t.cols];
-            let s_in = match p.input_range {
-                Some(r) => r,
-                None => xs.iter().fold(0.0f64, |a, v| a.max(v.abs())),
-            };
-            let codes_in = &mut scratch.codes_in[..t.cols];
-            // As for w_max: a scale whose reciprocal overflows is a zero input.
-            let s_in = if (m as f64 / s_in).is_finite() {
-                s_in
-            } else {
-                0.0
-            };
-            if s_in > 0.0 {
-                let r = m as f64 / s_in;
-                for (c, &v) in codes_in.iter_mut().zip(xs) {
-                    *c = rint(v * r).clamp(-(m as f64), m as f64) as i32;
-                }
-            } else {
-                codes_in.fill(0);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if *HAS_AVX512 {
+                // SAFETY: the CPU has the features.
+                return unsafe { forward_block_avx512(self, x, count, first, seeds, out) };
             }
-            let acc = &mut scratch.acc[..t.rows];
-            let gtile = &self.codes[t.cell0..t.cell0 + t.rows * t.cols];
-            if fits_i32 {
-                accumulate_i32(gtile, t.cols, codes_in, acc);
-            } else {
-                for (r, a) in acc.iter_mut().enumerate() {
-                    let row = &gtile[r * t.cols..(r + 1) * t.cols];
-                    *a = row
-                        .iter()
-                        .zip(codes_in.iter())
-                        .map(|(&g, &c)| g as i64 * c as i64)
-                        .sum();
-                }
-            }
-            let noise = &mut scratch.noise[..t.rows];
-            let noise_index = (sample * self.n_col_tiles as u64 + ct as u64) * self.out_dim as u64
-                + t.row0 as u64;
-            if p.out_noise > 0.0 {
-                rng::fill_normals(seed_out, 0, noise_index, noise);
-            }
-            let wn = &mut scratch.wnoise[..t.rows];
-            if p.w_noise > 0.0 {
-                rng::fill_normals(seed_w, 0, noise_index, wn);
-            }
-            for r in 0..t.rows {
-                let o = t.out0 + r;
-                let mut v = acc[r] as f64 * unit;
-                if p.w_noise > 0.0 || p.ir_drop > 0.0 {
-                    v = self.analog_extras(v, gtile, t, r, codes_in, m, full, wn[r]);
-                }
-                if p.out_noise > 0.0 {
-                    v += p.out_noise * p.out_bound * noise[r];
-                }
-                if p.output_bits > 0 {
-                    v = rint(v * to_code).clamp(-k_adc, k_adc) * from_code;
-                }
-                v = v * s_in * self.w_max[o];
-                v *= self.compensation[o];
-                v = self.affine_scale[o] * v + self.affine_offset[o];
-                out[t.row0 + r] += v;
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the feature.
+                return unsafe { forward_block_avx2(self, x, count, first, seeds, out) };
             }
         }
+        forward_block_body(self, x, count, first, seeds, out)
     }
 
     /// PCM read noise and IR drop on one column value (aihwkit formulas,
@@ -781,36 +756,182 @@ impl AnalogMatrix {
     }
 }
 
-/// Per-task buffers of the forward pass.
-struct Scratch {
-    codes_in: Vec<i32>,
-    acc: Vec<i64>,
-    noise: Vec<f64>,
-    wnoise: Vec<f64>,
+static MVM_KERNEL: std::sync::LazyLock<mvm_kernels::Kernel> =
+    std::sync::LazyLock::new(mvm_kernels::best);
+
+/// Samples per parallel task of `matmul`.
+const SAMPLES_PER_TASK: usize = 32;
+
+#[cfg(target_arch = "x86_64")]
+static HAS_AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+});
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn forward_block_avx512<X: Float, Y: Float>(
+    m: &AnalogMatrix,
+    x: &[X],
+    count: usize,
+    first: u64,
+    seeds: (u64, u64),
+    out: &mut [Y],
+) {
+    forward_block_body(m, x, count, first, seeds, out)
 }
 
-impl Scratch {
-    fn new(p: &CrossbarParams) -> Self {
-        Scratch {
-            codes_in: vec![0; p.tile_cols],
-            acc: vec![0; p.tile_rows],
-            noise: vec![0.0; p.tile_rows],
-            wnoise: vec![0.0; p.tile_rows],
-        }
-    }
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_block_avx2<X: Float, Y: Float>(
+    m: &AnalogMatrix,
+    x: &[X],
+    count: usize,
+    first: u64,
+    seeds: (u64, u64),
+    out: &mut [Y],
+) {
+    forward_block_body(m, x, count, first, seeds, out)
 }
 
-/// `acc[r] = Σ_c g[r, c] · x[c]` in i32 (the caller checked it cannot
-/// overflow), widened to i64.
-#[inline]
-fn accumulate_i32(g: &[i32], cols: usize, x: &[i32], acc: &mut [i64]) {
-    for (r, a) in acc.iter_mut().enumerate() {
-        let row = &g[r * cols..(r + 1) * cols];
-        let mut s = 0i32;
-        for (&gv, &xv) in row.iter().zip(x) {
-            s = s.wrapping_add(gv.wrapping_mul(xv));
+/// The datapath for `count` samples (rows of `x`), written so that the inner
+/// loops vectorise: input-tile outer loop (the DAC runs once per sample and
+/// input tile), output tiles inner; each output receives its tile partial sums
+/// in increasing input-tile order.
+#[inline(always)]
+fn forward_block_body<X: Float, Y: Float>(
+    m: &AnalogMatrix,
+    x: &[X],
+    count: usize,
+    first: u64,
+    (seed_out, seed_w): (u64, u64),
+    out: &mut [Y],
+) {
+    let p = &m.params;
+    let mc = p.input_max_code();
+    let full = p.full_code();
+    let unit = 1.0 / (mc as f64 * full as f64);
+    let adc = p.output_bits > 0;
+    let k_adc = if adc {
+        ((1i64 << (p.output_bits - 1)) - 1).max(1) as f64
+    } else {
+        1.0
+    };
+    let (to_code, from_code) = (k_adc / p.out_bound, p.out_bound / k_adc);
+    let sigma_out = p.out_noise * p.out_bound;
+    let extras = p.w_noise > 0.0 || p.ir_drop > 0.0;
+    let fits_i32 = (p.tile_cols as i64) * mc * full < i32::MAX as i64;
+    let max_rows = padded(p.tile_rows);
+    let kernel = *MVM_KERNEL;
+    let mut codes_in = vec![0i32; p.tile_cols];
+    let mut codes16 = vec![0i16; p.tile_cols.next_multiple_of(2)];
+    let mut acc32 = vec![0i32; max_rows];
+    let mut acc = vec![0f64; max_rows];
+    let mut noise = vec![0f32; max_rows];
+    let mut wnoise = vec![0f32; max_rows];
+    let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);
+    let mut xrow = vec![0f64; in_dim];
+    let mut o_all = vec![0f64; out_dim];
+    for s in 0..count {
+        for (d, &v) in xrow.iter_mut().zip(&x[s * in_dim..(s + 1) * in_dim]) {
+            *d = v.to_f64();
         }
-        *a = s as i64;
+        let xs_all = &xrow[..];
+        o_all.fill(0.0);
+        let sample = first + s as u64;
+        for ct in 0..n_ct {
+            let t0 = &m.tiles[ct];
+            let xs = &xs_all[t0.col0..t0.col0 + t0.cols];
+            let s_in = match p.input_range {
+                Some(r) => r,
+                None => xs.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+            };
+            // A scale whose reciprocal overflows counts as an all-zero input.
+            let s_in = if (mc as f64 / s_in).is_finite() {
+                s_in
+            } else {
+                0.0
+            };
+            let ci = &mut codes_in[..t0.cols];
+            if s_in > 0.0 {
+                let r = mc as f64 / s_in;
+                let lim = mc as f64;
+                for (c, &v) in ci.iter_mut().zip(xs) {
+                    *c = rint(v * r).clamp(-lim, lim) as i32;
+                }
+            } else {
+                ci.fill(0);
+            }
+            if fits_i32 {
+                // Input codes fit i16 (|code| ≤ 2^15 − 1); an odd tile gets a zero pad.
+                codes16.fill(0);
+                for (d, &c) in codes16.iter_mut().zip(ci.iter()) {
+                    *d = c as i16;
+                }
+            }
+            for t in m.tiles.iter().skip(ct).step_by(n_ct) {
+                let rows = t.rows;
+                let rp = padded(rows);
+                if fits_i32 {
+                    let len = rp * t.cols.next_multiple_of(2);
+                    let x16 = &codes16[..t.cols.next_multiple_of(2)];
+                    // SAFETY: `kernel` comes from a CPU feature check.
+                    unsafe { kernel(&m.codes_cm[t.cm0..t.cm0 + len], rp, x16, &mut acc32[..rp]) };
+                    for (a, &v) in acc[..rows].iter_mut().zip(&acc32[..rows]) {
+                        *a = v as f64 * unit;
+                    }
+                } else {
+                    let g = &m.codes[t.cell0..t.cell0 + rows * t.cols];
+                    for (r, a) in acc[..rows].iter_mut().enumerate() {
+                        let row = &g[r * t.cols..(r + 1) * t.cols];
+                        let sum: i64 = row
+                            .iter()
+                            .zip(ci.iter())
+                            .map(|(&g, &c)| g as i64 * c as i64)
+                            .sum();
+                        *a = sum as f64 * unit;
+                    }
+                }
+                let noise_index =
+                    (sample * n_ct as u64 + ct as u64) * out_dim as u64 + t.row0 as u64;
+                if extras {
+                    if p.w_noise > 0.0 {
+                        rng::fill_normals(seed_w, 0, noise_index, &mut wnoise[..rows]);
+                    }
+                    let g = &m.codes[t.cell0..t.cell0 + rows * t.cols];
+                    for (r, a) in acc[..rows].iter_mut().enumerate() {
+                        *a = m.analog_extras(*a, g, t, r, ci, mc, full, wnoise[r] as f64);
+                    }
+                }
+                if sigma_out > 0.0 {
+                    rng::fill_normals(seed_out, 0, noise_index, &mut noise[..rows]);
+                    for (a, &z) in acc[..rows].iter_mut().zip(&noise[..rows]) {
+                        *a += sigma_out * z as f64;
+                    }
+                }
+                if adc {
+                    for a in acc[..rows].iter_mut() {
+                        *a = rint(*a * to_code).clamp(-k_adc, k_adc) * from_code;
+                    }
+                }
+                let o = t.out0;
+                let dst = &mut o_all[t.row0..t.row0 + rows];
+                let wm = &m.w_max[o..o + rows];
+                let comp = &m.compensation[o..o + rows];
+                let sa = &m.affine_scale[o..o + rows];
+                let sb = &m.affine_offset[o..o + rows];
+                let terms = acc[..rows].iter().zip(wm).zip(comp).zip(sa).zip(sb);
+                for (d, ((((&a, &w), &c), &ga), &gb)) in dst.iter_mut().zip(terms) {
+                    let v = a * s_in * w * c;
+                    *d += ga * v + gb;
+                }
+            }
+        }
+        for (d, &v) in out[s * out_dim..(s + 1) * out_dim].iter_mut().zip(&o_all) {
+            *d = Y::from_f64(v);
+        }
     }
 }
 
@@ -829,6 +950,8 @@ impl<T> SendSlice<T> {
         self.0.add(i)
     }
 }
+
+mod mvm_kernels;
 
 #[cfg(test)]
 mod tests;

@@ -6,13 +6,16 @@
 use analogkernels_core::crossbar::{
     AnalogMatrix, CrossbarParams, DriftCompensation, WeightScaling,
 };
+use analogkernels_core::hadamard::Float;
 use analogkernels_core::noise_models::NoiseModel;
 use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+    Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::arrays::{as_float_array, FloatArray};
 use crate::errors::{compute, raise};
 
 fn field<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, name: &str) -> PyResult<T> {
@@ -118,6 +121,43 @@ pub struct PyAnalogMatrix {
     inner: AnalogMatrix,
 }
 
+impl PyAnalogMatrix {
+    fn matmul_typed<'py, T: Float + Element>(
+        &self,
+        x: Bound<'py, PyArrayDyn<T>>,
+        seed: u64,
+        row_offset: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = x.py();
+        let (o, in_dim) = self.inner.shape();
+        let shape = x.shape().to_vec();
+        if shape.len() != 2 || shape[1] != in_dim {
+            return Err(raise(
+                py,
+                "ShapeError",
+                format!("X has shape {shape:?} but the matrix has {in_dim} inputs (X must be n × {in_dim})"),
+            ));
+        }
+        let n = shape[0];
+        if !x.is_c_contiguous() {
+            return Err(raise(py, "ShapeError", "X must be C-contiguous"));
+        }
+        // SAFETY: read-only view under the GIL (the data stay alive: we hold x).
+        let data = unsafe { x.as_slice() }
+            .map_err(|_| raise(py, "ShapeError", "X must be C-contiguous"))?;
+        // SAFETY: every element is written by matmul_into before it is read.
+        let y = unsafe { PyArray2::<T>::new(py, [n, o], false) };
+        // SAFETY: y is new and not shared.
+        let out = unsafe { y.as_slice_mut() }
+            .map_err(|_| raise(py, "ShapeError", "output not contiguous"))?;
+        let inner = &self.inner;
+        compute(py, n * in_dim * o, || {
+            inner.matmul_into(data, n, seed, row_offset, out)
+        })?;
+        Ok(y.into_any())
+    }
+}
+
 #[pymethods]
 impl PyAnalogMatrix {
     /// Programs `w` (float64, C order) with the config dict and seed.
@@ -139,32 +179,18 @@ impl PyAnalogMatrix {
         Ok(PyAnalogMatrix { inner })
     }
 
-    /// `X Wᵀ` through the simulated datapath (float64 in and out).
+    /// `X Wᵀ` through the simulated datapath; float32 or float64 in, the same
+    /// dtype out (C-contiguous 2-D input).
     fn matmul<'py>(
         &self,
-        x: PyReadonlyArray2<'py, f64>,
+        x: &Bound<'py, PyAny>,
         seed: u64,
         row_offset: u64,
-    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let py = x.py();
-        let (n, i) = (x.shape()[0], x.shape()[1]);
-        let (o, in_dim) = self.inner.shape();
-        if i != in_dim {
-            return Err(raise(
-                py,
-                "ShapeError",
-                format!(
-                    "X has {i} columns but the matrix has {in_dim} inputs (X must be n × {in_dim})"
-                ),
-            ));
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match as_float_array(x, "X")? {
+            FloatArray::F32(a) => self.matmul_typed(a, seed, row_offset),
+            FloatArray::F64(a) => self.matmul_typed(a, seed, row_offset),
         }
-        let data = x
-            .as_slice()
-            .map_err(|_| raise(py, "ShapeError", "X must be C-contiguous"))?;
-        let inner = &self.inner;
-        let y = compute(py, n * i * o, || inner.matmul(data, n, seed, row_offset))?;
-        let arr = PyArray1::from_vec(py, y);
-        arr.reshape([n, o])
     }
 
     /// Moves the devices to `t_inference` seconds after programming.

@@ -1,0 +1,169 @@
+//! The integer multiply–accumulate kernel of the crossbar: `acc[o] = Σ_c x[c] ·
+//! g[o, c]` over one tile in the pair layout of `AnalogMatrix::codes_cm` (for
+//! input pair `p`, the padded rows as interleaved i16 `g[o, 2p], g[o, 2p+1]`).
+//!
+//! One `vpmaddwd` multiplies 16 (AVX-512) or 8 (AVX2) such pairs by the
+//! broadcast input pair and adds the two products of each: 32 or 16 exact
+//! multiply–adds per instruction; AVX-512 VNNI (`vpdpwssd`) also fuses the
+//! accumulation. All paths wrap in i32 the same way, and the caller has checked
+//! that the sums cannot overflow, so every path gives the same integers.
+
+/// Signature of a kernel: `(g, rows_padded, x_pairs, acc)`.
+pub(super) type Kernel = unsafe fn(&[i16], usize, &[i16], &mut [i32]);
+
+/// The best kernel of this CPU.
+pub(super) fn best() -> Kernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            if std::arch::is_x86_feature_detected!("avx512vnni") {
+                return x86::pairs_avx512_vnni;
+            }
+            return x86::pairs_avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return x86::pairs_avx2;
+        }
+    }
+    pairs_portable
+}
+
+/// Portable kernel (also the reference the SIMD kernels are tested against).
+///
+/// # Safety
+/// Safe to call; `unsafe` only to share the [`Kernel`] signature.
+pub(super) unsafe fn pairs_portable(g: &[i16], rp: usize, x: &[i16], acc: &mut [i32]) {
+    acc[..rp].fill(0);
+    for p in 0..x.len() / 2 {
+        let (x0, x1) = (x[2 * p] as i32, x[2 * p + 1] as i32);
+        let gp = &g[p * 2 * rp..(p + 1) * 2 * rp];
+        for (a, pair) in acc[..rp].iter_mut().zip(gp.chunks_exact(2)) {
+            *a = a.wrapping_add((x0 * pair[0] as i32).wrapping_add(x1 * pair[1] as i32));
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The input pair `(x0, x1)` as one i32 lane (x0 in the low half).
+    #[inline(always)]
+    fn pack(x0: i16, x1: i16) -> i32 {
+        ((x0 as u16 as u32) | ((x1 as u16 as u32) << 16)) as i32
+    }
+
+    macro_rules! avx512_kernel {
+        ($name:ident, $features:literal, $fma:expr) => {
+            #[target_feature(enable = $features)]
+            pub(in crate::crossbar) unsafe fn $name(
+                g: &[i16],
+                rp: usize,
+                x: &[i16],
+                acc: &mut [i32],
+            ) {
+                let pairs = x.len() / 2;
+                assert!(g.len() >= pairs * 2 * rp && acc.len() >= rp && rp.is_multiple_of(16));
+                let fma = $fma;
+                let gp = g.as_ptr();
+                let mut ob = 0;
+                while ob + 64 <= rp {
+                    let mut a = [_mm512_setzero_si512(); 4];
+                    for p in 0..pairs {
+                        let xp = _mm512_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
+                        let base = gp.add(p * 2 * rp + 2 * ob);
+                        for (k, ak) in a.iter_mut().enumerate() {
+                            let gv = _mm512_loadu_si512(base.add(32 * k) as *const _);
+                            *ak = fma(*ak, xp, gv);
+                        }
+                    }
+                    for (k, ak) in a.iter().enumerate() {
+                        _mm512_storeu_si512(acc.as_mut_ptr().add(ob + 16 * k) as *mut _, *ak);
+                    }
+                    ob += 64;
+                }
+                while ob < rp {
+                    let mut a = _mm512_setzero_si512();
+                    for p in 0..pairs {
+                        let xp = _mm512_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
+                        let gv = _mm512_loadu_si512(gp.add(p * 2 * rp + 2 * ob) as *const _);
+                        a = fma(a, xp, gv);
+                    }
+                    _mm512_storeu_si512(acc.as_mut_ptr().add(ob) as *mut _, a);
+                    ob += 16;
+                }
+            }
+        };
+    }
+
+    avx512_kernel!(
+        pairs_avx512,
+        "avx512f,avx512bw",
+        |a, x, g| _mm512_add_epi32(a, _mm512_madd_epi16(x, g))
+    );
+    avx512_kernel!(
+        pairs_avx512_vnni,
+        "avx512f,avx512bw,avx512vnni",
+        |a, x, g| _mm512_dpwssd_epi32(a, x, g)
+    );
+
+    #[target_feature(enable = "avx2")]
+    pub(in crate::crossbar) unsafe fn pairs_avx2(g: &[i16], rp: usize, x: &[i16], acc: &mut [i32]) {
+        let pairs = x.len() / 2;
+        assert!(g.len() >= pairs * 2 * rp && acc.len() >= rp && rp.is_multiple_of(16));
+        let gp = g.as_ptr();
+        let mut ob = 0;
+        while ob < rp {
+            let width = if ob + 64 <= rp { 8 } else { 2 };
+            let mut a = [_mm256_setzero_si256(); 8];
+            for p in 0..pairs {
+                let xp = _mm256_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
+                let base = gp.add(p * 2 * rp + 2 * ob);
+                for (k, ak) in a.iter_mut().enumerate().take(width) {
+                    let gv = _mm256_loadu_si256(base.add(16 * k) as *const _);
+                    *ak = _mm256_add_epi32(*ak, _mm256_madd_epi16(xp, gv));
+                }
+            }
+            for (k, ak) in a.iter().enumerate().take(width) {
+                _mm256_storeu_si256(acc.as_mut_ptr().add(ob + 8 * k) as *mut _, *ak);
+            }
+            ob += 8 * width;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_gives_the_same_integers() {
+        let mut kernels: Vec<Kernel> = vec![pairs_portable, best()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                kernels.push(x86::pairs_avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                kernels.push(x86::pairs_avx512);
+            }
+        }
+        for (rp, cols) in [(16usize, 2usize), (80, 22), (256, 256), (48, 6)] {
+            let g: Vec<i16> = (0..rp * cols)
+                .map(|i| ((i as i64 * 7919) % 32769 - 16384) as i16)
+                .collect();
+            let x: Vec<i16> = (0..cols)
+                .map(|i| ((i as i64 * 31) % 255 - 127) as i16)
+                .collect();
+            let mut want = vec![0i32; rp];
+            // SAFETY: portable kernel.
+            unsafe { pairs_portable(&g, rp, &x, &mut want) };
+            for k in &kernels {
+                let mut got = vec![0i32; rp];
+                // SAFETY: kernels come from feature checks above.
+                unsafe { k(&g, rp, &x, &mut got) };
+                assert_eq!(got, want);
+            }
+        }
+    }
+}
