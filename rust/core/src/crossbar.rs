@@ -31,9 +31,9 @@
 //!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ), IR drop (aihwkit's model).
 //! 7. **ADC** with `output_bits` (0: none): `clamp(rint(v · K/out_bound), −K, K)
 //!    · out_bound/K`, `K = 2^(output_bits−1) − 1` (round half to even, saturate
-//!    at both ends); rescale to weight units (`· s · w_max`), drift
-//!    compensation factor, per-column affine correction `a·v + b`; tile partial
-//!    sums added in increasing input-tile order in f64.
+//!    at both ends); rescale to weight units, `· s · (w_max · γ)` with γ the
+//!    drift-compensation factor; per-column affine correction `a·v + b`; tile
+//!    partial sums added in increasing input-tile order in f64.
 //! 8. **Drift compensation** (aihwkit GlobalDriftCompensation; [Joshi20]
 //!    Methods E): a readout right after programming over the same readout at
 //!    `t_inference`, per tile (global) or per output column of a tile. The
@@ -249,6 +249,9 @@ pub struct AnalogMatrix {
     t_inference: f64,
     /// Drift-compensation factor per (tile, output row).
     compensation: Vec<f64>,
+    /// `w_max · compensation` per (tile, output row): the factor from
+    /// normalised units back to weight units.
+    out_scale: Vec<f64>,
     /// Drift-compensation readout per (tile, output row) right after programming.
     reference_sums: Vec<i64>,
     /// Per-(tile, output row) affine correction.
@@ -359,6 +362,7 @@ impl AnalogMatrix {
             codes_cm: vec![0; cm0],
             t_inference: f64::NAN,
             compensation: vec![1.0; out0],
+            out_scale: vec![0.0; out0],
             reference_sums: vec![0; out0],
             affine_scale: vec![1.0; out0],
             affine_offset: vec![0.0; out0],
@@ -555,6 +559,14 @@ impl AnalogMatrix {
                     self.compensation[t.out0..t.out0 + t.rows].fill(f);
                 }
             }
+        }
+        for ((o, &w), &c) in self
+            .out_scale
+            .iter_mut()
+            .zip(&self.w_max)
+            .zip(&self.compensation)
+        {
+            *o = w * c;
         }
         self.t_inference = t_inference;
         Ok(())
@@ -756,6 +768,47 @@ impl AnalogMatrix {
     }
 }
 
+/// The per-output stage after accumulation, fused into one pass: output
+/// noise, ADC, rescaling to weight units (with drift compensation), affine
+/// correction, and the addition to the output's running sum.
+struct PostTerms<'a> {
+    acc: &'a [f64],
+    noise: &'a [f32],
+    scale: &'a [f64],
+    affine_a: &'a [f64],
+    affine_b: &'a [f64],
+}
+
+impl PostTerms<'_> {
+    #[inline(always)]
+    fn apply<const ADC: bool>(
+        &self,
+        dst: &mut [f64],
+        sigma: f64,
+        s_in: f64,
+        to_code: f64,
+        k_adc: f64,
+        from_code: f64,
+    ) {
+        let terms = self
+            .acc
+            .iter()
+            .zip(self.noise)
+            .zip(self.scale)
+            .zip(self.affine_a)
+            .zip(self.affine_b);
+        for (d, ((((&a, &z), &w), &ga), &gb)) in dst.iter_mut().zip(terms) {
+            // Without output noise z is 0 and a + 0·0 = a exactly (a is never −0).
+            let mut v = a + sigma * z as f64;
+            if ADC {
+                v = rint(v * to_code).clamp(-k_adc, k_adc) * from_code;
+            }
+            let v = v * s_in * w;
+            *d += ga * v + gb;
+        }
+    }
+}
+
 static MVM_KERNEL: std::sync::LazyLock<mvm_kernels::Kernel> =
     std::sync::LazyLock::new(mvm_kernels::best);
 
@@ -832,6 +885,7 @@ fn forward_block_body<X: Float, Y: Float>(
     let mut noise = vec![0f32; max_rows];
     let mut wnoise = vec![0f32; max_rows];
     let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);
+    let out_pad = out_dim.next_multiple_of(64);
     let mut xrow = vec![0f64; in_dim];
     let mut o_all = vec![0f64; out_dim];
     for s in 0..count {
@@ -894,8 +948,10 @@ fn forward_block_body<X: Float, Y: Float>(
                         *a = sum as f64 * unit;
                     }
                 }
+                // Rows of a (sample, input tile) pair own a range of the noise
+                // streams, padded to 64 so that 256-row tiles stay batch-aligned.
                 let noise_index =
-                    (sample * n_ct as u64 + ct as u64) * out_dim as u64 + t.row0 as u64;
+                    (sample * n_ct as u64 + ct as u64) * out_pad as u64 + t.row0 as u64;
                 if extras {
                     if p.w_noise > 0.0 {
                         rng::fill_normals(seed_w, 0, noise_index, &mut wnoise[..rows]);
@@ -907,25 +963,20 @@ fn forward_block_body<X: Float, Y: Float>(
                 }
                 if sigma_out > 0.0 {
                     rng::fill_normals(seed_out, 0, noise_index, &mut noise[..rows]);
-                    for (a, &z) in acc[..rows].iter_mut().zip(&noise[..rows]) {
-                        *a += sigma_out * z as f64;
-                    }
-                }
-                if adc {
-                    for a in acc[..rows].iter_mut() {
-                        *a = rint(*a * to_code).clamp(-k_adc, k_adc) * from_code;
-                    }
                 }
                 let o = t.out0;
+                let post = PostTerms {
+                    acc: &acc[..rows],
+                    noise: &noise[..rows],
+                    scale: &m.out_scale[o..o + rows],
+                    affine_a: &m.affine_scale[o..o + rows],
+                    affine_b: &m.affine_offset[o..o + rows],
+                };
                 let dst = &mut o_all[t.row0..t.row0 + rows];
-                let wm = &m.w_max[o..o + rows];
-                let comp = &m.compensation[o..o + rows];
-                let sa = &m.affine_scale[o..o + rows];
-                let sb = &m.affine_offset[o..o + rows];
-                let terms = acc[..rows].iter().zip(wm).zip(comp).zip(sa).zip(sb);
-                for (d, ((((&a, &w), &c), &ga), &gb)) in dst.iter_mut().zip(terms) {
-                    let v = a * s_in * w * c;
-                    *d += ga * v + gb;
+                if adc {
+                    post.apply::<true>(dst, sigma_out, s_in, to_code, k_adc, from_code);
+                } else {
+                    post.apply::<false>(dst, sigma_out, s_in, to_code, k_adc, from_code);
                 }
             }
         }

@@ -67,6 +67,23 @@ mod x86 {
                 let fma = $fma;
                 let gp = g.as_ptr();
                 let mut ob = 0;
+                // Eight independent accumulator chains hide the multiply–add
+                // latency; 64-row steps, then 16-row steps, finish the tile.
+                while ob + 128 <= rp {
+                    let mut a = [_mm512_setzero_si512(); 8];
+                    for p in 0..pairs {
+                        let xp = _mm512_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
+                        let base = gp.add(p * 2 * rp + 2 * ob);
+                        for (k, ak) in a.iter_mut().enumerate() {
+                            let gv = _mm512_loadu_si512(base.add(32 * k) as *const _);
+                            *ak = fma(*ak, xp, gv);
+                        }
+                    }
+                    for (k, ak) in a.iter().enumerate() {
+                        _mm512_storeu_si512(acc.as_mut_ptr().add(ob + 16 * k) as *mut _, *ak);
+                    }
+                    ob += 128;
+                }
                 while ob + 64 <= rp {
                     let mut a = [_mm512_setzero_si512(); 4];
                     for p in 0..pairs {

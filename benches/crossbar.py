@@ -1,0 +1,118 @@
+"""Crossbar MVM benchmark: full-fidelity simulated MVM against a numpy float32 GEMM.
+
+Full fidelity: 8-bit input DAC (per-vector abs-max), PCM conductances (aihwkit
+PCMLikeNoiseModel) drifted to 3600 s with 1/f read noise, Gaussian output noise
+drawn per MVM and output, 12-bit ADC, per-column affine correction, global drift
+compensation. Shapes X 4096×256 → 512 and 50000×22 → 704, 1 and 2 threads.
+Prints the time of each and the ratio to ``X @ W.T`` (numpy float32, BLAS limited
+to the same thread count), timed in alternating rounds in one process; and, when
+aihwkit is importable, to aihwkit's ``AnalogLinear`` with ``InferenceRPUConfig``
+and PCMLikeNoiseModel drifted to 3600 s.
+
+Run: ``python benches/crossbar.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import analogkernels
+from analogkernels.analog import AnalogMatrix, CrossbarConfig
+
+try:  # optional peer
+    import torch
+    from aihwkit.inference import PCMLikeNoiseModel
+    from aihwkit.nn import AnalogLinear
+    from aihwkit.simulator.configs import InferenceRPUConfig
+except ImportError:  # pragma: no cover
+    AnalogLinear = None
+
+
+def best_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Minimum seconds per call of each function over ``rounds`` alternating
+    rounds (a pause before each lets idle BLAS/OpenMP workers go to sleep)."""
+    for f in fns.values():
+        f()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for k, f in fns.items():
+            time.sleep(0.05)
+            t0 = time.perf_counter()
+            f()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
+def full_fidelity_config() -> CrossbarConfig:
+    return CrossbarConfig.hermes(noise_model="pcm", w_noise=0.0, output_bits=12)
+
+
+def aihwkit_layer(W: np.ndarray, threads: int):
+    cfg = InferenceRPUConfig()
+    cfg.noise_model = PCMLikeNoiseModel(g_max=25.0)
+    layer = AnalogLinear(W.shape[1], W.shape[0], bias=False, rpu_config=cfg)
+    layer.set_weights(torch.from_numpy(W))
+    layer.eval()
+    layer.program_analog_weights()
+    layer.drift_analog_weights(3600.0)
+    torch.set_num_threads(threads)
+    return layer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 9
+    rng = np.random.default_rng(0)
+    print(f"analogkernels {analogkernels.__version__}; aihwkit: {'yes' if AnalogLinear else 'no'}")
+    header = (
+        f"{'shape':>20} {'thr':>3} | {'numpy GEMM ms':>13} {'analog ms':>10} "
+        f"{'ratio':>6} | {'aihwkit ms':>10} {'speed-up':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n, d_in, d_out in [(4096, 256, 512), (50000, 22, 704)]:
+        W = rng.standard_normal((d_out, d_in)).astype(np.float32)
+        X = rng.standard_normal((n, d_in)).astype(np.float32)
+        m = AnalogMatrix.program(W, full_fidelity_config(), seed=0)
+        m.drift_to(3600.0, seed=1)
+        k = sum(rows for _, _, rows, _ in m.tiles)
+        m.set_affine(rng.uniform(0.98, 1.02, k), rng.uniform(-1e-3, 1e-3, k))
+        for threads in (1, 2):
+            analogkernels.set_num_threads(threads)
+            with threadpool_limits(threads):
+                fns: dict[str, Callable[[], object]] = {
+                    "gemm": lambda X=X, W=W: X @ W.T,
+                    "analog": lambda m=m, X=X: m.matmul(X, seed=2),
+                }
+                if AnalogLinear is not None:
+                    layer = aihwkit_layer(W, threads)
+                    xt = torch.from_numpy(X)
+
+                    def run_aihwkit(layer=layer, xt=xt):
+                        with torch.no_grad():
+                            return layer(xt)
+
+                    fns["aihwkit"] = run_aihwkit
+                t = best_times(fns, rounds)
+            ratio = t["analog"] / t["gemm"]
+            peer = t.get("aihwkit")
+            peer_s = (
+                f"{peer * 1e3:10.1f} {peer / t['analog']:8.2f}" if peer else f"{'-':>10} {'-':>8}"
+            )
+            print(
+                f"{f'{n}x{d_in}->{d_out}':>20} {threads:>3} | {t['gemm'] * 1e3:13.2f} "
+                f"{t['analog'] * 1e3:10.2f} {ratio:6.2f} | {peer_s}",
+                flush=True,
+            )
+    analogkernels.set_num_threads(0)
+
+
+if __name__ == "__main__":
+    main()
