@@ -1,0 +1,604 @@
+"""Datasets of the paper: parsers of the official files, the paper's splits and
+z-scoring, and where the files come from.
+
+Files are looked up, in order, in ``data_dir`` (an argument, else the
+environment variable ``ANALOGKERNELS_DATA``) under the official file names —
+directly or in a sub-folder named after the dataset, optionally compressed
+(``.gz``/``.bz2``) — then in the user cache (``$XDG_CACHE_HOME/analogkernels``,
+default ``~/.cache/analogkernels``). A file that is in neither is downloaded
+from its official LIBSVM/UCI address (or ``ANALOGKERNELS_DATA_URL``/``base_url``
+if given), checked against its SHA-256 where published in the shared
+``MANIFEST.md``, and written to the cache atomically (temporary file, then
+rename): nothing half-written is ever left there. Without network the error
+says which file to put where.
+
+Splits and preprocessing follow [KA-code] ``hwkeap/utils/dataload.py``
+(hardware-facts §1.2b): ijcnn1 tr/val/t and cod-rna train/.t (halved) are each
+z-scored with their own mean and unbiased standard deviation; skin, magic04,
+EEG are z-scored as a whole and split 50/25/25 by a seeded permutation; the
+evaluation set is validation ∪ test. Labels are 0/1 for the binary sets.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .exceptions import DataError
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetNotFoundError",
+    "cache_dir",
+    "load",
+    "load_ijcnn1",
+    "parse_arff",
+    "parse_delimited",
+    "parse_libsvm",
+]
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """A data file is neither in the data directory nor in the cache and could
+    not be downloaded; the message says where to put it."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """An official data file: its name, download address, uncompressed SHA-256."""
+
+    name: str
+    url: str
+    sha256: str | None = None
+    #: the download is compressed with this codec ("bz2", "gz" or None)
+    codec: str | None = None
+
+
+_LIBSVM = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
+_UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/"
+
+#: The files of every dataset (SHA-256 of the uncompressed file where known).
+FILES: dict[str, list[RemoteFile]] = {
+    "ijcnn1": [
+        RemoteFile(
+            "ijcnn1.tr",
+            _LIBSVM + "ijcnn1.tr.bz2",
+            "9454b7a9d98fcb83e4b79f1094b996aec75909677a77eede6094a9bb4f71c461",
+            "bz2",
+        ),
+        RemoteFile(
+            "ijcnn1.val",
+            _LIBSVM + "ijcnn1.val.bz2",
+            "87b64ee77f4e0cb0d04e93ec7c292a669a8ad9f4ccfd85034bfef4810526b34a",
+            "bz2",
+        ),
+        RemoteFile(
+            "ijcnn1.t",
+            _LIBSVM + "ijcnn1.t.bz2",
+            "e7b0bbd518641980dc322746c6bc59d019d3153934e6258e48f9d8cfae2c4bb8",
+            "bz2",
+        ),
+    ],
+    "cod-rna": [
+        RemoteFile(
+            "cod-rna",
+            _LIBSVM + "cod-rna",
+            "65b7cc0689fc29bba5db8b50fab0b6446d985f4bf8f6f5dd474f7df8b2f1ab6c",
+        ),
+        RemoteFile(
+            "cod-rna.t",
+            _LIBSVM + "cod-rna.t",
+            "58cff16df896436b06343df78ccaef37a6979d819abbcadbec3cb16b93938df6",
+        ),
+    ],
+    "skin": [
+        RemoteFile(
+            "Skin_NonSkin.txt",
+            _UCI + "00229/Skin_NonSkin.txt",
+            "134e9f61a4af2e89ea05624ebf4172fd9c8f492a1314037076c6addebbe37ab1",
+        ),
+    ],
+    "magic04": [
+        RemoteFile(
+            "magic04.data",
+            _UCI + "magic/magic04.data",
+            "e9314b7ebd4b4b59a3b3d65f7316663963777b16a46786877651dbbaa640b36a",
+        ),
+    ],
+    "eeg": [RemoteFile("EEG Eye State.arff", _UCI + "00264/EEG%20Eye%20State.arff")],
+    "letter": [
+        RemoteFile("letter-recognition.data", _UCI + "letter-recognition/letter-recognition.data")
+    ],
+    "covtype": [RemoteFile("covtype.data", _UCI + "covtype/covtype.data.gz", None, "gz")],
+}
+
+#: Dataset names accepted by :func:`load`.
+DATASETS = tuple(FILES)
+
+
+@dataclass
+class Dataset:
+    """A dataset split as in the paper (features z-scored, labels 0/1 or class ids)."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def X_eval(self) -> np.ndarray:
+        """Validation ∪ test (the paper's evaluation set)."""
+        return np.vstack([self.X_val, self.X_test])
+
+    @property
+    def y_eval(self) -> np.ndarray:
+        return np.concatenate([self.y_val, self.y_test])
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+
+# ---------------------------------------------------------------------------
+# where files come from
+
+
+def cache_dir() -> Path:
+    """The download cache, ``$XDG_CACHE_HOME/analogkernels`` (default ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "analogkernels"
+
+
+def _candidates(root: Path, dataset: str, name: str) -> list[Path]:
+    out = []
+    for folder in (root / dataset, root):
+        for suffix in ("", ".gz", ".bz2"):
+            out.append(folder / (name + suffix))
+    return out
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    try:
+        if path.suffix == ".gz":
+            return gzip.decompress(raw)
+        if path.suffix == ".bz2":
+            return bz2.decompress(raw)
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(f"{path}: corrupt or truncated {path.suffix[1:]} file ({exc})") from exc
+    return raw
+
+
+def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> Path:
+    target_dir = cache_dir() / dataset
+    target = target_dir / remote.name
+    url = remote.url
+    if base_url:
+        url = base_url.rstrip("/") + "/" + url.rsplit("/", 1)[1]
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            payload = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DatasetNotFoundError(
+            f"dataset {dataset!r} needs the file {remote.name!r}, which is not in the data "
+            f"directory or the cache, and downloading it from {url} failed ({exc}). "
+            f"Put the official file (optionally .gz/.bz2) at "
+            f"$ANALOGKERNELS_DATA/{dataset}/{remote.name} or at {target}."
+        ) from exc
+    try:
+        if remote.codec == "bz2" or url.endswith(".bz2"):
+            payload = bz2.decompress(payload)
+        elif remote.codec == "gz" or url.endswith(".gz"):
+            payload = gzip.decompress(payload)
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(f"download of {url} is corrupt ({exc}); nothing was cached") from exc
+    if remote.sha256 is not None:
+        digest = hashlib.sha256(payload).hexdigest()
+        if digest != remote.sha256:
+            raise DataError(
+                f"download of {url} has SHA-256 {digest}, expected {remote.sha256} "
+                "(a different or damaged file); nothing was cached"
+            )
+    target_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{remote.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _fetch(
+    dataset: str,
+    name: str,
+    data_dir: str | os.PathLike | None,
+    download: bool,
+    base_url: str | None,
+) -> tuple[Path, bytes]:
+    remote = next(f for f in FILES[dataset] if f.name == name)
+    roots = []
+    env = os.environ.get("ANALOGKERNELS_DATA")
+    if data_dir is not None:
+        roots.append(Path(data_dir))
+    elif env:
+        roots.append(Path(env))
+    roots.append(cache_dir())
+    for root in roots:
+        for path in _candidates(root, dataset, name):
+            if path.is_file():
+                return path, _read_bytes(path)
+    if not download:
+        raise DatasetNotFoundError(
+            f"dataset {dataset!r} needs the file {name!r}: put the official file "
+            f"(optionally .gz/.bz2) at {roots[0] / dataset / name} "
+            "(or set ANALOGKERNELS_DATA to the folder that holds it)"
+        )
+    path = _download(remote, dataset, base_url or os.environ.get("ANALOGKERNELS_DATA_URL"))
+    return path, path.read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# parsers
+
+
+def _lines(data: bytes, path: str) -> list[str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text file ({exc})") from exc
+    return text.splitlines()
+
+
+def parse_libsvm(
+    data: bytes, *, n_features: int | None = None, path: str = "<data>"
+) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Parse a LIBSVM file: ``label index:value ...`` per line, 1-based indices.
+
+    Missing entries are 0. Returns ``(X, y, indices)`` with ``indices[i]`` the
+    indices stored on line ``i`` (ijcnn1's paper encoding needs them).
+
+    Raises
+    ------
+    DataError
+        Naming the file and line of a bad label, pair, index order or an index
+        beyond ``n_features``.
+    """
+    rows: list[tuple[float, list[int], list[float]]] = []
+    max_index = 0
+    for lineno, line in enumerate(_lines(data, path), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            label = float(parts[0])
+        except ValueError:
+            raise DataError(f"{path}, line {lineno}: bad label {parts[0]!r}") from None
+        idx: list[int] = []
+        val: list[float] = []
+        last = 0
+        for token in parts[1:]:
+            key, sep, value = token.partition(":")
+            try:
+                i = int(key)
+                v = float(value)
+            except ValueError:
+                raise DataError(f"{path}, line {lineno}: bad index:value pair {token!r}") from None
+            if not sep or i <= last:
+                raise DataError(
+                    f"{path}, line {lineno}: indices must be 1-based and increasing "
+                    f"(got {token!r} after index {last})"
+                )
+            last = i
+            idx.append(i)
+            val.append(v)
+        max_index = max(max_index, last)
+        rows.append((label, idx, val))
+    d = n_features if n_features is not None else max_index
+    if max_index > d:
+        raise DataError(f"{path}: feature index {max_index} exceeds the {d} features expected")
+    X = np.zeros((len(rows), d))
+    y = np.empty(len(rows))
+    for r, (label, idx, val) in enumerate(rows):
+        y[r] = label
+        if idx:
+            X[r, np.asarray(idx) - 1] = val
+    return X, y, [idx for _, idx, _ in rows]
+
+
+def parse_delimited(
+    data: bytes, *, columns: int, delimiter: str | None = None, path: str = "<data>"
+) -> list[list[str]]:
+    """Split a delimited text file (CSV, tab-separated; LF or CRLF; trailing
+    newline optional) into rows of ``columns`` fields.
+
+    Raises
+    ------
+    DataError
+        Naming the file and line whose field count differs.
+    """
+    out = []
+    for lineno, line in enumerate(_lines(data, path), start=1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(delimiter)]
+        if len(fields) != columns:
+            raise DataError(
+                f"{path}, line {lineno}: expected {columns} fields, found {len(fields)}"
+            )
+        out.append(fields)
+    return out
+
+
+def _floats(rows: list[list[str]], cols: slice, path: str) -> np.ndarray:
+    try:
+        return np.array([[float(v) for v in r[cols]] for r in rows], dtype=np.float64)
+    except ValueError:
+        for lineno, r in enumerate(rows, start=1):
+            for v in r[cols]:
+                try:
+                    float(v)
+                except ValueError:
+                    raise DataError(f"{path}, data row {lineno}: not a number: {v!r}") from None
+        raise
+
+
+def parse_arff(data: bytes, *, path: str = "<data>") -> tuple[list[str], np.ndarray]:
+    """Parse a numeric ARFF file (``@attribute`` header, ``@data`` rows).
+
+    Returns the attribute names and the data matrix (nominal values such as
+    ``{0,1}`` must be numbers)."""
+    names: list[str] = []
+    rows: list[list[float]] = []
+    in_data = False
+    for lineno, line in enumerate(_lines(data, path), start=1):
+        s = line.strip()
+        if not s or s.startswith("%"):
+            continue
+        low = s.lower()
+        if not in_data:
+            if low.startswith("@attribute"):
+                names.append(s.split()[1].strip("'\""))
+            elif low.startswith("@data"):
+                in_data = True
+            continue
+        fields = [f.strip() for f in s.split(",")]
+        if len(fields) != len(names):
+            raise DataError(
+                f"{path}, line {lineno}: expected {len(names)} values, found {len(fields)}"
+            )
+        try:
+            rows.append([float(f) for f in fields])
+        except ValueError:
+            raise DataError(f"{path}, line {lineno}: non-numeric value in {s!r}") from None
+    if not in_data:
+        raise DataError(f"{path}: no @data section")
+    return names, np.array(rows, dtype=np.float64).reshape(-1, len(names))
+
+
+# ---------------------------------------------------------------------------
+# preprocessing
+
+
+def zscore(X: np.ndarray) -> np.ndarray:
+    """Columns to zero mean and unit (unbiased) standard deviation; constant
+    columns become 0."""
+    mean = X.mean(axis=0)
+    std = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
+    std = np.where(std > 0, std, 1.0)
+    return (X - mean) / std
+
+
+def _split_50_25_25(X: np.ndarray, y: np.ndarray, seed: int):
+    perm = np.random.default_rng(seed).permutation(X.shape[0])
+    a, b = X.shape[0] // 2, (3 * X.shape[0]) // 4
+    tr, va, te = perm[:a], perm[a:b], perm[b:]
+    return X[tr], y[tr], X[va], y[va], X[te], y[te]
+
+
+def _ijcnn1_paper_encoding(X: np.ndarray, indices: list[list[int]], path: str) -> np.ndarray:
+    """[KA-code]'s 13 columns: the index of the first stored pair (the active
+    one-hot category 1–10) as a number, then the values of the other 12 pairs."""
+    out = np.empty((X.shape[0], 13))
+    for r, idx in enumerate(indices):
+        if len(idx) != 13:
+            raise DataError(
+                f"{path}, line {r + 1}: the paper's ijcnn1 encoding needs 13 stored "
+                f"pairs per row, found {len(idx)}"
+            )
+        out[r, 0] = idx[0]
+        out[r, 1:] = X[r, np.asarray(idx[1:]) - 1]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# loaders
+
+
+def load_ijcnn1(
+    *, encoding: str = "paper", data_dir: Any = None, download: bool = True, base_url: Any = None
+) -> Dataset:
+    """ijcnn1: tr (35,000) / val (14,990) / t (91,701), each z-scored on its own.
+
+    ``encoding="paper"``: 13 columns as in [KA-code] (index of the one-hot entry,
+    then the 12 stored real values); ``"full"``: the 22 LIBSVM columns.
+    """
+    if encoding not in ("paper", "full"):
+        raise ValueError(f"encoding must be 'paper' or 'full', got {encoding!r}")
+    parts = []
+    for name in ("ijcnn1.tr", "ijcnn1.val", "ijcnn1.t"):
+        path, data = _fetch("ijcnn1", name, data_dir, download, base_url)
+        X, y, idx = parse_libsvm(data, n_features=22, path=str(path))
+        if encoding == "paper":
+            X = _ijcnn1_paper_encoding(X, idx, str(path))
+        parts.append((zscore(X), (y == 1).astype(np.int64)))
+    (a, ya), (b, yb), (c, yc) = parts
+    return Dataset("ijcnn1", a, ya, b, yb, c, yc, {"encoding": encoding})
+
+
+def _load_codrna(data_dir, download, base_url) -> Dataset:
+    path, data = _fetch("cod-rna", "cod-rna", data_dir, download, base_url)
+    X, y, _ = parse_libsvm(data, n_features=8, path=str(path))
+    path_t, data_t = _fetch("cod-rna", "cod-rna.t", data_dir, download, base_url)
+    Xt, yt, _ = parse_libsvm(data_t, n_features=8, path=str(path_t))
+    X, Xt = zscore(X), zscore(Xt)
+    y, yt = (y == 1).astype(np.int64), (yt == 1).astype(np.int64)
+    half = Xt.shape[0] // 2
+    return Dataset("cod-rna", X, y, Xt[:half], yt[:half], Xt[half:], yt[half:])
+
+
+def _load_skin(data_dir, download, base_url, seed) -> Dataset:
+    path, data = _fetch("skin", "Skin_NonSkin.txt", data_dir, download, base_url)
+    if b":" in data[:200]:  # the LIBSVM form skin_nonskin: label 1:B 2:G 3:R
+        X, labels, _ = parse_libsvm(data, n_features=3, path=str(path))
+    else:
+        rows = parse_delimited(data, columns=4, delimiter=None, path=str(path))
+        values = _floats(rows, slice(0, 4), str(path))
+        X, labels = values[:, :3], values[:, 3]
+    if not np.all(np.isin(labels, (1, 2))):
+        raise DataError(f"{path}: skin labels must be 1 or 2")
+    y = (labels == 1).astype(np.int64)
+    return Dataset("skin", *_split_50_25_25(zscore(X), y, seed), {"seed": seed})
+
+
+def _load_magic(data_dir, download, base_url, seed) -> Dataset:
+    path, data = _fetch("magic04", "magic04.data", data_dir, download, base_url)
+    rows = parse_delimited(data, columns=11, delimiter=",", path=str(path))
+    X = _floats(rows, slice(0, 10), str(path))
+    cls = [r[10] for r in rows]
+    bad = next((i for i, c in enumerate(cls) if c not in ("g", "h")), None)
+    if bad is not None:
+        raise DataError(f"{path}, data row {bad + 1}: class must be 'g' or 'h', got {cls[bad]!r}")
+    y = np.array([c == "g" for c in cls], dtype=np.int64)
+    return Dataset("magic04", *_split_50_25_25(zscore(X), y, seed), {"seed": seed})
+
+
+def _load_eeg(data_dir, download, base_url, seed) -> Dataset:
+    path, data = _fetch("eeg", "EEG Eye State.arff", data_dir, download, base_url)
+    names, values = parse_arff(data, path=str(path))
+    if "eyeDetection" not in names:
+        raise DataError(f"{path}: no eyeDetection attribute")
+    j = names.index("eyeDetection")
+    X = np.delete(values, j, axis=1)
+    y = values[:, j].astype(np.int64)
+    return Dataset("eeg", *_split_50_25_25(zscore(X), y, seed), {"seed": seed})
+
+
+def _load_letter(data_dir, download, base_url, binary: bool) -> Dataset:
+    path, data = _fetch("letter", "letter-recognition.data", data_dir, download, base_url)
+    rows = parse_delimited(data, columns=17, delimiter=",", path=str(path))
+    X = _floats(rows, slice(1, 17), str(path))
+    letters = [r[0] for r in rows]
+    bad = next((i for i, c in enumerate(letters) if len(c) != 1 or not "A" <= c <= "Z"), None)
+    if bad is not None:
+        raise DataError(f"{path}, data row {bad + 1}: not a letter: {letters[bad]!r}")
+    codes = np.array([ord(c) - ord("A") for c in letters], dtype=np.int64)
+    y = (codes >= 13).astype(np.int64) if binary else codes
+    # UCI: the first 16,000 rows train, the last 4,000 test (halved into val/test).
+    tr, te = slice(0, 16000), slice(16000, None)
+    Xtr, Xte = zscore(X[tr]), zscore(X[te])
+    half = Xte.shape[0] // 2
+    return Dataset(
+        "letter",
+        Xtr,
+        y[tr],
+        Xte[:half],
+        y[te][:half],
+        Xte[half:],
+        y[te][half:],
+        {"binary": "A-M -> 0, N-Z -> 1" if binary else "26 classes"},
+    )
+
+
+def _load_covtype(data_dir, download, base_url, seed) -> Dataset:
+    path, data = _fetch("covtype", "covtype.data", data_dir, download, base_url)
+    if b":" in data[:500]:  # LIBSVM covtype.binary: labels 1/2
+        X, labels, _ = parse_libsvm(data, n_features=54, path=str(path))
+        y = (labels == 2).astype(np.int64)
+    else:
+        rows = parse_delimited(data, columns=55, delimiter=",", path=str(path))
+        values = _floats(rows, slice(0, 55), str(path))
+        X, y = values[:, :54], (values[:, 54] == 2).astype(np.int64)
+    return Dataset("covtype", *_split_50_25_25(zscore(X), y, seed), {"binary": "class 2 vs rest"})
+
+
+def load(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    base_url: str | None = None,
+    seed: int = 0,
+    ijcnn1_encoding: str = "paper",
+    letter_binary: bool = True,
+) -> Dataset:
+    """Load a dataset with the paper's split and z-scoring.
+
+    Parameters
+    ----------
+    name : {"ijcnn1", "cod-rna", "skin", "magic04", "eeg", "letter", "covtype"}
+    data_dir : path, optional
+        Folder with the official files (default ``$ANALOGKERNELS_DATA``).
+    download : bool
+        Download missing files into the cache (default True).
+    base_url : str, optional
+        Download from this address instead of the official one (mirrors, tests).
+    seed : int
+        Seed of the 50/25/25 permutation (skin, magic04, eeg, covtype).
+    ijcnn1_encoding : {"paper", "full"}
+    letter_binary : bool
+        Letter as A–M vs N–Z (the paper used a binary version) or 26 classes.
+    """
+    if name == "ijcnn1":
+        return load_ijcnn1(
+            encoding=ijcnn1_encoding, data_dir=data_dir, download=download, base_url=base_url
+        )
+    if name == "cod-rna":
+        return _load_codrna(data_dir, download, base_url)
+    if name == "skin":
+        return _load_skin(data_dir, download, base_url, seed)
+    if name in ("magic04", "magic"):
+        return _load_magic(data_dir, download, base_url, seed)
+    if name == "eeg":
+        return _load_eeg(data_dir, download, base_url, seed)
+    if name == "letter":
+        return _load_letter(data_dir, download, base_url, letter_binary)
+    if name == "covtype":
+        return _load_covtype(data_dir, download, base_url, seed)
+    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+
+
+def load_embedded(name: str = "breast_cancer", *, seed: int = 0) -> Dataset:
+    """A scikit-learn bundled dataset (no download) z-scored and split 50/25/25:
+    ``"breast_cancer"`` (binary), ``"digits"`` (10 classes), ``"wine"`` (3)."""
+    from sklearn import datasets as skd
+
+    loaders = {
+        "breast_cancer": skd.load_breast_cancer,
+        "digits": skd.load_digits,
+        "wine": skd.load_wine,
+    }
+    if name not in loaders:
+        raise ValueError(f"unknown embedded dataset {name!r}; expected one of {sorted(loaders)}")
+    bunch = loaders[name]()
+    X = zscore(np.asarray(bunch.data, dtype=np.float64))
+    y = np.asarray(bunch.target, dtype=np.int64)
+    return Dataset(name, *_split_50_25_25(X, y, seed), {"seed": seed, "source": "scikit-learn"})

@@ -1,0 +1,340 @@
+"""Random-feature maps as scikit-learn transformers, digital or on a simulated chip.
+
+``φ(x) = h(x) · s^(-1/2) · f(Wx + b)`` (hardware-facts §1.2, [KA-code]
+``hwkeap/kernels/approximations``): only the projection ``Wx`` can run on the
+analog crossbar (``backend=CrossbarConfig(...)``); ``f`` and ``h`` stay digital.
+
+Samplers of ``W`` (``s × d``):
+
+- ``"rff"``: i.i.d. standard normal entries (optionally truncated to
+  ``[-truncation, truncation]``; the paper uses 3).
+- ``"orf"``: orthogonal random features (Yu et al. 2016): stacked ``d × d``
+  blocks ``Qᵀ`` of the QR decomposition of a (truncated) normal matrix, rows
+  rescaled by ``χ(d)`` draws, the last block cut to the rows still needed.
+- ``"sorf"``: structured orthogonal random features, blocks
+  ``sqrt(n)·Ĥ D1 Ĥ D2 Ĥ D3`` with ``n`` the next power of two ``≥ d`` (input
+  zero-padded), computed with the fused fast Walsh–Hadamard transform without
+  forming the matrix when the projection is digital.
+
+For the RBF kernel ``W`` is scaled by ``sqrt(2γ)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import scipy.stats
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .analog import AnalogMatrix, CrossbarConfig
+from .hadamard import sorf_block
+
+__all__ = ["FavorPlusFeatures", "RandomFourierFeatures", "paper_feature_counts"]
+
+
+def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
+    """The paper's numbers of random projections ``s = 2**k · d − k``.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    ks : iterable of int
+        The exponents ``k = log2(s/d)`` (default 1..5).
+    """
+    if not (isinstance(d, numbers.Integral) and d >= 1):
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+    return [int(2**k * d - k) for k in ks]
+
+
+def _normal(rng: np.random.RandomState, shape: tuple[int, ...], truncation: float | None):
+    if truncation is None:
+        return rng.standard_normal(shape)
+    return scipy.stats.truncnorm.rvs(-truncation, truncation, size=shape, random_state=rng)
+
+
+def _orthogonal_rows(rng, s: int, d: int, truncation: float | None) -> np.ndarray:
+    blocks = []
+    for _ in range(-(-s // d)):
+        g = _normal(rng, (d, d), truncation)
+        q, r = np.linalg.qr(g)
+        # Sign fix so that Q is Haar-distributed (not biased by the QR convention).
+        q *= np.where(np.diag(r) < 0, -1.0, 1.0)
+        blocks.append(q.T)
+    w = np.vstack(blocks)[:s]
+    return w * np.sqrt(rng.chisquare(d, size=s))[:, None]
+
+
+class _ProjectionMixin:
+    """Drawing ``W`` in ``fit`` and computing ``XWᵀ`` in ``transform``, digitally
+    (SORF through the fused transform) or through a programmed crossbar."""
+
+    n_components: int
+    sampler: str
+    truncation: float | None
+    backend: CrossbarConfig | None
+    t_inference: float
+    backend_seed: int | None
+    random_state: Any
+
+    def _fit_projection(self, d: int, scale: float) -> None:
+        rng = check_random_state(self.random_state)
+        s = self.n_components
+        self.projection_scale_ = scale
+        if self.sampler == "sorf":
+            n = 1 << max(0, (d - 1).bit_length())
+            blocks = -(-s // n)
+            self.sorf_signs_ = rng.choice([-1.0, 1.0], size=(blocks, 3, n))
+            self.sorf_dim_ = n
+            self.random_weights_ = None
+        elif self.sampler == "orf":
+            self.random_weights_ = _orthogonal_rows(rng, s, d, self.truncation) * scale
+        else:
+            self.random_weights_ = _normal(rng, (s, d), self.truncation) * scale
+        if self.backend is not None:
+            if not isinstance(self.backend, CrossbarConfig):
+                raise ValueError(
+                    f"backend must be None or a CrossbarConfig, got {type(self.backend).__name__}"
+                )
+            seed = self.backend_seed
+            if seed is None:
+                seed = int(rng.randint(0, 2**31 - 1))
+            self.backend_seed_ = int(seed)
+            self.analog_ = AnalogMatrix.program(
+                self.projection_matrix(), self.backend, seed=self.backend_seed_
+            )
+        else:
+            self.analog_ = None
+
+    def projection_matrix(self) -> np.ndarray:
+        """The ``s × d`` matrix ``W`` (for SORF formed from its blocks)."""
+        check_is_fitted(self, "projection_scale_")
+        if self.random_weights_ is not None:
+            return self.random_weights_
+        n, d = self.sorf_dim_, self.n_features_in_
+        rows = [sorf_block(np.eye(n), *signs).T for signs in self.sorf_signs_]
+        return np.vstack(rows)[: self.n_components, :d] * self.projection_scale_
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        if self.analog_ is not None:
+            return self.analog_.matmul(X, t_inference=self.t_inference, seed=self.backend_seed_ + 1)
+        if self.random_weights_ is not None:
+            return X @ self.random_weights_.T.astype(X.dtype, copy=False)
+        n, d, s = self.sorf_dim_, X.shape[1], self.n_components
+        padded = np.zeros((X.shape[0], n), dtype=X.dtype)
+        padded[:, :d] = X
+        out = np.empty((X.shape[0], s), dtype=X.dtype)
+        for b, signs in enumerate(self.sorf_signs_):
+            lo, hi = b * n, min(s, (b + 1) * n)
+            out[:, lo:hi] = sorf_block(padded, *signs.astype(X.dtype))[:, : hi - lo]
+        if self.projection_scale_ != 1.0:
+            out *= X.dtype.type(self.projection_scale_)
+        return out
+
+
+class RandomFourierFeatures(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, _ProjectionMixin, BaseEstimator
+):
+    """Random features for the RBF or arc-cosine kernel (RFF, ORF or SORF).
+
+    RBF (``k = exp(-γ‖x−y‖²)``): ``φ(x) = [cos(Wx), sin(Wx)] / sqrt(s)``
+    (``2s`` features; a bias would cancel in the cos/sin pair and is omitted).
+    Arc-cosine of order n: ``φ(x) = sqrt(2/s) · Θ(Wx) · (Wx)ⁿ`` (``s`` features).
+
+    Parameters
+    ----------
+    kernel : {"rbf", "arccos"}
+    gamma : float, default 1.0
+        RBF parameter (the paper uses 0.05).
+    order : {0, 1, 2}, default 0
+        Arc-cosine order (the paper uses 0).
+    n_components : int, default 100
+        Number of random projections ``s`` (rows of ``W``); see
+        :func:`paper_feature_counts`.
+    sampler : {"rff", "orf", "sorf"}, default "rff"
+    truncation : float or None, default None
+        Truncate the normal draws to ``[-truncation, truncation]`` (the paper: 3).
+    backend : CrossbarConfig or None, default None
+        None computes ``Wx`` digitally; a :class:`~analogkernels.analog.CrossbarConfig`
+        programs ``W`` once in ``fit`` and runs every projection on the simulated chip.
+    t_inference : float, default 0.0
+        Seconds after programming at which the chip is read (analog backend).
+    backend_seed : int or None, default None
+        Seed of the programming noise (the per-MVM noise uses ``backend_seed + 1``);
+        None draws it from ``random_state`` in ``fit``.
+    random_state : int, RandomState or None
+        Seed of ``W``.
+
+    Attributes
+    ----------
+    random_weights_ : ndarray of shape (s, d) or None
+        ``W`` (None for SORF, see :meth:`projection_matrix`).
+    sorf_signs_ : ndarray of shape (blocks, 3, n)
+        The SORF diagonals ``D1, D2, D3`` (SORF only).
+    analog_ : AnalogMatrix or None
+        The programmed crossbar (analog backend only).
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012
+        "kernel": [StrOptions({"rbf", "arccos"})],
+        "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
+        "order": [StrOptions({"0", "1", "2"}), Interval(numbers.Integral, 0, 2, closed="both")],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "sampler": [StrOptions({"rff", "orf", "sorf"})],
+        "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "backend": [None, CrossbarConfig],
+        "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
+        "backend_seed": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        kernel: str = "rbf",
+        gamma: float = 1.0,
+        order: int = 0,
+        n_components: int = 100,
+        sampler: str = "rff",
+        truncation: float | None = None,
+        backend: CrossbarConfig | None = None,
+        t_inference: float = 0.0,
+        backend_seed: int | None = None,
+        random_state: Any = None,
+    ) -> None:
+        self.kernel = kernel
+        self.gamma = gamma
+        self.order = order
+        self.n_components = n_components
+        self.sampler = sampler
+        self.truncation = truncation
+        self.backend = backend
+        self.t_inference = t_inference
+        self.backend_seed = backend_seed
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None) -> RandomFourierFeatures:
+        """Draw ``W`` (and program it on the chip for an analog backend)."""
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        scale = np.sqrt(2.0 * self.gamma) if self.kernel == "rbf" else 1.0
+        self._fit_projection(X.shape[1], float(scale))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Map ``X`` (n × d) to random features (n × 2s for RBF, n × s for arccos)."""
+        check_is_fitted(self, "projection_scale_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        u = self._project(X)
+        s = self.n_components
+        if self.kernel == "rbf":
+            out = np.empty((X.shape[0], 2 * s), dtype=u.dtype)
+            np.cos(u, out=out[:, :s])
+            np.sin(u, out=out[:, s:])
+            out *= u.dtype.type(1.0 / np.sqrt(s))
+            return out
+        order = int(self.order)
+        factor = u.dtype.type(np.sqrt(2.0 / s))
+        if order == 0:
+            return (u > 0).astype(u.dtype) * factor
+        return np.where(u > 0, u**order, 0).astype(u.dtype, copy=False) * factor
+
+    @property
+    def _n_features_out(self) -> int:
+        return 2 * self.n_components if self.kernel == "rbf" else self.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class FavorPlusFeatures(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, _ProjectionMixin, BaseEstimator
+):
+    """FAVOR+ random features for the softmax kernel ``exp(x·y)`` (Choromanski et al. 2021).
+
+    ``"positive"`` (the paper's choice, [KA-code] ``favor.py``):
+    ``φ(x) = exp(−‖x‖²/2) · [exp(Wx), exp(−Wx)] / sqrt(2s)``;
+    ``"trig"``: ``φ(x) = exp(‖x‖²/2) · [cos(Wx), sin(Wx)] / sqrt(s)``. Both give
+    ``E[φ(x)·φ(y)] = exp(x·y)``; positive features have lower variance where the
+    kernel is small. ``W`` has orthogonal blocks by default (``sampler="orf"``);
+    the hardware attention run used SORF-type blocks (``sampler="sorf"``).
+    Queries and keys are usually pre-scaled by ``d^(-1/4)`` before the map.
+
+    Parameters are those of :class:`RandomFourierFeatures` (``n_components`` is
+    the number of projections ``s``; the output has ``2s`` features), plus
+    ``kind`` in {"positive", "trig"}.
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "kind": [StrOptions({"positive", "trig"})],
+        "sampler": [StrOptions({"rff", "orf", "sorf"})],
+        "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "backend": [None, CrossbarConfig],
+        "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
+        "backend_seed": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components: int = 128,
+        kind: str = "positive",
+        sampler: str = "orf",
+        truncation: float | None = None,
+        backend: CrossbarConfig | None = None,
+        t_inference: float = 0.0,
+        backend_seed: int | None = None,
+        random_state: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.kind = kind
+        self.sampler = sampler
+        self.truncation = truncation
+        self.backend = backend
+        self.t_inference = t_inference
+        self.backend_seed = backend_seed
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None) -> FavorPlusFeatures:
+        """Draw the projection (and program it on the chip for an analog backend)."""
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self._fit_projection(X.shape[1], 1.0)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Map ``X`` (n × d) to ``2s`` features."""
+        check_is_fitted(self, "projection_scale_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        u = self._project(X)
+        s = self.n_components
+        half_sq = 0.5 * np.einsum("ij,ij->i", X, X)[:, None]
+        out = np.empty((X.shape[0], 2 * s), dtype=u.dtype)
+        if self.kind == "positive":
+            np.exp(u - half_sq, out=out[:, :s])
+            np.exp(-u - half_sq, out=out[:, s:])
+            out *= u.dtype.type(1.0 / np.sqrt(2 * s))
+        else:
+            np.cos(u, out=out[:, :s])
+            np.sin(u, out=out[:, s:])
+            out *= (np.exp(half_sq) / np.sqrt(s)).astype(u.dtype)
+        return out
+
+    @property
+    def _n_features_out(self) -> int:
+        return 2 * self.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
