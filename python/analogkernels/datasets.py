@@ -24,6 +24,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import os
 import tempfile
 import urllib.error
@@ -270,11 +271,12 @@ def _lines(data: bytes, path: str) -> list[str]:
 
 def parse_libsvm(
     data: bytes, *, n_features: int | None = None, path: str = "<data>"
-) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Parse a LIBSVM file: ``label index:value ...`` per line, 1-based indices.
 
-    Missing entries are 0. Returns ``(X, y, indices)`` with ``indices[i]`` the
-    indices stored on line ``i`` (ijcnn1's paper encoding needs them).
+    Missing entries are 0. Returns ``(X, y, (indptr, indices))``: the 1-based
+    indices stored on row ``i`` are ``indices[indptr[i]:indptr[i+1]]`` (ijcnn1's
+    paper encoding needs them).
 
     Raises
     ------
@@ -282,6 +284,31 @@ def parse_libsvm(
         Naming the file and line of a bad label, pair, index order or an index
         beyond ``n_features``.
     """
+    fast = _parse_libsvm_fast(data, n_features)
+    if fast is not None:
+        return fast
+    return _parse_libsvm_checked(data, n_features, path)
+
+
+def _parse_libsvm_fast(data: bytes, n_features: int | None):
+    """scikit-learn's compiled svmlight reader; None when it rejects the file
+    (the checked parser then finds and names the bad line)."""
+    from sklearn.datasets import load_svmlight_file
+
+    try:
+        csr, y = load_svmlight_file(
+            io.BytesIO(data), n_features=n_features, zero_based=False, dtype=np.float64
+        )
+    except (ValueError, RuntimeError):
+        return None
+    if csr.has_sorted_indices is False or np.any(np.diff(csr.indices) == 0):
+        return None
+    # Stored indices (1-based) per row, as the file lists them.
+    stored = (csr.indptr.astype(np.int64), csr.indices.astype(np.int64) + 1)
+    return csr.toarray(), np.asarray(y, dtype=np.float64), stored
+
+
+def _parse_libsvm_checked(data: bytes, n_features: int | None, path: str):
     rows: list[tuple[float, list[int], list[float]]] = []
     max_index = 0
     for lineno, line in enumerate(_lines(data, path), start=1):
@@ -321,7 +348,9 @@ def parse_libsvm(
         y[r] = label
         if idx:
             X[r, np.asarray(idx) - 1] = val
-    return X, y, [idx for _, idx, _ in rows]
+    indptr = np.cumsum([0] + [len(idx) for _, idx, _ in rows]).astype(np.int64)
+    flat = np.array([i for _, idx, _ in rows for i in idx], dtype=np.int64)
+    return X, y, (indptr, flat)
 
 
 def parse_delimited(
@@ -414,18 +443,23 @@ def _split_50_25_25(X: np.ndarray, y: np.ndarray, seed: int):
     return X[tr], y[tr], X[va], y[va], X[te], y[te]
 
 
-def _ijcnn1_paper_encoding(X: np.ndarray, indices: list[list[int]], path: str) -> np.ndarray:
+def _ijcnn1_paper_encoding(
+    X: np.ndarray, stored: tuple[np.ndarray, np.ndarray], path: str
+) -> np.ndarray:
     """[KA-code]'s 13 columns: the index of the first stored pair (the active
     one-hot category 1–10) as a number, then the values of the other 12 pairs."""
+    indptr, indices = stored
+    counts = np.diff(indptr)
+    bad = np.flatnonzero(counts != 13)
+    if bad.size:
+        raise DataError(
+            f"{path}, line {bad[0] + 1}: the paper's ijcnn1 encoding needs 13 stored "
+            f"pairs per row, found {counts[bad[0]]}"
+        )
+    idx = indices.reshape(-1, 13)
     out = np.empty((X.shape[0], 13))
-    for r, idx in enumerate(indices):
-        if len(idx) != 13:
-            raise DataError(
-                f"{path}, line {r + 1}: the paper's ijcnn1 encoding needs 13 stored "
-                f"pairs per row, found {len(idx)}"
-            )
-        out[r, 0] = idx[0]
-        out[r, 1:] = X[r, np.asarray(idx[1:]) - 1]
+    out[:, 0] = idx[:, 0]
+    out[:, 1:] = np.take_along_axis(X, idx[:, 1:] - 1, axis=1)
     return out
 
 
