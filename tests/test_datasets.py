@@ -148,7 +148,10 @@ def test_every_loader_on_small_files(tmp_path):
         f"{i % 256}\t{(3 * i) % 256}\t{(7 * i) % 256}\t{1 + i % 2}" for i in range(40)
     )
     write(tmp_path, "Skin_NonSkin.txt", skin, "gz")  # directly in the folder, compressed
-    arff = "@relation e\n@attribute a numeric\n@attribute b numeric\n@attribute eyeDetection {0,1}\n@data\n"
+    arff = (
+        "@relation e\n@attribute a numeric\n@attribute b numeric\n"
+        "@attribute eyeDetection {0,1}\n@data\n"
+    )
     arff += "".join(f"{i},{2 * i % 7},{i % 2}\n" for i in range(40))
     write(tmp_path / "eeg", "EEG Eye State.arff", arff)
     letter = "".join(
