@@ -63,6 +63,14 @@ def sorf_block(
 ) -> np.ndarray[Any, Any]:
     """One SORF block ``sqrt(n) · Ĥ D1 Ĥ D2 Ĥ D3 x`` with ``Ĥ = H/sqrt(n)``."""
 
+def rbf_features(u: npt.ArrayLike, scale: float) -> np.ndarray[Any, Any]:
+    """``scale · [cos(U), sin(U)]`` row by row (float32/float64 kept)."""
+
+def sorf_project(
+    x: npt.ArrayLike, signs: npt.ArrayLike, n_components: int, scale: float = 1.0
+) -> np.ndarray[Any, Any]:
+    """``X Wᵀ · scale`` for the SORF matrix of ``signs`` (blocks × 3 × n)."""
+
 def available_isas() -> list[str]:
     """Names of the instruction sets this CPU runs, best last."""
 

@@ -31,6 +31,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _core
 from .analog import AnalogMatrix, CrossbarConfig
 from .hadamard import sorf_block
 
@@ -125,16 +126,10 @@ class _ProjectionMixin:
             return self.analog_.matmul(X, t_inference=self.t_inference, seed=self.backend_seed_ + 1)
         if self.random_weights_ is not None:
             return X @ self.random_weights_.T.astype(X.dtype, copy=False)
-        n, d, s = self.sorf_dim_, X.shape[1], self.n_components
-        padded = np.zeros((X.shape[0], n), dtype=X.dtype)
-        padded[:, :d] = X
-        out = np.empty((X.shape[0], s), dtype=X.dtype)
-        for b, signs in enumerate(self.sorf_signs_):
-            lo, hi = b * n, min(s, (b + 1) * n)
-            out[:, lo:hi] = sorf_block(padded, *signs.astype(X.dtype))[:, : hi - lo]
-        if self.projection_scale_ != 1.0:
-            out *= X.dtype.type(self.projection_scale_)
-        return out
+        # Fused: each row padded, transformed block by block in L1 (Rust).
+        return _core.sorf_project(
+            np.ascontiguousarray(X), self.sorf_signs_, self.n_components, self.projection_scale_
+        )
 
 
 class RandomFourierFeatures(
@@ -234,11 +229,8 @@ class RandomFourierFeatures(
         u = self._project(X)
         s = self.n_components
         if self.kernel == "rbf":
-            out = np.empty((X.shape[0], 2 * s), dtype=u.dtype)
-            np.cos(u, out=out[:, :s])
-            np.sin(u, out=out[:, s:])
-            out *= u.dtype.type(1.0 / np.sqrt(s))
-            return out
+            # One pass, shared range reduction, threaded (rust/core/src/features.rs).
+            return _core.rbf_features(np.ascontiguousarray(u), 1.0 / np.sqrt(s))
         order = int(self.order)
         factor = u.dtype.type(np.sqrt(2.0 / s))
         if order == 0:

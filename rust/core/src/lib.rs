@@ -9,6 +9,7 @@
 
 pub mod crossbar;
 pub mod error;
+pub mod features;
 pub mod hadamard;
 pub mod noise_models;
 pub mod parallel;

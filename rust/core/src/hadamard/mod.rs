@@ -469,5 +469,37 @@ pub fn sorf_block<T: Float>(
     run_rows(data, row_len, Some(d1), scale, isa)
 }
 
+/// [`sorf_block`] on the calling thread only, for callers that already
+/// parallelise (same bits: the transform does not depend on threads).
+pub fn sorf_block_serial<T: Float>(
+    data: &mut [T],
+    row_len: usize,
+    d1: &[T],
+    d2: &[T],
+    d3: &[T],
+    params: &FwhtParams,
+) -> Result<()> {
+    check_row_len(data.len(), row_len)?;
+    for (name, d) in [("d1", d1), ("d2", d2), ("d3", d3)] {
+        if d.len() != row_len {
+            return Err(Error::Shape(format!(
+                "{name} has length {} but rows have length {row_len}",
+                d.len()
+            )));
+        }
+    }
+    let k = kernels_for::<T>(params.isa)?;
+    if data.is_empty() {
+        return Ok(());
+    }
+    let rows = data.len() / row_len;
+    let scale = Some(T::from_f64(1.0 / row_len as f64));
+    for (d, sc) in [(d3, None), (d2, None), (d1, scale)] {
+        // SAFETY: data has rows · row_len elements, d has row_len.
+        unsafe { transform_rows(&k, data.as_mut_ptr(), row_len, rows, d.as_ptr(), sc, false) };
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
