@@ -115,3 +115,15 @@ def test_cv_matches_scikit_learn_leave_one_out():
     np.testing.assert_array_equal(ours.predict(P), ref.predict(P))
     with pytest.raises(ValueError, match="alphas"):
         RidgeClassifierCV(alphas=[0.0]).fit(P, y)
+
+
+def test_paper_targets_01_with_threshold_half():
+    X, P = features()
+    y = (X[:, 0] > 0).astype(int)
+    model = RidgeClassifier(alpha=0.5, regularize_intercept=True, targets="01").fit(P, y)
+    A = np.hstack([np.ones((P.shape[0], 1)), P])
+    w = np.linalg.solve(A.T @ A + 0.5 * np.eye(A.shape[1]), A.T @ y.astype(float))
+    np.testing.assert_allclose(model.coef_.ravel(), w[1:], atol=1e-10)
+    # The paper: prediction = round(clip(A w, 0, 1)).
+    expected = np.rint(np.clip(A @ w, 0, 1)).astype(int)
+    np.testing.assert_array_equal(model.predict(P), expected)

@@ -28,7 +28,7 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .exceptions import ShapeError
@@ -103,6 +103,10 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         fitted on ``X`` first unless already fitted).
     batch_size : int, default 8192
         Rows per batch.
+    targets : {"pm1", "01"}, default "pm1"
+        Regression targets per class: ±1 (scikit-learn) or 0/1 with the
+        decision threshold at 0.5 (the paper's protocol; with a regularised
+        intercept the two are not equivalent).
 
     Attributes
     ----------
@@ -115,6 +119,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         "regularize_intercept": ["boolean"],
         "feature_map": [None, HasMethods(["fit", "transform"])],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "targets": [StrOptions({"pm1", "01"})],
     }
 
     def __init__(
@@ -125,18 +130,23 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         regularize_intercept: bool = False,
         feature_map: Any = None,
         batch_size: int = 8192,
+        targets: str = "pm1",
     ) -> None:
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.regularize_intercept = regularize_intercept
         self.feature_map = feature_map
         self.batch_size = batch_size
+        self.targets = targets
 
     # -- shared plumbing ---------------------------------------------------
+    def _neg_label(self) -> int:
+        return 0 if getattr(self, "targets", "pm1") == "01" else -1
+
     def _prepare(self, X: Any, y: Any):
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=False)
-        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
+        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
         Y = self._label_binarizer.fit_transform(y).astype(np.float64)
         self.classes_ = self._label_binarizer.classes_
         if self.feature_map is None:
@@ -200,7 +210,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         already mapped), e.g. a generator over a file; ``classes`` lists every
         label that can occur."""
         self._validate_params()
-        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1).fit(np.asarray(classes))
+        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
+        self._label_binarizer.fit(np.asarray(classes))
         self.classes_ = self._label_binarizer.classes_
         self.feature_map_ = None
         eq = _NormalEquations()
@@ -223,6 +234,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         scores = np.empty((X.shape[0], k))
         for sl, phi in self._features(X):
             scores[sl] = np.asarray(phi, dtype=np.float64) @ self.coef_.T + self.intercept_
+        if k == 1 and self._neg_label() == 0:
+            scores -= 0.5  # 0/1 targets: the class boundary is at 0.5
         return scores.ravel() if k == 1 else scores
 
     def __sklearn_tags__(self):

@@ -1,0 +1,393 @@
+"""``analogkernels`` command line: the paper's experiments as one command.
+
+- ``analogkernels demo``: under a minute on scikit-learn's bundled breast-cancer
+  data (no download): RFF/ORF/SORF, FP vs simulated HERMES chip, accuracy and
+  approximation error; prints a table and writes a PNG.
+- ``analogkernels ridge ...``: the paper's ridge-classification sweep
+  (``analogkernels.experiments``), with progress, parallel jobs, resumable
+  cache, ``runs.csv``/``runs.json``, ``summary.md`` and one figure per dataset.
+- ``analogkernels energy ...``: the energy/latency estimate (``analogkernels.energy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import csv
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .exceptions import AnalogKernelsError
+
+DEFAULT_DATASETS = "ijcnn1,cod-rna,skin,magic04"
+
+
+def _csv_list(choices: tuple[str, ...] | None = None):
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        if choices is not None:
+            bad = [t for t in items if t not in choices]
+            if bad:
+                raise argparse.ArgumentTypeError(
+                    f"invalid choice(s) {', '.join(bad)}; choose from {', '.join(choices)}"
+                )
+        return items
+
+    return parse
+
+
+def _k_range(text: str) -> list[int]:
+    try:
+        if ".." in text:
+            lo, hi = (int(v) for v in text.split("..", 1))
+            ks = list(range(lo, hi + 1))
+        else:
+            ks = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a range like 1..5 or a list like 1,3,5, got {text!r}"
+        ) from None
+    if not ks or min(ks) < 1 or max(ks) > 8:
+        raise argparse.ArgumentTypeError(f"k must lie in 1..8, got {text!r}")
+    return ks
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .experiments import BACKENDS, KERNELS, SAMPLERS
+
+    parser = argparse.ArgumentParser(
+        prog="analogkernels",
+        description="Kernel approximation on simulated analog in-memory computing hardware.",
+    )
+    parser.add_argument("--version", action="version", version=f"analogkernels {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="one-minute demo on bundled data (no download)")
+    demo.add_argument("--out", type=Path, default=Path("analogkernels-demo"), help="output folder")
+    demo.add_argument("--seeds", type=_positive_int, default=3)
+
+    ridge = sub.add_parser("ridge", help="the paper's ridge-classification sweep")
+    ridge.add_argument(
+        "--dataset",
+        type=_csv_list(),
+        default=_csv_list()(DEFAULT_DATASETS),
+        help=f"comma list (default {DEFAULT_DATASETS}; also letter, eeg, covtype)",
+    )
+    ridge.add_argument("--kernel", type=_csv_list(KERNELS), default=list(KERNELS))
+    ridge.add_argument("--sampler", type=_csv_list(SAMPLERS), default=list(SAMPLERS))
+    ridge.add_argument("--k", type=_k_range, default=[1, 2, 3, 4, 5], help="log2(s/d): 1..5")
+    ridge.add_argument("--seeds", type=_positive_int, default=10, help="seeds 0..N-1")
+    ridge.add_argument("--backend", type=_csv_list(BACKENDS), default=list(BACKENDS))
+    ridge.add_argument("--preset", choices=["hermes", "ideal"], default="hermes")
+    ridge.add_argument(
+        "--programming",
+        choices=["statistical"],
+        default="statistical",
+        help="programming model of the chip (statistical noise model)",
+    )
+    ridge.add_argument(
+        "--t-inference",
+        type=_nonneg_float,
+        default=0.0,
+        help="seconds after programming at which the chip is read",
+    )
+    ridge.add_argument(
+        "--ijcnn1-encoding",
+        choices=["paper", "full"],
+        default="paper",
+        help="paper: the 13 columns of the paper's code; full: 22 LIBSVM columns",
+    )
+    ridge.add_argument(
+        "--out", type=Path, default=None, help="output folder (default results/<timestamp>)"
+    )
+    ridge.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
+    ridge.add_argument(
+        "--quick",
+        action="store_true",
+        help="k in {1,3,5}, 2 seeds, at most 4000 train and 4000 eval rows",
+    )
+    ridge.add_argument("--data-dir", default=None, help="folder with the data files")
+    ridge.add_argument("--no-progress", action="store_true")
+
+    energy = sub.add_parser("energy", help="energy/latency estimate vs a GPU")
+    energy.add_argument(
+        "--dataset", type=_csv_list(), default=_csv_list()("ijcnn1,cod-rna,skin,magic04,letter,eeg")
+    )
+    energy.add_argument("--kernel", choices=["rbf", "arccos0"], default="rbf")
+    energy.add_argument("--mode", choices=["4-phase", "1-phase"], default="4-phase")
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# sweep machinery
+
+
+def _worker_init(threads: int) -> None:
+    import analogkernels
+
+    analogkernels.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _run_and_store(cfg_dict: dict[str, Any], path: str) -> dict[str, Any]:
+    from .experiments import RunConfig, run_one, write_json_atomic
+
+    record = run_one(RunConfig(**cfg_dict))
+    write_json_atomic(Path(path), record)
+    return record
+
+
+def run_sweep(
+    configs: list, out: Path, *, jobs: int = 1, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Run every config not already cached in ``out/runs``; return all records."""
+    import dataclasses
+
+    from tqdm import tqdm
+
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    records: dict[str, dict] = {}
+    pending = []
+    for cfg in configs:
+        path = runs_dir / f"{cfg.key()}.json"
+        if path.is_file():
+            try:
+                records[cfg.key()] = json.loads(path.read_text())
+                continue
+            except json.JSONDecodeError:
+                path.unlink()
+        pending.append((cfg, path))
+    bar = tqdm(
+        total=len(configs),
+        initial=len(records),
+        disable=not progress,
+        unit="run",
+        desc="ridge sweep",
+        dynamic_ncols=True,
+    )
+    try:
+        if jobs == 1 or len(pending) <= 1:
+            for cfg, path in pending:
+                records[cfg.key()] = _run_and_store(dataclasses.asdict(cfg), str(path))
+                bar.update()
+        else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with cf.ProcessPoolExecutor(
+                max_workers=jobs, initializer=_worker_init, initargs=(threads,)
+            ) as pool:
+                futures = {
+                    pool.submit(_run_and_store, dataclasses.asdict(cfg), str(path)): cfg
+                    for cfg, path in pending
+                }
+                try:
+                    for fut in cf.as_completed(futures):
+                        records[futures[fut].key()] = fut.result()
+                        bar.update()
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+    finally:
+        bar.close()
+    return [records[c.key()] for c in configs]
+
+
+def write_outputs(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    from .experiments import plot_dataset, summarize, write_json_atomic
+
+    written = []
+    write_json_atomic(out / "runs.json", records)
+    written.append(out / "runs.json")
+    if records:
+        tmp = out / ".runs.csv.tmp"
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+        os.replace(tmp, out / "runs.csv")
+        written.append(out / "runs.csv")
+    tmp = out / ".summary.md.tmp"
+    tmp.write_text(summarize(records))
+    os.replace(tmp, out / "summary.md")
+    written.append(out / "summary.md")
+    for ds in sorted({r["dataset"] for r in records}):
+        path = out / f"figure_{ds.replace(':', '_')}.png"
+        plot_dataset(records, ds, path)
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------
+# commands
+
+
+def cmd_ridge(args: argparse.Namespace) -> int:
+    from .experiments import RunConfig
+
+    ks, seeds = args.k, args.seeds
+    limit_train = limit_eval = None
+    if args.quick:
+        ks = [k for k in ks if k in (1, 3, 5)] or ks[:1]
+        seeds = min(seeds, 2)
+        limit_train = limit_eval = 4000
+    out = args.out or Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    configs = [
+        RunConfig(
+            dataset=ds,
+            kernel=kern,
+            sampler=smp,
+            k=k,
+            seed=seed,
+            backend=b,
+            preset=args.preset,
+            programming=args.programming,
+            t_inference=args.t_inference,
+            ijcnn1_encoding=args.ijcnn1_encoding,
+            max_train=limit_train,
+            max_eval=limit_eval,
+            data_dir=args.data_dir,
+        )
+        for ds in args.dataset
+        for kern in args.kernel
+        for smp in args.sampler
+        for k in ks
+        for seed in range(seeds)
+        for b in args.backend
+    ]
+    # Fail fast on a missing dataset, before any process starts.
+    from .datasets import DATASETS, load
+
+    for ds in args.dataset:
+        if ds not in DATASETS:
+            print(
+                f"analogkernels ridge: unknown dataset {ds!r}; choose from {', '.join(DATASETS)}",
+                file=sys.stderr,
+            )
+            return 2
+        load(ds, data_dir=args.data_dir, ijcnn1_encoding=args.ijcnn1_encoding)
+    t0 = time.perf_counter()
+    records = run_sweep(configs, out, jobs=args.jobs, progress=not args.no_progress)
+    written = write_outputs(records, out)
+    print((out / "summary.md").read_text())
+    print(f"{len(records)} runs in {time.perf_counter() - t0:.1f} s; wrote:")
+    for p in written:
+        print(f"  {p}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .experiments import RunConfig
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    configs = [
+        RunConfig(
+            dataset="sklearn:breast_cancer",
+            kernel="rbf",
+            sampler=smp,
+            k=k,
+            seed=seed,
+            backend=b,
+            t_inference=3600.0,
+        )
+        for smp in ("rff", "orf", "sorf")
+        for k in (1, 3)
+        for seed in range(args.seeds)
+        for b in ("fp", "analog")
+    ]
+    records = run_sweep(configs, out, jobs=1, progress=False)
+    write_outputs(records, out)
+    print(
+        "analogkernels demo — breast cancer (scikit-learn), RBF kernel (γ = 0.05), ridge α = 0.5,"
+    )
+    print(f"projection on the simulated HERMES chip read 1 h after programming; {args.seeds} seeds")
+    print()
+    print(
+        f"{'sampler':>7} {'k':>2} {'s':>4} | {'FP acc %':>8} {'chip acc %':>10} | "
+        f"{'FP kernel err':>13} {'chip kernel err':>15}"
+    )
+    import numpy as np
+
+    for smp in ("rff", "orf", "sorf"):
+        for k in (1, 3):
+            sel = {
+                b: [r for r in records if r["sampler"] == smp and r["k"] == k and r["backend"] == b]
+                for b in ("fp", "analog")
+            }
+            acc = {b: 100 * np.mean([r["accuracy"] for r in v]) for b, v in sel.items()}
+            err = {b: np.mean([r["approximation_error"] for r in v]) for b, v in sel.items()}
+            s = sel["fp"][0]["n_projections"]
+            print(
+                f"{smp.upper():>7} {k:>2} {s:>4} | {acc['fp']:8.2f} {acc['analog']:10.2f} | "
+                f"{err['fp']:13.4f} {err['analog']:15.4f}"
+            )
+    print()
+    print(
+        f"figure: {out / 'figure_sklearn_breast_cancer.png'}   "
+        f"(done in {time.perf_counter() - t0:.1f} s)"
+    )
+    return 0
+
+
+def cmd_energy(args: argparse.Namespace) -> int:
+    from .energy import table
+
+    print(table(args.dataset, kernel=args.kernel, mode=args.mode))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"ridge": cmd_ridge, "demo": cmd_demo, "energy": cmd_energy}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: finished runs are saved; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (AnalogKernelsError, ValueError, FileNotFoundError) as exc:
+        print(f"analogkernels {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

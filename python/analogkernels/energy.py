@@ -1,0 +1,143 @@
+"""Energy and latency of random-feature inference: simulated chip vs GPU.
+
+A parametric model, every constant cited (``shared/docs/hardware-facts.md``):
+
+**Analog projection** [HERMES] Table I, MVM with 64 cores at 100 % utilisation
+(energy covers crossbar, ADCs and PWM inputs; 1 MAC = 2 ops):
+
+================ ========= ========== =============
+mode              energy    latency    per core MVM
+================ ========= ========== =============
+1-phase           0.86 µJ   133 ns     13.4 nJ
+4-phase           3.38 µJ   520 ns     52.8 nJ
+================ ========= ========== =============
+
+``W`` (s × d) occupies ``ceil(s/256) · ceil(d/256)`` cores; each costs one
+full-core MVM per sample (conservative: a partly used core is charged in full;
+the LDPU's affine correction is not in the published MVM energy and is not
+added). Cores work in parallel: one sample per MVM latency (no replication of
+``W``, as in the paper's released configurations), more than 64 cores in
+sequence. The accuracy results of [HERMES] use 4-phase mode, the default here.
+
+**Digital parts** (feature function, ridge) and the **GPU baseline**: NVIDIA
+A100 SXM4 datasheet, 19.5 TFLOPS FP32 (non-tensor) at 400 W board power, i.e.
+20.5 pJ per FLOP at full utilisation — optimistic for the GPU, and used for the
+digital parts of the analog pipeline too. FLOP counts per sample: projection
+``2·s·d``; RBF features ``2·F_TRIG·s`` (a cos and a sin per projection, each
+``F_TRIG`` = 10 FLOP as a polynomial evaluation) + ``2s`` scaling; arc-cosine
+order 0: ``s`` comparisons; ridge ``2·D`` (D features).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["GPU_A100", "HERMES_MVM", "EnergyEstimate", "estimate"]
+
+#: [HERMES] Table I, MVM rows: (energy for 64 cores in J, latency in s).
+HERMES_MVM = {"1-phase": (0.86e-6, 133e-9), "4-phase": (3.38e-6, 520e-9)}
+HERMES_CORES = 64
+HERMES_CORE_SIZE = 256
+#: NVIDIA A100 SXM4 datasheet: FP32 FLOP/s and board power (W).
+GPU_A100 = {"flops": 19.5e12, "power_w": 400.0}
+#: FLOPs of one cos or sin as a polynomial evaluation.
+F_TRIG = 10
+
+
+@dataclass(frozen=True)
+class EnergyEstimate:
+    """Per-sample energy (J) and throughput (samples/s) of both designs."""
+
+    n_inputs: int
+    n_projections: int
+    kernel: str
+    cores: int
+    analog_energy_j: float
+    analog_samples_per_s: float
+    gpu_energy_j: float
+    gpu_samples_per_s: float
+
+    @property
+    def energy_ratio(self) -> float:
+        """GPU energy / analog energy (> 1: the chip is more efficient)."""
+        return self.gpu_energy_j / self.analog_energy_j
+
+
+def feature_flops(kernel: str, s: int) -> tuple[float, int]:
+    """FLOPs of the digital feature function and the number of features D."""
+    if kernel == "rbf":
+        return 2.0 * F_TRIG * s + 2.0 * s, 2 * s
+    if kernel in ("arccos", "arccos0"):
+        return float(s), s
+    raise ValueError(f"unknown kernel {kernel!r}; expected 'rbf' or 'arccos0'")
+
+
+def estimate(d: int, s: int, *, kernel: str = "rbf", mode: str = "4-phase") -> EnergyEstimate:
+    """Energy per sample and samples per second of a random-feature classifier
+    with ``s`` projections of ``d`` inputs, on HERMES (+ digital) and on a GPU.
+
+    Parameters
+    ----------
+    d, s : int
+        Input dimension and number of random projections.
+    kernel : {"rbf", "arccos0"}
+    mode : {"4-phase", "1-phase"}
+        HERMES MVM mode.
+    """
+    if d < 1 or s < 1:
+        raise ValueError(f"d and s must be positive, got d={d}, s={s}")
+    if mode not in HERMES_MVM:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(HERMES_MVM)}")
+    e_flop = GPU_A100["power_w"] / GPU_A100["flops"]
+    f_feat, n_feat = feature_flops(kernel, s)
+    f_ridge = 2.0 * n_feat
+    f_proj = 2.0 * s * d
+    cores = math.ceil(s / HERMES_CORE_SIZE) * math.ceil(d / HERMES_CORE_SIZE)
+    e_chip, latency = HERMES_MVM[mode]
+    e_core = e_chip / HERMES_CORES
+    rounds = math.ceil(cores / HERMES_CORES)
+    analog_energy = cores * e_core + (f_feat + f_ridge) * e_flop
+    # The chip and the digital engine pipeline: the slower sets the rate.
+    digital_rate = GPU_A100["flops"] / (f_feat + f_ridge)
+    analog_rate = min(1.0 / (rounds * latency), digital_rate)
+    total = f_proj + f_feat + f_ridge
+    return EnergyEstimate(
+        n_inputs=d,
+        n_projections=s,
+        kernel=kernel,
+        cores=cores,
+        analog_energy_j=analog_energy,
+        analog_samples_per_s=analog_rate,
+        gpu_energy_j=total * e_flop,
+        gpu_samples_per_s=GPU_A100["flops"] / total,
+    )
+
+
+#: Input widths of the paper's datasets (hardware-facts §1.2).
+PAPER_WIDTHS = {"ijcnn1": 13, "cod-rna": 8, "skin": 3, "magic04": 10, "letter": 16, "eeg": 14}
+
+
+def table(datasets: list[str], *, kernel: str = "rbf", mode: str = "4-phase") -> str:
+    """A markdown table of :func:`estimate` for ``s = 2**k d − k``, k = 1..5."""
+    lines = [
+        f"Energy per sample and throughput, {kernel} features, HERMES {mode} vs NVIDIA A100 "
+        "(FP32, 400 W, full utilisation).",
+        "",
+        "| dataset | d | k | s | cores | AIMC nJ/sample | GPU nJ/sample | GPU/AIMC energy "
+        "| AIMC Msamples/s | GPU Msamples/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in datasets:
+        if name not in PAPER_WIDTHS:
+            raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(PAPER_WIDTHS)}")
+        d = PAPER_WIDTHS[name]
+        for k in range(1, 6):
+            s = 2**k * d - k
+            e = estimate(d, s, kernel=kernel, mode=mode)
+            lines.append(
+                f"| {name} | {d} | {k} | {s} | {e.cores} | {e.analog_energy_j * 1e9:.1f} | "
+                f"{e.gpu_energy_j * 1e9:.1f} | {e.energy_ratio:.2f} | "
+                f"{e.analog_samples_per_s / 1e6:.2f} | {e.gpu_samples_per_s / 1e6:.2f} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,289 @@
+"""The paper's ridge-classification protocol, one run at a time, plus its summary.
+
+One run (hardware-facts §1.2, [KA-code] ``experiments/hardware``):
+random features with ``s = 2**k · d − k`` projections (``W`` drawn from the
+truncated normal at ±3, seed = the run's seed), RBF with γ = 0.05 or arc-cosine
+of order 0; closed-form ridge with α = 0.5, a regularised intercept column, 0/1
+targets and threshold 0.5; accuracy on validation ∪ test; approximation error
+``‖K − ΦΦᵀ‖_F / ‖K‖_F`` on the first 1000 evaluation points. With
+``backend="analog"`` the projection of every sample runs on the simulated
+HERMES chip (programmed once per run, read at ``t_inference``), the rest is
+digital.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .analog import CrossbarConfig
+from .datasets import Dataset, load, load_embedded
+from .kernel_approximation import RandomFourierFeatures
+from .kernels import approximation_error, arccos_kernel, rbf_kernel
+from .linear_model import RidgeClassifier
+
+__all__ = ["RunConfig", "run_one", "summarize"]
+
+GAMMA = 0.05
+ALPHA = 0.5
+TRUNCATION = 3.0
+APPROX_POINTS = 1000
+KERNELS = ("rbf", "arccos0")
+SAMPLERS = ("rff", "orf", "sorf")
+BACKENDS = ("fp", "analog")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one run (its cache key)."""
+
+    dataset: str
+    kernel: str
+    sampler: str
+    k: int
+    seed: int
+    backend: str
+    preset: str = "hermes"
+    programming: str = "statistical"
+    t_inference: float = 0.0
+    ijcnn1_encoding: str = "paper"
+    max_train: int | None = None
+    max_eval: int | None = None
+    data_dir: str | None = None
+
+    def key(self) -> str:
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def crossbar_config(preset: str) -> CrossbarConfig:
+    """The hardware preset of a run."""
+    if preset == "hermes":
+        return CrossbarConfig.hermes()
+    if preset == "ideal":
+        return CrossbarConfig.ideal()
+    raise ValueError(f"unknown preset {preset!r}; expected 'hermes' or 'ideal'")
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, encoding: str, data_dir: str | None) -> Dataset:
+    if name.startswith("sklearn:"):
+        return load_embedded(name.split(":", 1)[1])
+    return load(name, data_dir=data_dir, ijcnn1_encoding=encoding)
+
+
+def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``limit`` rows, drawn at random with a fixed seed (the files are
+    often sorted by label or time, so the first rows would not represent them)."""
+    if limit is None or X.shape[0] <= limit:
+        return X, y
+    rows = np.sort(np.random.default_rng(12345).choice(X.shape[0], size=limit, replace=False))
+    return X[rows], y[rows]
+
+
+def feature_map(cfg: RunConfig, d: int) -> RandomFourierFeatures:
+    """The random-feature map of a run."""
+    s = 2**cfg.k * d - cfg.k
+    kernel = "rbf" if cfg.kernel == "rbf" else "arccos"
+    backend = crossbar_config(cfg.preset) if cfg.backend == "analog" else None
+    return RandomFourierFeatures(
+        kernel=kernel,
+        gamma=GAMMA,
+        order=0,
+        n_components=s,
+        sampler=cfg.sampler,
+        truncation=TRUNCATION,
+        backend=backend,
+        t_inference=cfg.t_inference,
+        backend_seed=cfg.seed,
+        random_state=cfg.seed,
+    )
+
+
+def run_one(cfg: RunConfig) -> dict[str, Any]:
+    """Run one configuration; returns a flat record (see ``runs.csv``)."""
+    if cfg.kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {cfg.kernel!r}; expected one of {KERNELS}")
+    if cfg.programming != "statistical":
+        raise ValueError("only statistical programming is available")
+    t0 = time.perf_counter()
+    data = _dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir)
+    X_tr, y_tr = _subsample(data.X_train, data.y_train, cfg.max_train)
+    X_ev, y_ev = _subsample(data.X_eval, data.y_eval, cfg.max_eval)
+    d = X_tr.shape[1]
+    fm = feature_map(cfg, d).fit(X_tr)
+    binary = len(np.unique(y_tr)) <= 2
+    clf = RidgeClassifier(
+        alpha=ALPHA,
+        regularize_intercept=True,
+        targets="01" if binary else "pm1",
+        feature_map=fm,
+    ).fit(X_tr, y_tr)
+    accuracy = float(np.mean(clf.predict(X_ev) == y_ev))
+    Xa = X_ev[:APPROX_POINTS]
+    K = rbf_kernel(Xa, gamma=GAMMA) if cfg.kernel == "rbf" else arccos_kernel(Xa, order=0)
+    phi = fm.transform(Xa)
+    error = approximation_error(K, phi @ phi.T)
+    return {
+        **dataclasses.asdict(cfg),
+        "n_features_in": d,
+        "n_projections": int(fm.n_components),
+        "n_features": int(phi.shape[1]),
+        "log2_s_over_d": math.log2(fm.n_components / d),
+        "accuracy": accuracy,
+        "approximation_error": float(error),
+        "n_train": int(X_tr.shape[0]),
+        "n_eval": int(X_ev.shape[0]),
+        "wall_time_s": time.perf_counter() - t0,
+        "version": __version__,
+    }
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON so that an interruption never leaves a partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# summary in the paper's form
+
+
+def _group_mean(records: list[dict], keys: tuple[str, ...], value: str) -> dict:
+    acc: dict[tuple, list[float]] = {}
+    for r in records:
+        acc.setdefault(tuple(r[k] for k in keys), []).append(r[value])
+    return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in acc.items()}
+
+
+def summarize(records: list[dict]) -> str:
+    """``summary.md``: per dataset and kernel, the best-k seed-mean accuracy
+    averaged over the samplers, FP against analog (difference in points), and
+    the approximation error per k."""
+    lines = ["# Kernel ridge classification: FP vs simulated HERMES chip", ""]
+    if not records:
+        return "\n".join([*lines, "(no runs)", ""])
+    means = _group_mean(records, ("dataset", "kernel", "backend", "sampler", "k"), "accuracy")
+    datasets = sorted({r["dataset"] for r in records})
+    kernels = [k for k in KERNELS if any(r["kernel"] == k for r in records)]
+    samplers = [s for s in SAMPLERS if any(r["sampler"] == s for r in records)]
+    backends = [b for b in BACKENDS if any(r["backend"] == b for r in records)]
+    lines += [
+        "Accuracy (%) on validation ∪ test: for each sampler the best k of the seed-mean "
+        "accuracy, then the mean over samplers.",
+        "",
+        "| dataset | kernel | "
+        + " | ".join(f"{b.upper()} acc." for b in backends)
+        + (" | analog − FP (pp) |" if len(backends) == 2 else " |"),
+        "|---|---|" + "---|" * len(backends) + ("---|" if len(backends) == 2 else ""),
+    ]
+    diffs = []
+    for ds in datasets:
+        for kern in kernels:
+            row = []
+            for b in backends:
+                best = []
+                for smp in samplers:
+                    vals = [v[0] for key, v in means.items() if key[:4] == (ds, kern, b, smp)]
+                    if vals:
+                        best.append(max(vals))
+                row.append(100 * float(np.mean(best)) if best else float("nan"))
+            cells = " | ".join(f"{v:.2f}" for v in row)
+            if len(backends) == 2:
+                diffs.append(row[1] - row[0])
+                cells += f" | {row[1] - row[0]:+.2f}"
+            lines.append(f"| {ds} | {kern} | {cells} |")
+    if diffs:
+        lines += ["", f"Mean difference analog − FP: {np.nanmean(diffs):+.2f} points.", ""]
+    errs = _group_mean(records, ("dataset", "kernel", "backend", "k"), "approximation_error")
+    ks = sorted({r["k"] for r in records})
+    lines += [
+        "Approximation error ‖K − ΦΦᵀ‖_F/‖K‖_F (mean over samplers and seeds, first 1000 "
+        "evaluation points), by k = log2(s/d):",
+        "",
+        "| dataset | kernel | backend | " + " | ".join(f"k={k}" for k in ks) + " |",
+        "|---|---|---|" + "---|" * len(ks),
+    ]
+    for ds in datasets:
+        for kern in kernels:
+            for b in backends:
+                cells = " | ".join(
+                    f"{errs[(ds, kern, b, k)][0]:.4f}" if (ds, kern, b, k) in errs else "-"
+                    for k in ks
+                )
+                lines.append(f"| {ds} | {kern} | {b} | {cells} |")
+    seeds = sorted({r["seed"] for r in records})
+    lines += [
+        "",
+        f"{len(records)} runs; seeds {seeds[0]}–{seeds[-1]}; analogkernels "
+        f"{records[0]['version']}; preset {records[0]['preset']}, "
+        f"t_inference {records[0]['t_inference']} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
+    """The paper's Fig. 2 form: approximation error and accuracy against
+    log2(s/d), one colour per sampler, FP solid, analog dashed, error bars over
+    seeds; one row per kernel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in records if r["dataset"] == dataset]
+    kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)]
+    fig, axes = plt.subplots(
+        len(kernels), 2, figsize=(9, 3.2 * len(kernels)), squeeze=False, constrained_layout=True
+    )
+    colours = {"rff": "tab:blue", "orf": "tab:orange", "sorf": "tab:green"}
+    for i, kern in enumerate(kernels):
+        for j, (metric, label) in enumerate(
+            [("approximation_error", "approximation error"), ("accuracy", "accuracy (%)")]
+        ):
+            ax = axes[i][j]
+            for smp in SAMPLERS:
+                for backend, style in (("fp", "-"), ("analog", "--")):
+                    sel = [
+                        r
+                        for r in rows
+                        if r["kernel"] == kern and r["sampler"] == smp and r["backend"] == backend
+                    ]
+                    if not sel:
+                        continue
+                    xs = sorted({r["log2_s_over_d"] for r in sel})
+                    vals = [[r[metric] for r in sel if r["log2_s_over_d"] == x] for x in xs]
+                    scale = 100.0 if metric == "accuracy" else 1.0
+                    ax.errorbar(
+                        xs,
+                        [scale * np.mean(v) for v in vals],
+                        yerr=[scale * np.std(v) for v in vals],
+                        color=colours[smp],
+                        linestyle=style,
+                        marker="o",
+                        markersize=3,
+                        capsize=2,
+                        label=f"{smp.upper()} {backend.upper()}",
+                    )
+            ax.set_xlabel("log2(s/d)")
+            ax.set_ylabel(label)
+            ax.set_title(f"{dataset} — {kern}")
+            ax.grid(alpha=0.3)
+            if metric == "approximation_error":
+                ax.set_yscale("log")
+        axes[i][1].legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
