@@ -61,7 +61,12 @@ class CrossbarConfig:
     noise_model : {"hermes", "pcm", "none"}
         Statistical device model: aihwkit ``HermesNoiseModel`` (fitted on HERMES
         devices), ``PCMLikeNoiseModel`` (Nandakumar et al. 2019) [AIHWKIT], or
-        ideal devices.
+        ideal devices. Its drift and 1/f read-noise laws apply at inference.
+    programming : {"statistical", "iterative"}
+        ``"statistical"``: each device gets its target plus the model's
+        programming noise. ``"iterative"``: the device-level program-and-verify
+        engine of :mod:`analogkernels.pcm` (RESET, SET, trim pulses with noisy
+        verify reads, HERMES TDP rule), calibrated to the same model's spread.
     g_max : float or None
         Maximum conductance of one polarity, µS (None: the model's default —
         HERMES 10.35 µS per device, 20.7 µS for two; PCM 25 µS per device).
@@ -110,6 +115,7 @@ class CrossbarConfig:
     devices_per_polarity: int = 2
     conductance_bits: int = 14
     noise_model: Literal["hermes", "pcm", "none"] = "hermes"
+    programming: Literal["statistical", "iterative"] = "statistical"
     g_max: float | None = None
     prog_noise_scale: float = 1.0
     drift_scale: float = 1.0

@@ -67,10 +67,10 @@ class RunConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def crossbar_config(preset: str) -> CrossbarConfig:
+def crossbar_config(preset: str, programming: str = "statistical") -> CrossbarConfig:
     """The hardware preset of a run."""
     if preset == "hermes":
-        return CrossbarConfig.hermes()
+        return CrossbarConfig.hermes(programming=programming)
     if preset == "ideal":
         return CrossbarConfig.ideal()
     raise ValueError(f"unknown preset {preset!r}; expected 'hermes' or 'ideal'")
@@ -96,7 +96,7 @@ def feature_map(cfg: RunConfig, d: int) -> RandomFourierFeatures:
     """The random-feature map of a run."""
     s = 2**cfg.k * d - cfg.k
     kernel = "rbf" if cfg.kernel == "rbf" else "arccos"
-    backend = crossbar_config(cfg.preset) if cfg.backend == "analog" else None
+    backend = crossbar_config(cfg.preset, cfg.programming) if cfg.backend == "analog" else None
     return RandomFourierFeatures(
         kernel=kernel,
         gamma=GAMMA,
@@ -115,8 +115,8 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     """Run one configuration; returns a flat record (see ``runs.csv``)."""
     if cfg.kernel not in KERNELS:
         raise ValueError(f"unknown kernel {cfg.kernel!r}; expected one of {KERNELS}")
-    if cfg.programming != "statistical":
-        raise ValueError("only statistical programming is available")
+    if cfg.programming not in ("statistical", "iterative"):
+        raise ValueError(f"unknown programming {cfg.programming!r}")
     t0 = time.perf_counter()
     data = _dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir)
     X_tr, y_tr = _subsample(data.X_train, data.y_train, cfg.max_train)

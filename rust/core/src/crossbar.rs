@@ -61,6 +61,16 @@ pub enum WeightScaling {
     PerColumn,
 }
 
+/// How devices are programmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Programming {
+    /// Target plus noise from the statistical model ([`NoiseModel`]).
+    Statistical,
+    /// Device-level program-and-verify ([`crate::pcm`]), calibrated to the
+    /// same model's published spread.
+    Iterative,
+}
+
 /// Drift compensation mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriftCompensation {
@@ -82,6 +92,7 @@ pub struct CrossbarParams {
     pub devices_per_polarity: usize,
     pub conductance_bits: u32,
     pub noise_model: NoiseModel,
+    pub programming: Programming,
     /// Maximum conductance of one polarity (all its devices), µS.
     pub g_max: f64,
     pub prog_noise_scale: f64,
@@ -190,6 +201,23 @@ impl CrossbarParams {
 
     fn device_max_code(&self) -> i64 {
         self.full_code() / self.devices_per_polarity as i64
+    }
+
+    /// Largest code a device can hold after programming. The statistical
+    /// model clamps at `g_max`; a device programmed iteratively can sit fully
+    /// SET above the nominal `g_max` (its SET conductance, ~1.15 g_max), so
+    /// its codes may reach 1.5 × the nominal range (|cell code| ≤ 1.5 · 2^b,
+    /// still within i16).
+    fn device_code_ceiling(&self) -> i64 {
+        match self.programming {
+            Programming::Statistical => self.device_max_code(),
+            Programming::Iterative => self.device_max_code() * 3 / 2,
+        }
+    }
+
+    /// Largest |g⁺ − g⁻| cell code.
+    fn max_cell_code(&self) -> i64 {
+        self.device_code_ceiling() * self.devices_per_polarity as i64
     }
 }
 
@@ -367,10 +395,17 @@ impl AnalogMatrix {
             affine_scale: vec![1.0; out0],
             affine_offset: vec![0.0; out0],
         };
-        m.program_devices(seed);
+        m.program_devices(seed)?;
         m.reference_sums = m.readout_sums(&m.cell_codes(&m.device_codes_programmed()));
         m.drift_to(0.0, seed)?;
         Ok(m)
+    }
+
+    /// Devices hold their exact target codes: ideal model, statistical
+    /// programming (the iterative engine always adds device physics).
+    fn exact_devices(&self) -> bool {
+        self.params.noise_model == NoiseModel::None
+            && self.params.programming == Programming::Statistical
     }
 
     fn lsb(&self) -> f64 {
@@ -386,7 +421,10 @@ impl AnalogMatrix {
         }
     }
 
-    fn program_devices(&mut self, seed: u64) {
+    fn program_devices(&mut self, seed: u64) -> Result<()> {
+        if self.params.programming == Programming::Iterative {
+            return self.program_iteratively(seed);
+        }
         let p = &self.params;
         let n = self.target.len();
         let lsb = self.lsb();
@@ -438,15 +476,42 @@ impl AnalogMatrix {
         });
         self.g_prog = g_prog;
         self.nu = nu;
+        Ok(())
+    }
+
+    /// Programs every polarity through the device-level program-and-verify
+    /// engine; its target/device layout is the crossbar's (polarity-major,
+    /// `devices_per_polarity` devices each).
+    fn program_iteratively(&mut self, seed: u64) -> Result<()> {
+        let p = &self.params;
+        let d = p.devices_per_polarity;
+        let g_dev_max = p.g_max / d as f64;
+        let mut pcm = match p.noise_model {
+            NoiseModel::Hermes => crate::pcm::PcmParams::hermes(g_dev_max),
+            _ => crate::pcm::PcmParams::pcm_like(g_dev_max),
+        };
+        pcm.devices_per_polarity = d;
+        pcm.seed = rng::derive_seed(seed, stream::PROGRAM);
+        let lsb = self.lsb();
+        let totals: Vec<f64> = self
+            .target
+            .chunks_exact(d)
+            .map(|c| c.iter().map(|&v| v as f64).sum::<f64>() * lsb)
+            .collect();
+        let mut arr = crate::pcm::DeviceArray::new(&totals, &pcm)?;
+        arr.program()?;
+        self.g_prog = arr.conductance.clone();
+        self.nu = arr.nu.clone();
+        Ok(())
     }
 
     /// Device codes of the programmed state (no drift, no read noise).
     fn device_codes_programmed(&self) -> Vec<u16> {
-        if self.params.noise_model == NoiseModel::None {
+        if self.exact_devices() {
             return self.target.clone();
         }
         let lsb = self.lsb();
-        let dev_max = self.params.device_max_code() as f64;
+        let dev_max = self.params.device_code_ceiling() as f64;
         self.g_prog
             .iter()
             .map(|&g| rint(g as f64 / lsb).clamp(0.0, dev_max) as u16)
@@ -495,11 +560,11 @@ impl AnalogMatrix {
         }
         let p = &self.params;
         let d = p.devices_per_polarity;
-        let dev = if p.noise_model == NoiseModel::None {
+        let dev = if self.exact_devices() {
             self.target.clone()
         } else {
             let lsb = self.lsb();
-            let dev_max = p.device_max_code() as f64;
+            let dev_max = p.device_code_ceiling() as f64;
             let range = self.law_range();
             let t = t_inference + p.t0;
             let time_factor = t / p.t0;
@@ -533,7 +598,7 @@ impl AnalogMatrix {
             let rp = padded(t.rows);
             for r in 0..t.rows {
                 for c in 0..t.cols {
-                    // |code| ≤ 2^conductance_bits ≤ 2^14: fits i16.
+                    // |code| ≤ 1.5 · 2^14 = 24576 (see device_code_ceiling): fits i16.
                     self.codes_cm[t.cm0 + (c / 2) * 2 * rp + 2 * r + (c % 2)] =
                         self.codes[t.cell0 + r * t.cols + c] as i16;
                 }
@@ -875,7 +940,7 @@ fn forward_block_body<X: Float, Y: Float>(
     let (to_code, from_code) = (k_adc / p.out_bound, p.out_bound / k_adc);
     let sigma_out = p.out_noise * p.out_bound;
     let extras = p.w_noise > 0.0 || p.ir_drop > 0.0;
-    let fits_i32 = (p.tile_cols as i64) * mc * full < i32::MAX as i64;
+    let fits_i32 = (p.tile_cols as i64) * mc * p.max_cell_code() < i32::MAX as i64;
     let max_rows = padded(p.tile_rows);
     let kernel = *MVM_KERNEL;
     let mut codes_in = vec![0i32; p.tile_cols];

@@ -13,6 +13,7 @@ pub mod features;
 pub mod hadamard;
 pub mod noise_models;
 pub mod parallel;
+pub mod pcm;
 pub mod rng;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 //! through `errors::compute`.
 
 use analogkernels_core::crossbar::{
-    AnalogMatrix, CrossbarParams, DriftCompensation, WeightScaling,
+    AnalogMatrix, CrossbarParams, DriftCompensation, Programming, WeightScaling,
 };
 use analogkernels_core::hadamard::Float;
 use analogkernels_core::noise_models::NoiseModel;
@@ -73,6 +73,7 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
     })?;
     let scaling: String = field(d, "weight_scaling")?;
     let comp: String = field(d, "drift_compensation")?;
+    let programming: String = field(d, "programming")?;
     Ok(CrossbarParams {
         tile_rows: field(d, "tile_rows")?,
         tile_cols: field(d, "tile_cols")?,
@@ -88,6 +89,15 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
         devices_per_polarity: field(d, "devices_per_polarity")?,
         conductance_bits: field(d, "conductance_bits")?,
         noise_model,
+        programming: choice(
+            py,
+            "programming",
+            &programming,
+            &[
+                ("statistical", Programming::Statistical),
+                ("iterative", Programming::Iterative),
+            ],
+        )?,
         g_max: field(d, "g_max")?,
         prog_noise_scale: field(d, "prog_noise_scale")?,
         drift_scale: field(d, "drift_scale")?,

@@ -6,6 +6,7 @@ mod analog;
 mod arrays;
 mod errors;
 mod hadamard;
+mod pcm;
 
 use pyo3::prelude::*;
 
@@ -34,5 +35,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hadamard::rbf_features, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::sorf_project, m)?)?;
     m.add_class::<analog::PyAnalogMatrix>()?;
+    m.add_class::<pcm::PyPcmArray>()?;
     Ok(())
 }

@@ -8,6 +8,7 @@ fn ideal() -> CrossbarParams {
         devices_per_polarity: 2,
         conductance_bits: 14,
         noise_model: NoiseModel::None,
+        programming: Programming::Statistical,
         g_max: 20.7,
         prog_noise_scale: 1.0,
         drift_scale: 1.0,
@@ -108,4 +109,34 @@ fn validation_names_fields() {
     assert!(err.to_string().contains("non-finite"));
     let m = AnalogMatrix::program(&[1.0, 2.0], 1, 2, &ideal(), 0).unwrap();
     assert!(m.matmul(&[1.0], 1, 0, 0).is_err());
+}
+
+#[test]
+fn iterative_programming_plugs_in() {
+    let (o, i, n) = (64, 64, 8);
+    let w = data(o * i, 21);
+    let x = data(n * i, 22);
+    let p = CrossbarParams {
+        noise_model: NoiseModel::Pcm,
+        programming: Programming::Iterative,
+        g_max: 50.0,
+        ..noisy()
+    };
+    let m = AnalogMatrix::program(&w, o, i, &p, 3).unwrap();
+    let eff = m.effective_weights();
+    let wmax = w.iter().fold(0f64, |a, v| a.max(v.abs()));
+    let rms = (eff
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / w.len() as f64)
+        .sqrt();
+    // Programming error a few per cent of w_max, as the statistical model.
+    assert!(rms / wmax < 0.1, "relative rms {}", rms / wmax);
+    let again = AnalogMatrix::program(&w, o, i, &p, 3).unwrap();
+    assert_eq!(
+        m.matmul(&x, n, 1, 0).unwrap(),
+        again.matmul(&x, n, 1, 0).unwrap()
+    );
 }

@@ -1,0 +1,249 @@
+"""Device-level PCM programming: iterative program-and-verify as on IBM HERMES.
+
+Where aihwkit's statistical models describe programmed conductances after the
+fact, :class:`DeviceArray` simulates how the chip gets there: RESET every
+device, SET the device(s) of the weight's polarity, then trim pulses whose
+current is updated in proportion to the (noisy) verify error until the device
+is within tolerance or the iteration limit — for millions of devices, in
+parallel, reproducibly (the engine is ``rust/core/src/pcm.rs``; its module
+documentation gives the device model).
+
+Sources (``shared/docs/hardware-facts.md`` §2 and §4): [HERMES] Methods
+(pulses: RESET 700 µA/125 ns, SET 125 µA/250 ns, trim 125 ns at 125–700 µA;
+stop at |error| < 5 ADC counts or 30 iterations; the two-devices-per-polarity
+rule; G_max 80 ADC counts for one device), Extended Data Fig. 3 (programming
+curve from ~10 µS SET to ~0.1 µS RESET over ~50–500 µA); [Joshi20] Methods A
+(proportional current update); aihwkit PCM drift and 1/f read-noise laws.
+
+The defaults (:meth:`PCMConfig.pcm_like`) give a programming-error spread within
+±10 % of aihwkit's ``PCMLikeNoiseModel`` polynomial over 0.1–1 g_max with more
+than 99 % of healthy devices converged; :meth:`PCMConfig.hermes` matches the
+HERMES-fitted cubic (one device) with a 10-count verify window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .exceptions import ConfigError, ShapeError
+
+__all__ = ["FAULTS", "PHASES", "DeviceArray", "PCMConfig"]
+
+#: Phase codes of :attr:`DeviceArray.phase`.
+PHASES = {0: "reset", 1: "set", 2: "intermediate"}
+#: Fault codes of :attr:`DeviceArray.fault`.
+FAULTS = {0: "none", 1: "stuck_reset", 2: "stuck_set"}
+
+
+@dataclass(frozen=True)
+class PCMConfig:
+    """Device model and programming algorithm. Conductances in units of
+    ``g_max`` unless stated, currents in µA, times in seconds.
+
+    Parameters
+    ----------
+    g_max : float
+        Largest target conductance of one device, µS (aihwkit PCM: 25).
+    g_set_mean, g_set_sd : float
+        SET conductance and its device-to-device spread (1.15, 0.06).
+    g_reset : float
+        RESET conductance (0.004: ~0.1 µS of 25, [HERMES] Ext. Data Fig. 3).
+    i_low, i_high, i_sd : float
+        Programming curve: fully SET below ``i_low``, fully RESET above
+        ``i_high`` (log-linear between; 100, 500 µA), device-to-device shift ``i_sd``.
+    i_min, i_max : float
+        Trim current limits (50, 700 µA).
+    c2c, additive : float
+        Cycle-to-cycle noise of a trim pulse, relative and absolute.
+    relaxation : float
+        Relative conductance relaxation after programming.
+    verify_noise : float
+        Standard deviation of a verify read.
+    tolerance_counts, counts_per_gmax : float
+        Stop when ``|read − target| < tolerance_counts`` ADC counts, with
+        ``counts_per_gmax`` counts per ``g_max`` ([HERMES]: 5 counts; 80 counts
+        for one device).
+    max_iterations : int
+        Trim iterations at most ([HERMES]: 30).
+    gain : float
+        Proportional gain of the current update (a damped Newton step, 0.8).
+    stuck_reset_prob, stuck_set_prob : float
+        Probability that a device is stuck at RESET / at SET (no published
+        per-device rates; 0 by default).
+    devices_per_polarity : {1, 2}
+        Targets are per polarity; with 2 devices the HERMES TDP rule applies.
+    t0, t_read : float
+        Drift reference time and read duration for :meth:`DeviceArray.read`.
+    seed : int
+        Seed of every random draw.
+    """
+
+    g_max: float = 25.0
+    g_set_mean: float = 1.15
+    g_set_sd: float = 0.06
+    g_reset: float = 0.004
+    i_low: float = 100.0
+    i_high: float = 500.0
+    i_sd: float = 5.0
+    i_min: float = 50.0
+    i_max: float = 700.0
+    c2c: float = 0.08
+    additive: float = 0.015
+    relaxation: float = 0.025
+    verify_noise: float = 0.005
+    tolerance_counts: float = 5.0
+    counts_per_gmax: float = 80.0
+    max_iterations: int = 30
+    gain: float = 0.8
+    stuck_reset_prob: float = 0.0
+    stuck_set_prob: float = 0.0
+    devices_per_polarity: int = 1
+    t0: float = 20.0
+    t_read: float = 250e-9
+    seed: int = 0
+
+    @classmethod
+    def pcm_like(cls, **overrides: Any) -> PCMConfig:
+        """Calibrated to aihwkit's PCMLikeNoiseModel spread (the defaults)."""
+        return cls(**overrides)
+
+    @classmethod
+    def hermes(cls, **overrides: Any) -> PCMConfig:
+        """Calibrated to aihwkit's HERMES-fitted cubic (one device, g_max 10.35 µS)."""
+        base: dict[str, Any] = {
+            "g_max": 10.35,
+            "i_sd": 15.0,
+            "additive": 0.025,
+            "relaxation": 0.08,
+            "c2c": 0.12,
+            "tolerance_counts": 10.0,
+            "t0": 200.0,
+            "t_read": 512e-9,
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    def _as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key, value in d.items():
+            if key in ("max_iterations", "devices_per_polarity", "seed"):
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                    raise ConfigError(
+                        f"invalid value for `{key}`: must be an integer, got {value!r}"
+                    )
+                if value < 0:
+                    raise ConfigError(f"invalid value for `{key}`: must be >= 0, got {value}")
+                d[key] = int(value)
+            else:
+                d[key] = float(value)
+        return d
+
+
+class DeviceArray:
+    """PCM devices programmed to target conductances.
+
+    Parameters
+    ----------
+    targets : array_like of float
+        Target conductance per polarity, µS, in ``[0, devices_per_polarity · g_max]``.
+    config : PCMConfig, optional
+
+    Examples
+    --------
+    >>> arr = DeviceArray(np.linspace(2.5, 25.0, 1000), PCMConfig(seed=1))
+    >>> report = arr.program()
+    >>> report["converged_healthy"] > 0.99
+    True
+    """
+
+    def __init__(self, targets: Any, config: PCMConfig | None = None) -> None:
+        config = PCMConfig() if config is None else config
+        if not isinstance(config, PCMConfig):
+            raise ConfigError(f"config must be a PCMConfig, got {type(config).__name__}")
+        t = np.asarray(targets, dtype=np.float64)
+        if t.ndim != 1:
+            raise ShapeError(f"targets must be 1-D, got shape {t.shape}")
+        self._targets = np.ascontiguousarray(t)
+        self._config = config
+        self._core = _core._PcmArray(self._targets, config._as_dict())
+
+    @property
+    def config(self) -> PCMConfig:
+        return self._config
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Targets per polarity, µS."""
+        return self._targets.copy()
+
+    def program(self) -> dict[str, Any]:
+        """Run program-and-verify on every device; returns :meth:`stats`."""
+        return self._core.program()
+
+    def read(self, t_inference: float = 0.0, *, seed: int = 0) -> np.ndarray:
+        """Conductance of every device (µS) ``t_inference`` s after programming:
+        drift ``(t/t0)^−ν`` and accumulated 1/f read noise drawn with ``seed``."""
+        return self._core.read(float(t_inference), int(seed))
+
+    def stats(self) -> dict[str, Any]:
+        """Yield report: counts of stuck devices, fraction converged (healthy
+        and all), total pulses, mean trim iterations, iteration histogram, and the
+        spread of (programmed − target) in µS."""
+        return self._core.stats()
+
+    def _array(self, name: str) -> np.ndarray:
+        return self._core.arrays()[name]
+
+    @property
+    def conductance(self) -> np.ndarray:
+        """Programmed conductance per device, µS (targets × devices_per_polarity)."""
+        return self._array("conductance")
+
+    @property
+    def phase(self) -> np.ndarray:
+        """Phase per device (see :data:`PHASES`)."""
+        return self._array("phase")
+
+    @property
+    def fault(self) -> np.ndarray:
+        """Fault per device (see :data:`FAULTS`)."""
+        return self._array("fault")
+
+    @property
+    def nu(self) -> np.ndarray:
+        """Drift exponent per device."""
+        return self._array("nu")
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """Trim iterations per device."""
+        return self._array("iterations")
+
+    @property
+    def pulses(self) -> np.ndarray:
+        """Pulses per device (RESET, SET, trims)."""
+        return self._array("pulses")
+
+    @property
+    def converged(self) -> np.ndarray:
+        """Whether each target was reached within tolerance."""
+        return self._array("converged")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (self._targets, self._config, bool(self._core.programmed)))
+
+    def __repr__(self) -> str:
+        state = "programmed" if self._core.programmed else "not programmed"
+        return f"DeviceArray({self._targets.size} targets, {state})"
+
+
+def _restore(targets: np.ndarray, config: PCMConfig, programmed: bool) -> DeviceArray:
+    arr = DeviceArray(targets, config)
+    if programmed:
+        arr.program()  # deterministic: the same seed gives the same bits
+    return arr

@@ -1,0 +1,660 @@
+//! PCM device state machine: RESET/SET/trim pulses, iterative program-and-verify
+//! as on HERMES, drift and read noise, stuck devices — for arrays of millions
+//! of devices.
+//!
+//! # Device model (hardware-facts §4)
+//! - **RESET** (700 µA, 125 ns) melts and quenches: `g = g_reset` (amorphous).
+//! - **SET** (125 µA, 250 ns + 50 ns tail) crystallises: `g = g_set` of the
+//!   device (device-to-device spread `g_set_sd`).
+//! - **Trim pulse** of amplitude `I` (µA, clamped to `[i_min, i_max]`):
+//!   partial RESET following the programming curve — `log g` falls linearly
+//!   from `log g_set` at `i_low` to `log g_reset` at `i_high` (HERMES Extended
+//!   Data Fig. 3: fully SET to fully RESET over roughly 50–500 µA), with
+//!   device-to-device shifts of `i_low`/`i_high` (`i_sd`) and cycle-to-cycle
+//!   noise, multiplicative (`c2c`) and additive (`additive`).
+//! - **Verify read**: `g` plus Gaussian read noise (`verify_noise`).
+//! - After programming, **relaxation** multiplies `g` by `1 + relaxation·ξ`.
+//! - **Phase**: SET (untrimmed crystalline), RESET, or intermediate; the drift
+//!   exponent ν follows aihwkit's PCM law at the device's `ĝ` for RESET and
+//!   intermediate states, and a small crystalline value for SET.
+//! - **Faults**: stuck at RESET / at SET with given probabilities; a stuck
+//!   device ignores pulses.
+//!
+//! # Program-and-verify ([HERMES] Methods)
+//! RESET every device of a cell, SET the device(s) of the weight's polarity,
+//! then trim with the pulse current updated in proportion to the verify error
+//! (a Newton step on the nominal curve, `gain` < 1) until `|error| <`
+//! `tolerance_counts` ADC counts (`counts_per_gmax` counts per `g_max`) or
+//! `max_iterations`. Two devices per polarity (TDP): if the target exceeds the
+//! SET conductance of the higher device, that one stays SET and the lower one
+//! is trimmed to the remainder; otherwise the higher device is trimmed and the
+//! other RESET — as many devices as possible fully SET or RESET.
+//!
+//! # Calibration
+//! [`PcmParams::pcm_like`] (the default) gives a programming-error spread within
+//! ±10 % of aihwkit's PCM polynomial `σ = (0.26348 + 1.9650 ĝ − 1.1731 ĝ²)·g_max/25`
+//! over ĝ ∈ [0.1, 1] with one device; [`PcmParams::hermes`] within ±10 % of the
+//! HERMES-fitted cubic (one device), with a 10-count verify window (the
+//! 5-count window cannot reproduce the cubic's mid-range spread in this model).
+//!
+//! All randomness is Philox keyed by (seed, purpose, device index, draw), so
+//! results do not depend on the thread count.
+
+use crate::error::{Error, Result};
+use crate::noise_models::NoiseModel;
+use crate::parallel;
+use crate::rng;
+
+/// Parameters of the device model and the programming algorithm.
+/// Conductances in units of `g_max` unless stated; currents in µA.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PcmParams {
+    /// Largest target conductance of one device, µS.
+    pub g_max: f64,
+    pub g_set_mean: f64,
+    pub g_set_sd: f64,
+    pub g_reset: f64,
+    pub i_low: f64,
+    pub i_high: f64,
+    pub i_sd: f64,
+    pub i_min: f64,
+    pub i_max: f64,
+    pub c2c: f64,
+    pub additive: f64,
+    pub relaxation: f64,
+    pub verify_noise: f64,
+    pub tolerance_counts: f64,
+    pub counts_per_gmax: f64,
+    pub max_iterations: u32,
+    pub gain: f64,
+    pub stuck_reset_prob: f64,
+    pub stuck_set_prob: f64,
+    /// Devices per polarity (1, or 2 with the TDP rule).
+    pub devices_per_polarity: usize,
+    /// Drift reference time t0 and read duration t_read (s), for reads.
+    pub t0: f64,
+    pub t_read: f64,
+    pub seed: u64,
+}
+
+impl PcmParams {
+    /// Calibrated to aihwkit's PCMLikeNoiseModel spread (the default).
+    pub fn pcm_like(g_max: f64) -> Self {
+        PcmParams {
+            g_max,
+            g_set_mean: 1.15,
+            g_set_sd: 0.06,
+            g_reset: 0.004,
+            i_low: 100.0,
+            i_high: 500.0,
+            i_sd: 5.0,
+            i_min: 50.0,
+            i_max: 700.0,
+            c2c: 0.08,
+            additive: 0.015,
+            relaxation: 0.025,
+            verify_noise: 0.005,
+            tolerance_counts: 5.0,
+            counts_per_gmax: 80.0,
+            max_iterations: 30,
+            gain: 0.8,
+            stuck_reset_prob: 0.0,
+            stuck_set_prob: 0.0,
+            devices_per_polarity: 1,
+            t0: 20.0,
+            t_read: 250e-9,
+            seed: 0,
+        }
+    }
+
+    /// Calibrated to aihwkit's HERMES-fitted programming cubic (one device).
+    pub fn hermes(g_max: f64) -> Self {
+        PcmParams {
+            i_sd: 15.0,
+            additive: 0.025,
+            relaxation: 0.08,
+            c2c: 0.12,
+            tolerance_counts: 10.0,
+            t0: 200.0,
+            t_read: 512e-9,
+            ..PcmParams::pcm_like(g_max)
+        }
+    }
+
+    /// Checks every field; the error names it.
+    pub fn validate(&self) -> Result<()> {
+        let finite_pos = |f: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    f,
+                    format!("must be a positive finite number, got {v}"),
+                ))
+            }
+        };
+        let unit = |f: &'static str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    f,
+                    format!("must be a probability in [0, 1], got {v}"),
+                ))
+            }
+        };
+        let nonneg = |f: &'static str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    f,
+                    format!("must be a finite number >= 0, got {v}"),
+                ))
+            }
+        };
+        finite_pos("g_max", self.g_max)?;
+        finite_pos("g_set_mean", self.g_set_mean)?;
+        finite_pos("g_reset", self.g_reset)?;
+        finite_pos("tolerance_counts", self.tolerance_counts)?;
+        finite_pos("counts_per_gmax", self.counts_per_gmax)?;
+        finite_pos("t0", self.t0)?;
+        finite_pos("t_read", self.t_read)?;
+        finite_pos("gain", self.gain)?;
+        for (f, v) in [
+            ("g_set_sd", self.g_set_sd),
+            ("i_sd", self.i_sd),
+            ("c2c", self.c2c),
+            ("additive", self.additive),
+            ("relaxation", self.relaxation),
+            ("verify_noise", self.verify_noise),
+        ] {
+            nonneg(f, v)?;
+        }
+        unit("stuck_reset_prob", self.stuck_reset_prob)?;
+        unit("stuck_set_prob", self.stuck_set_prob)?;
+        if self.stuck_reset_prob + self.stuck_set_prob > 1.0 {
+            return Err(Error::value(
+                "stuck_set_prob",
+                "stuck probabilities add up to more than 1",
+            ));
+        }
+        if !(self.i_low < self.i_high && self.i_min < self.i_max) {
+            return Err(Error::value(
+                "i_high",
+                format!(
+                    "need i_low < i_high and i_min < i_max, got {}..{} and {}..{}",
+                    self.i_low, self.i_high, self.i_min, self.i_max
+                ),
+            ));
+        }
+        if self.g_reset >= self.g_set_mean {
+            return Err(Error::value("g_reset", "must be below g_set_mean"));
+        }
+        if self.max_iterations == 0 || self.max_iterations > 255 {
+            return Err(Error::value("max_iterations", "must be in 1..=255"));
+        }
+        if !(1..=2).contains(&self.devices_per_polarity) {
+            return Err(Error::value("devices_per_polarity", "must be 1 or 2"));
+        }
+        Ok(())
+    }
+
+    fn tolerance(&self) -> f64 {
+        self.tolerance_counts / self.counts_per_gmax
+    }
+}
+
+/// Phase of a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Reset = 0,
+    Set = 1,
+    Intermediate = 2,
+}
+
+/// Fault of a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fault {
+    None = 0,
+    StuckReset = 1,
+    StuckSet = 2,
+}
+
+/// Streams of the generator, one per purpose.
+mod stream {
+    pub const DEVICE: u64 = 11;
+    pub const PULSE: u64 = 12;
+    pub const READ: u64 = 13;
+    pub const RELAX: u64 = 14;
+    pub const NU: u64 = 15;
+    pub const T_READ: u64 = 16;
+}
+
+/// Random draws per device and trim iteration (pulse noise ×2, verify ×1).
+const DRAWS_PER_ITERATION: u64 = 4;
+
+/// Per-device random parameters, drawn once from the device index.
+struct DeviceDraw {
+    g_set: f64,
+    i_low: f64,
+    i_high: f64,
+    fault: Fault,
+}
+
+/// An array of programmed devices (structure of arrays).
+#[derive(Clone, Debug)]
+pub struct DeviceArray {
+    params: PcmParams,
+    /// Target per polarity (µS), `n_targets`.
+    targets: Vec<f64>,
+    /// Per device (`n_targets × devices_per_polarity`), µS.
+    pub conductance: Vec<f32>,
+    pub phase: Vec<u8>,
+    pub fault: Vec<u8>,
+    pub nu: Vec<f32>,
+    pub iterations: Vec<u8>,
+    pub pulses: Vec<u16>,
+    /// Per target: verify reached the tolerance.
+    pub converged: Vec<bool>,
+    programmed: bool,
+}
+
+/// Summary of a programming run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct YieldReport {
+    pub n_targets: usize,
+    pub n_devices: usize,
+    pub stuck_reset: usize,
+    pub stuck_set: usize,
+    /// Converged targets among those whose devices are all healthy.
+    pub converged_healthy: f64,
+    pub converged_all: f64,
+    pub total_pulses: u64,
+    pub mean_iterations: f64,
+    /// Histogram of trim iterations per device, index 0..=max_iterations.
+    pub iterations_histogram: Vec<u64>,
+    /// Standard deviation of (programmed total − target) over healthy targets, µS.
+    pub error_std: f64,
+}
+
+impl DeviceArray {
+    /// Devices for `targets` (µS per polarity, each in `[0, devices·g_max]`).
+    pub fn new(targets: &[f64], params: &PcmParams) -> Result<Self> {
+        params.validate()?;
+        let d = params.devices_per_polarity;
+        let top = params.g_max * d as f64;
+        if let Some((i, v)) = targets.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Data(format!("target {i} is not finite ({v})")));
+        }
+        if let Some((i, v)) = targets
+            .iter()
+            .enumerate()
+            .find(|(_, v)| **v < 0.0 || **v > top)
+        {
+            return Err(Error::Data(format!(
+                "target {i} = {v} µS is outside [0, {top}] µS (devices_per_polarity · g_max)"
+            )));
+        }
+        let n = targets.len() * d;
+        Ok(DeviceArray {
+            params: params.clone(),
+            targets: targets.to_vec(),
+            conductance: vec![0.0; n],
+            phase: vec![Phase::Reset as u8; n],
+            fault: vec![Fault::None as u8; n],
+            nu: vec![0.0; n],
+            iterations: vec![0; n],
+            pulses: vec![0; n],
+            converged: vec![false; targets.len()],
+            programmed: false,
+        })
+    }
+
+    pub fn params(&self) -> &PcmParams {
+        &self.params
+    }
+
+    pub fn targets(&self) -> &[f64] {
+        &self.targets
+    }
+
+    pub fn is_programmed(&self) -> bool {
+        self.programmed
+    }
+
+    fn draw_device(&self, dev: u64) -> DeviceDraw {
+        let p = &self.params;
+        let s = rng::derive_seed(p.seed, stream::DEVICE);
+        let z = |k: u64| rng::normal(s, 0, dev * 4 + k);
+        let u = rng::uniform(s, 1, dev);
+        let fault = if u < p.stuck_reset_prob {
+            Fault::StuckReset
+        } else if u < p.stuck_reset_prob + p.stuck_set_prob {
+            Fault::StuckSet
+        } else {
+            Fault::None
+        };
+        DeviceDraw {
+            g_set: (p.g_set_mean + p.g_set_sd * z(0)).max(p.g_reset * 2.0),
+            i_low: p.i_low + p.i_sd * z(1),
+            i_high: p.i_high + p.i_sd * z(2),
+            fault,
+        }
+    }
+
+    /// Conductance (units of g_max) after a trim pulse of `current` µA.
+    fn pulse(&self, dd: &DeviceDraw, current: f64, dev: u64, iteration: u64) -> f64 {
+        let p = &self.params;
+        let s = rng::derive_seed(p.seed, stream::PULSE);
+        let base = dev * 256 * DRAWS_PER_ITERATION + iteration * DRAWS_PER_ITERATION;
+        let frac = ((current - dd.i_low) / (dd.i_high - dd.i_low)).clamp(0.0, 1.0);
+        let curve = dd.g_set * (-frac * (dd.g_set / p.g_reset).ln()).exp();
+        (curve * (1.0 + p.c2c * rng::normal(s, 0, base)) + p.additive * rng::normal(s, 0, base + 1))
+            .max(0.0)
+    }
+
+    fn verify(&self, g: f64, dev: u64, iteration: u64) -> f64 {
+        let p = &self.params;
+        let s = rng::derive_seed(p.seed, stream::READ);
+        g + p.verify_noise * rng::normal(s, 0, dev * 256 + iteration)
+    }
+
+    /// Trims one healthy device toward `target` (units of g_max) from SET.
+    /// Returns (conductance, iterations, converged).
+    fn trim(&self, dd: &DeviceDraw, target: f64, dev: u64) -> (f64, u32, bool) {
+        let p = &self.params;
+        let tol = p.tolerance();
+        let span = p.i_high - p.i_low;
+        let log_range = (p.g_set_mean / p.g_reset).ln();
+        // Initial current from the nominal curve.
+        let mut current =
+            p.i_low + span * ((p.g_set_mean / target.max(1e-6)).ln() / log_range).clamp(0.0, 1.0);
+        let slope = span / (log_range * target.max(0.02));
+        let mut g = dd.g_set;
+        for it in 0..p.max_iterations {
+            current = current.clamp(p.i_min, p.i_max);
+            g = self.pulse(dd, current, dev, it as u64);
+            let err = self.verify(g, dev, it as u64) - target;
+            if err.abs() < tol {
+                return (g, it + 1, true);
+            }
+            current += p.gain * slope * err;
+        }
+        (g, p.max_iterations, false)
+    }
+
+    /// Programs every target (RESET all, SET, trim; TDP with two devices).
+    pub fn program(&mut self) -> Result<YieldReport> {
+        let p = self.params.clone();
+        let d = p.devices_per_polarity;
+        let tol = p.tolerance();
+        let n_t = self.targets.len();
+        let relax_seed = rng::derive_seed(p.seed, stream::RELAX);
+        let nu_seed = rng::derive_seed(p.seed, stream::NU);
+        let chunk = 4096usize;
+        let n = n_t * d;
+        let mut cond = vec![0f32; n];
+        let mut phases = vec![0u8; n];
+        let mut faults = vec![0u8; n];
+        let mut nus = vec![0f32; n];
+        let mut iterations = vec![0u8; n];
+        let mut pulse_counts = vec![0u16; n];
+        let mut converged = vec![false; n_t];
+        let out = Outputs {
+            cond: cond.as_mut_ptr(),
+            phase: phases.as_mut_ptr(),
+            fault: faults.as_mut_ptr(),
+            nu: nus.as_mut_ptr(),
+            iterations: iterations.as_mut_ptr(),
+            pulses: pulse_counts.as_mut_ptr(),
+            converged: converged.as_mut_ptr(),
+        };
+        let this: &DeviceArray = self;
+        parallel::for_each_index(n_t.div_ceil(chunk), |c| {
+            for t in c * chunk..((c + 1) * chunk).min(n_t) {
+                let target = this.targets[t] / p.g_max;
+                let devs: Vec<u64> = (0..d).map(|k| (t * d + k) as u64).collect();
+                let draws: Vec<DeviceDraw> = devs.iter().map(|&i| this.draw_device(i)).collect();
+                // Everything starts RESET (stuck-SET devices stay SET).
+                let mut g: Vec<f64> = draws
+                    .iter()
+                    .map(|dd| {
+                        if dd.fault == Fault::StuckSet {
+                            dd.g_set
+                        } else {
+                            p.g_reset
+                        }
+                    })
+                    .collect();
+                let mut phase: Vec<Phase> = draws
+                    .iter()
+                    .map(|dd| {
+                        if dd.fault == Fault::StuckSet {
+                            Phase::Set
+                        } else {
+                            Phase::Reset
+                        }
+                    })
+                    .collect();
+                let mut iters = vec![0u32; d];
+                let mut pulses = vec![1u32; d]; // the RESET pulse
+                let mut ok = true;
+                // Which devices to SET and which to trim.
+                let order: Vec<usize> = if d == 2 && draws[1].g_set > draws[0].g_set {
+                    vec![1, 0]
+                } else {
+                    (0..d).collect()
+                }; // order[0]: the device with the higher G_SET
+                let hi = order[0];
+                let mut remainder = target;
+                if d == 2 && target > draws[hi].g_set {
+                    // Keep the higher device fully SET, trim the other to the rest.
+                    if draws[hi].fault == Fault::None {
+                        g[hi] = draws[hi].g_set;
+                        phase[hi] = Phase::Set;
+                        pulses[hi] += 1;
+                    }
+                    remainder = (target - this.verify(g[hi], devs[hi], 255)).max(0.0);
+                }
+                let trimmed = if d == 2 && target > draws[hi].g_set {
+                    order[1]
+                } else {
+                    hi
+                };
+                let dd = &draws[trimmed];
+                if remainder <= p.g_reset {
+                    // Nothing to program (the other polarity, a zero weight):
+                    // the device stays RESET, as on HERMES.
+                    ok &= (g[trimmed] - remainder).abs() < tol;
+                } else if dd.fault != Fault::None {
+                    ok = false;
+                } else if remainder >= dd.g_set - tol {
+                    g[trimmed] = dd.g_set;
+                    phase[trimmed] = Phase::Set;
+                    pulses[trimmed] += 1;
+                    ok &= (dd.g_set - remainder).abs() < tol;
+                } else {
+                    let (gt, n_it, conv) = this.trim(dd, remainder, devs[trimmed]);
+                    g[trimmed] = gt;
+                    phase[trimmed] = Phase::Intermediate;
+                    iters[trimmed] = n_it;
+                    pulses[trimmed] += 1 + n_it; // SET + trims
+                    ok &= conv;
+                }
+                for k in 0..d {
+                    let i = devs[k];
+                    let mut gk = g[k];
+                    if draws[k].fault == Fault::None && phase[k] != Phase::Reset {
+                        gk *= 1.0 + p.relaxation * rng::normal(relax_seed, 0, i);
+                        gk = gk.max(0.0);
+                    }
+                    let nu = if phase[k] == Phase::Set {
+                        (0.005 + 0.002 * rng::normal(nu_seed, 0, i)).abs()
+                    } else {
+                        let (mu, sd) = NoiseModel::Pcm.drift_nu(gk, 1);
+                        (mu + sd * rng::normal(nu_seed, 0, i)).abs()
+                    };
+                    let idx = t * d + k;
+                    // SAFETY: chunk c owns the devices of targets [c·chunk, ..),
+                    // and every index is inside the output buffers.
+                    unsafe {
+                        out.put(
+                            idx,
+                            (gk * p.g_max) as f32,
+                            phase[k] as u8,
+                            draws[k].fault as u8,
+                            nu as f32,
+                            iters[k] as u8,
+                            pulses[k] as u16,
+                        )
+                    };
+                }
+                // SAFETY: as above, target t belongs to chunk c.
+                unsafe { out.put_converged(t, ok) };
+            }
+        });
+        self.conductance = cond;
+        self.phase = phases;
+        self.fault = faults;
+        self.nu = nus;
+        self.iterations = iterations;
+        self.pulses = pulse_counts;
+        self.converged = converged;
+        self.programmed = true;
+        Ok(self.stats())
+    }
+
+    /// Conductances (µS, per device) read `t_inference` s after programming:
+    /// drift `(t/t0)^−ν` and accumulated 1/f noise (aihwkit PCM law), drawn with
+    /// `seed`.
+    pub fn read(&self, t_inference: f64, seed: u64) -> Result<Vec<f64>> {
+        if !self.programmed {
+            return Err(Error::value(
+                "read",
+                "program() the devices before reading them",
+            ));
+        }
+        if !(t_inference.is_finite() && t_inference >= 0.0) {
+            return Err(Error::value(
+                "t_inference",
+                format!("must be >= 0 s, got {t_inference}"),
+            ));
+        }
+        let p = &self.params;
+        let t = t_inference + p.t0;
+        let log_term = ((t + p.t_read) / (2.0 * p.t_read)).ln().max(0.0).sqrt();
+        let s = rng::derive_seed(seed, stream::T_READ);
+        Ok(self
+            .conductance
+            .iter()
+            .zip(&self.nu)
+            .enumerate()
+            .map(|(i, (&g, &nu))| {
+                let g = g as f64;
+                let gd = g * (t / p.t0).powf(-(nu as f64));
+                let qs = NoiseModel::Pcm.read_qs(g / p.g_max, 1);
+                (gd + gd.abs() * qs * log_term * rng::normal(s, 0, i as u64)).max(0.0)
+            })
+            .collect())
+    }
+
+    /// Yield report of the last programming.
+    pub fn stats(&self) -> YieldReport {
+        let p = &self.params;
+        let d = p.devices_per_polarity;
+        let n_t = self.targets.len();
+        let mut hist = vec![0u64; p.max_iterations as usize + 1];
+        for &it in &self.iterations {
+            hist[it as usize] += 1;
+        }
+        let healthy: Vec<bool> = (0..n_t)
+            .map(|t| {
+                self.fault[t * d..(t + 1) * d]
+                    .iter()
+                    .all(|&f| f == Fault::None as u8)
+            })
+            .collect();
+        let n_healthy = healthy.iter().filter(|&&h| h).count();
+        let conv_healthy = (0..n_t)
+            .filter(|&t| healthy[t] && self.converged[t])
+            .count();
+        let errors: Vec<f64> = (0..n_t)
+            .filter(|&t| healthy[t])
+            .map(|t| {
+                let total: f64 = self.conductance[t * d..(t + 1) * d]
+                    .iter()
+                    .map(|&g| g as f64)
+                    .sum();
+                total - self.targets[t]
+            })
+            .collect();
+        let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
+        let var =
+            errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / errors.len().max(1) as f64;
+        let trimmed: Vec<u8> = self.iterations.iter().copied().filter(|&i| i > 0).collect();
+        YieldReport {
+            n_targets: n_t,
+            n_devices: n_t * d,
+            stuck_reset: self
+                .fault
+                .iter()
+                .filter(|&&f| f == Fault::StuckReset as u8)
+                .count(),
+            stuck_set: self
+                .fault
+                .iter()
+                .filter(|&&f| f == Fault::StuckSet as u8)
+                .count(),
+            converged_healthy: conv_healthy as f64 / n_healthy.max(1) as f64,
+            converged_all: self.converged.iter().filter(|&&c| c).count() as f64 / n_t.max(1) as f64,
+            total_pulses: self.pulses.iter().map(|&p| p as u64).sum(),
+            mean_iterations: trimmed.iter().map(|&i| i as f64).sum::<f64>()
+                / trimmed.len().max(1) as f64,
+            iterations_histogram: hist,
+            error_std: var.sqrt(),
+        }
+    }
+}
+
+/// Output buffers of `program`, written by tasks at disjoint indices.
+#[derive(Clone, Copy)]
+struct Outputs {
+    cond: *mut f32,
+    phase: *mut u8,
+    fault: *mut u8,
+    nu: *mut f32,
+    iterations: *mut u8,
+    pulses: *mut u16,
+    converged: *mut bool,
+}
+// SAFETY: each task writes only the entries of its own targets.
+unsafe impl Send for Outputs {}
+unsafe impl Sync for Outputs {}
+
+impl Outputs {
+    /// Writes device `idx` (methods make closures capture the whole struct).
+    ///
+    /// # Safety
+    /// `idx` is inside the buffers and no other task writes it.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn put(&self, idx: usize, g: f32, phase: u8, fault: u8, nu: f32, it: u8, pulses: u16) {
+        *self.cond.add(idx) = g;
+        *self.phase.add(idx) = phase;
+        *self.fault.add(idx) = fault;
+        *self.nu.add(idx) = nu;
+        *self.iterations.add(idx) = it;
+        *self.pulses.add(idx) = pulses;
+    }
+
+    /// # Safety
+    /// As [`Outputs::put`], for target `t`.
+    unsafe fn put_converged(&self, t: usize, ok: bool) {
+        *self.converged.add(t) = ok;
+    }
+}
+
+#[cfg(test)]
+mod tests;

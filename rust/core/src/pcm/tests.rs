@@ -1,0 +1,168 @@
+use super::*;
+
+fn spread_ratio(params: &PcmParams, g_hat: f64, law: impl Fn(f64) -> f64) -> (f64, f64) {
+    let n = 20_000;
+    let targets = vec![g_hat * params.g_max; n];
+    let mut arr = DeviceArray::new(&targets, params).unwrap();
+    let report = arr.program().unwrap();
+    let errs: Vec<f64> = arr
+        .conductance
+        .iter()
+        .zip(&targets)
+        .map(|(&g, &t)| g as f64 - t)
+        .collect();
+    let mean = errs.iter().sum::<f64>() / n as f64;
+    let sd = (errs.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    (sd / law(g_hat), report.converged_healthy)
+}
+
+#[test]
+fn pcm_like_spread_matches_aihwkit_polynomial_within_20_percent() {
+    let p = PcmParams::pcm_like(25.0);
+    for g_hat in [0.1, 0.25, 0.5, 0.75, 1.0] {
+        let (ratio, conv) = spread_ratio(&p, g_hat, |g| 0.26348 + 1.9650 * g - 1.1731 * g * g);
+        assert!((ratio - 1.0).abs() < 0.2, "ĝ={g_hat}: σ ratio {ratio}");
+        assert!(conv >= 0.99, "ĝ={g_hat}: converged {conv}");
+    }
+}
+
+#[test]
+fn hermes_preset_spread_matches_the_fitted_cubic_within_20_percent() {
+    let p = PcmParams::hermes(10.35);
+    let cubic = |g: f64| 0.15781817 + 2.32443916 * g - 2.16310839 * g * g + 0.68841818 * g.powi(3);
+    for g_hat in [0.1, 0.25, 0.5, 0.75, 1.0] {
+        let (ratio, conv) = spread_ratio(&p, g_hat, cubic);
+        assert!((ratio - 1.0).abs() < 0.2, "ĝ={g_hat}: σ ratio {ratio}");
+        assert!(conv >= 0.99, "ĝ={g_hat}: converged {conv}");
+    }
+}
+
+#[test]
+fn transitions_reset_set_and_trim() {
+    let mut p = PcmParams::pcm_like(25.0);
+    p.g_set_mean = 1.0; // SET reaches g_max exactly: a full-scale target stays SET
+    p.g_set_sd = 0.0;
+    let targets = [0.0, 25.0, 12.0];
+    let mut arr = DeviceArray::new(&targets, &p).unwrap();
+    arr.program().unwrap();
+    assert_eq!(arr.phase[0], Phase::Reset as u8);
+    assert!(arr.conductance[0] < 0.2);
+    assert_eq!(arr.iterations[0], 0);
+    assert_eq!(arr.phase[1], Phase::Set as u8);
+    assert_eq!(arr.phase[2], Phase::Intermediate as u8);
+    assert!(arr.iterations[2] >= 1);
+    assert!(arr.pulses[2] >= 3); // RESET, SET, at least one trim
+    assert!((arr.conductance[2] as f64 - 12.0).abs() < 3.0);
+}
+
+#[test]
+fn two_devices_keep_one_fully_set_above_one_device_range() {
+    let mut p = PcmParams::pcm_like(25.0);
+    p.devices_per_polarity = 2;
+    let targets = vec![40.0; 2000]; // beyond one device's SET conductance
+    let mut arr = DeviceArray::new(&targets, &p).unwrap();
+    let report = arr.program().unwrap();
+    assert!(report.converged_healthy > 0.98, "{report:?}");
+    let mut n_set = 0;
+    for t in 0..targets.len() {
+        let ph = &arr.phase[2 * t..2 * t + 2];
+        n_set += ph.iter().filter(|&&x| x == Phase::Set as u8).count();
+        let total: f64 = arr.conductance[2 * t..2 * t + 2]
+            .iter()
+            .map(|&g| g as f64)
+            .sum();
+        assert!((total - 40.0).abs() < 6.0, "target {t}: {total}");
+    }
+    assert_eq!(n_set, targets.len()); // exactly one SET device per pair
+                                      // Below one device's range: one trimmed, the other RESET.
+    let mut small = DeviceArray::new(&[10.0], &p).unwrap();
+    small.program().unwrap();
+    assert!(small.phase.contains(&(Phase::Reset as u8)));
+    assert!(small.phase.contains(&(Phase::Intermediate as u8)));
+}
+
+#[test]
+fn same_seed_same_bits_for_any_thread_count() {
+    let mut p = PcmParams::pcm_like(25.0);
+    p.seed = 7;
+    p.stuck_reset_prob = 0.01;
+    let targets: Vec<f64> = (0..30_000).map(|i| (i % 250) as f64 * 0.1).collect();
+    let mut results = Vec::new();
+    for threads in [1, 2, 3] {
+        crate::parallel::set_num_threads(threads);
+        let mut arr = DeviceArray::new(&targets, &p).unwrap();
+        arr.program().unwrap();
+        let read = arr.read(3600.0, 5).unwrap();
+        results.push((arr.conductance.clone(), arr.nu.clone(), read));
+    }
+    crate::parallel::set_num_threads(0);
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    p.seed = 8;
+    let mut other = DeviceArray::new(&targets, &p).unwrap();
+    other.program().unwrap();
+    assert_ne!(other.conductance, results[0].0);
+}
+
+#[test]
+fn faults_and_yield_report() {
+    let mut p = PcmParams::pcm_like(25.0);
+    p.stuck_reset_prob = 0.02;
+    p.stuck_set_prob = 0.01;
+    let targets = vec![12.5; 50_000];
+    let mut arr = DeviceArray::new(&targets, &p).unwrap();
+    let r = arr.program().unwrap();
+    // 50,000 draws: standard errors 0.0006 and 0.00045.
+    assert!(
+        (r.stuck_reset as f64 / 50_000.0 - 0.02).abs() < 0.003,
+        "{r:?}"
+    );
+    assert!(
+        (r.stuck_set as f64 / 50_000.0 - 0.01).abs() < 0.002,
+        "{r:?}"
+    );
+    assert!(r.converged_healthy > 0.99);
+    assert!(r.converged_all < 0.975); // stuck devices cannot reach mid-range targets
+    assert_eq!(r.iterations_histogram.iter().sum::<u64>(), 50_000);
+    assert!(r.mean_iterations >= 1.0 && r.total_pulses > 100_000);
+    for (i, &f) in arr.fault.iter().enumerate() {
+        if f == Fault::StuckReset as u8 {
+            assert!(arr.conductance[i] < 0.2 && !arr.converged[i]);
+        }
+    }
+}
+
+#[test]
+fn reads_drift_down_and_validation_names_fields() {
+    let p = PcmParams::pcm_like(25.0);
+    let targets = vec![10.0; 5000];
+    let mut arr = DeviceArray::new(&targets, &p).unwrap();
+    assert!(arr.read(0.0, 0).is_err()); // not programmed yet
+    arr.program().unwrap();
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    let m0 = mean(arr.read(0.0, 1).unwrap());
+    let m1 = mean(arr.read(86_400.0, 1).unwrap());
+    assert!((m0 - 10.0).abs() < 0.3);
+    assert!(m1 < 0.8 * m0, "drift over a day: {m0} -> {m1}");
+    assert!(arr
+        .read(-1.0, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("t_inference"));
+    let err = DeviceArray::new(&[30.0], &p).unwrap_err().to_string();
+    assert!(err.contains("outside"), "{err}");
+    assert!(DeviceArray::new(&[f64::NAN], &p).is_err());
+    let mut bad = p.clone();
+    bad.stuck_set_prob = 1.5;
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("stuck_set_prob"));
+    let mut bad = p.clone();
+    bad.max_iterations = 0;
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("max_iterations"));
+}
