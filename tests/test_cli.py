@@ -174,3 +174,12 @@ def test_energy_arithmetic_by_hand():
     with pytest.raises(ValueError, match="mode"):
         energy.estimate(3, 5, mode="2-phase")
     assert math.isfinite(energy.estimate(1, 1).energy_ratio)
+
+
+def test_iterative_programming_option(tiny_data, tmp_path):
+    out = tmp_path / "it"
+    args = ridge_args(tiny_data, out, "--programming", "iterative", "--kernel", "rbf")
+    assert cli.main(args) == 0
+    runs = json.loads((out / "runs.json").read_text())
+    assert {r["programming"] for r in runs} == {"iterative"}
+    assert all(0.5 < r["accuracy"] <= 1 for r in runs)
