@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument("--preset", choices=["hermes", "ideal"], default="hermes")
     ridge.add_argument(
         "--programming",
-        choices=["statistical"],
+        choices=["statistical", "iterative"],
         default="statistical",
-        help="programming model of the chip (statistical noise model)",
+        help="statistical noise model, or device-level program-and-verify (analogkernels.pcm)",
     )
     ridge.add_argument(
         "--t-inference",
