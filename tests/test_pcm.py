@@ -35,6 +35,11 @@ def test_phases_iterations_and_report():
     assert arr.iterations[1] >= 1 and arr.pulses[1] >= 3
     assert report["iterations_histogram"].sum() == 3
     assert arr.converged.all()
+    assert arr.t_last_pulse[0] == pytest.approx(125e-9)  # RESET only
+    assert arr.t_last_pulse[2] == pytest.approx(425e-9)  # RESET + SET
+    assert arr.t_last_pulse[1] > 425e-9  # trimmed after SET
+    noisy = arr.read(0.0, seed=1, per_read_noise=True)
+    assert not np.array_equal(noisy, arr.read(0.0, seed=1))
 
 
 def test_reproducible_for_any_thread_count_and_pickle():

@@ -185,10 +185,15 @@ class DeviceArray:
         """Run program-and-verify on every device; returns :meth:`stats`."""
         return self._core.program()
 
-    def read(self, t_inference: float = 0.0, *, seed: int = 0) -> np.ndarray:
+    def read(
+        self, t_inference: float = 0.0, *, seed: int = 0, per_read_noise: bool = False
+    ) -> np.ndarray:
         """Conductance of every device (µS) ``t_inference`` s after programming:
-        drift ``(t/t0)^−ν`` and accumulated 1/f read noise drawn with ``seed``."""
-        return self._core.read(float(t_inference), int(seed))
+        drift ``(t/t0)^−ν`` (the phase decides ν: small for SET, aihwkit's law
+        for RESET and intermediate states) and accumulated 1/f read noise drawn
+        with ``seed``; ``per_read_noise`` adds the instantaneous noise of one
+        read (``verify_noise``)."""
+        return self._core.read(float(t_inference), int(seed), bool(per_read_noise))
 
     def stats(self) -> dict[str, Any]:
         """Yield report: counts of stuck devices, fraction converged (healthy
@@ -228,6 +233,12 @@ class DeviceArray:
     def pulses(self) -> np.ndarray:
         """Pulses per device (RESET, SET, trims)."""
         return self._array("pulses")
+
+    @property
+    def t_last_pulse(self) -> np.ndarray:
+        """End of each device's last pulse, s after the start of its programming
+        (RESET 125 ns, SET 300 ns, trim 125 ns + verify 768 ns [HERMES])."""
+        return self._array("t_last_pulse")
 
     @property
     def converged(self) -> np.ndarray:

@@ -233,6 +233,39 @@ mod stream {
     pub const T_READ: u64 = 16;
 }
 
+/// Durations (s) from [HERMES] Methods: RESET 125 ns, SET 250 ns + 50 ns
+/// trailing edge, trim pulse 125 ns, verify read 512 ns + 256 ns precharge.
+pub const PULSE_TIMES: PulseTimes = PulseTimes {
+    reset: 125e-9,
+    set: 300e-9,
+    trim: 125e-9,
+    verify: 768e-9,
+};
+
+/// Pulse and read durations, s.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PulseTimes {
+    pub reset: f64,
+    pub set: f64,
+    pub trim: f64,
+    pub verify: f64,
+}
+
+impl PulseTimes {
+    /// End of the last pulse of a device that got RESET, optionally SET, and
+    /// `trims` trim pulses each followed by a verify read.
+    fn last_pulse(&self, set: bool, trims: u32) -> f64 {
+        let mut t = self.reset;
+        if set {
+            t += self.set;
+        }
+        if trims > 0 {
+            t += trims as f64 * (self.trim + self.verify) - self.verify;
+        }
+        t
+    }
+}
+
 /// Random draws per device and trim iteration (pulse noise ×2, verify ×1).
 const DRAWS_PER_ITERATION: u64 = 4;
 
@@ -257,6 +290,9 @@ pub struct DeviceArray {
     pub nu: Vec<f32>,
     pub iterations: Vec<u8>,
     pub pulses: Vec<u16>,
+    /// Per device: end of its last pulse, seconds after the start of its
+    /// programming sequence (pulse and verify durations of [`PULSE_TIMES`]).
+    pub t_last_pulse: Vec<f32>,
     /// Per target: verify reached the tolerance.
     pub converged: Vec<bool>,
     programmed: bool,
@@ -308,6 +344,7 @@ impl DeviceArray {
             nu: vec![0.0; n],
             iterations: vec![0; n],
             pulses: vec![0; n],
+            t_last_pulse: vec![0.0; n],
             converged: vec![false; targets.len()],
             programmed: false,
         })
@@ -402,6 +439,7 @@ impl DeviceArray {
         let mut nus = vec![0f32; n];
         let mut iterations = vec![0u8; n];
         let mut pulse_counts = vec![0u16; n];
+        let mut t_last = vec![0f32; n];
         let mut converged = vec![false; n_t];
         let out = Outputs {
             cond: cond.as_mut_ptr(),
@@ -410,6 +448,7 @@ impl DeviceArray {
             nu: nus.as_mut_ptr(),
             iterations: iterations.as_mut_ptr(),
             pulses: pulse_counts.as_mut_ptr(),
+            t_last: t_last.as_mut_ptr(),
             converged: converged.as_mut_ptr(),
         };
         let this: &DeviceArray = self;
@@ -522,6 +561,7 @@ impl DeviceArray {
         self.nu = nus;
         self.iterations = iterations;
         self.pulses = pulse_counts;
+        self.t_last_pulse = t_last;
         self.converged = converged;
         self.programmed = true;
         Ok(self.stats())
@@ -529,8 +569,9 @@ impl DeviceArray {
 
     /// Conductances (µS, per device) read `t_inference` s after programming:
     /// drift `(t/t0)^−ν` and accumulated 1/f noise (aihwkit PCM law), drawn with
-    /// `seed`.
-    pub fn read(&self, t_inference: f64, seed: u64) -> Result<Vec<f64>> {
+    /// `seed`; with `per_read_noise`, also the instantaneous noise of one read
+    /// (`verify_noise`, as a verify read).
+    pub fn read(&self, t_inference: f64, seed: u64, per_read_noise: bool) -> Result<Vec<f64>> {
         if !self.programmed {
             return Err(Error::value(
                 "read",
@@ -556,7 +597,11 @@ impl DeviceArray {
                 let g = g as f64;
                 let gd = g * (t / p.t0).powf(-(nu as f64));
                 let qs = NoiseModel::Pcm.read_qs(g / p.g_max, 1);
-                (gd + gd.abs() * qs * log_term * rng::normal(s, 0, i as u64)).max(0.0)
+                let mut v = gd + gd.abs() * qs * log_term * rng::normal(s, 0, i as u64);
+                if per_read_noise {
+                    v += p.verify_noise * p.g_max * rng::normal(s, 1, i as u64);
+                }
+                v.max(0.0)
             })
             .collect())
     }
@@ -628,6 +673,7 @@ struct Outputs {
     nu: *mut f32,
     iterations: *mut u8,
     pulses: *mut u16,
+    t_last: *mut f32,
     converged: *mut bool,
 }
 // SAFETY: each task writes only the entries of its own targets.
@@ -647,6 +693,10 @@ impl Outputs {
         *self.nu.add(idx) = nu;
         *self.iterations.add(idx) = it;
         *self.pulses.add(idx) = pulses;
+        // pulses = RESET (+ SET) (+ trims): a SET happened when more than the
+        // RESET and the trims were applied.
+        let set = pulses as u32 > 1 + it as u32;
+        *self.t_last.add(idx) = PULSE_TIMES.last_pulse(set, it as u32) as f32;
     }
 
     /// # Safety

@@ -108,10 +108,11 @@ impl PyPcmArray {
         py: Python<'py>,
         t_inference: f64,
         seed: u64,
+        per_read_noise: bool,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let inner = &self.inner;
         let v = compute(py, inner.conductance.len(), || {
-            inner.read(t_inference, seed)
+            inner.read(t_inference, seed, per_read_noise)
         })?;
         Ok(PyArray1::from_vec(py, v))
     }
@@ -121,7 +122,8 @@ impl PyPcmArray {
         report_dict(py, &self.inner.stats())
     }
 
-    /// Per-device arrays: conductance (µS), phase, fault, nu, iterations, pulses;
+    /// Per-device arrays: conductance (µS), phase, fault, nu, iterations, pulses,
+    /// t_last_pulse (s);
     /// per target: converged.
     fn arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let a = &self.inner;
@@ -138,6 +140,10 @@ impl PyPcmArray {
         )?;
         d.set_item("iterations", PyArray1::from_slice(py, &a.iterations))?;
         d.set_item("pulses", PyArray1::from_slice(py, &a.pulses))?;
+        d.set_item(
+            "t_last_pulse",
+            PyArray1::from_vec(py, a.t_last_pulse.iter().map(|&v| v as f64).collect()),
+        )?;
         d.set_item("converged", PyArray1::from_vec(py, a.converged.clone()))?;
         Ok(d)
     }

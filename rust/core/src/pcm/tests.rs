@@ -52,6 +52,12 @@ fn transitions_reset_set_and_trim() {
     assert_eq!(arr.phase[2], Phase::Intermediate as u8);
     assert!(arr.iterations[2] >= 1);
     assert!(arr.pulses[2] >= 3); // RESET, SET, at least one trim
+    let n_trim = arr.iterations[2] as f64;
+    let want = 125e-9 + 300e-9 + n_trim * (125e-9 + 768e-9) - 768e-9;
+    let close = |a: f32, b: f64| ((a as f64 - b) / b).abs() < 1e-6; // stored as f32
+    assert!(close(arr.t_last_pulse[2], want));
+    assert!(close(arr.t_last_pulse[0], 125e-9)); // RESET only
+    assert!(close(arr.t_last_pulse[1], 425e-9)); // RESET + SET
     assert!((arr.conductance[2] as f64 - 12.0).abs() < 3.0);
 }
 
@@ -92,7 +98,7 @@ fn same_seed_same_bits_for_any_thread_count() {
         crate::parallel::set_num_threads(threads);
         let mut arr = DeviceArray::new(&targets, &p).unwrap();
         arr.program().unwrap();
-        let read = arr.read(3600.0, 5).unwrap();
+        let read = arr.read(3600.0, 5, false).unwrap();
         results.push((arr.conductance.clone(), arr.nu.clone(), read));
     }
     crate::parallel::set_num_threads(0);
@@ -136,15 +142,29 @@ fn reads_drift_down_and_validation_names_fields() {
     let p = PcmParams::pcm_like(25.0);
     let targets = vec![10.0; 5000];
     let mut arr = DeviceArray::new(&targets, &p).unwrap();
-    assert!(arr.read(0.0, 0).is_err()); // not programmed yet
+    assert!(arr.read(0.0, 0, false).is_err()); // not programmed yet
     arr.program().unwrap();
     let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-    let m0 = mean(arr.read(0.0, 1).unwrap());
-    let m1 = mean(arr.read(86_400.0, 1).unwrap());
+    let m0 = mean(arr.read(0.0, 1, false).unwrap());
+    let m1 = mean(arr.read(86_400.0, 1, false).unwrap());
+    let noisy = arr.read(0.0, 1, true).unwrap();
+    let quiet = arr.read(0.0, 1, false).unwrap();
+    let extra: f64 = noisy
+        .iter()
+        .zip(&quiet)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / noisy.len() as f64;
+    // per-read noise: σ = verify_noise · g_max = 0.125 µS (5000 draws: ±4 %)
+    assert!(
+        (extra.sqrt() / 0.125 - 1.0).abs() < 0.08,
+        "{}",
+        extra.sqrt()
+    );
     assert!((m0 - 10.0).abs() < 0.3);
     assert!(m1 < 0.8 * m0, "drift over a day: {m0} -> {m1}");
     assert!(arr
-        .read(-1.0, 0)
+        .read(-1.0, 0, false)
         .unwrap_err()
         .to_string()
         .contains("t_inference"));
