@@ -15,10 +15,10 @@ Run: ``python benches/crossbar.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _timing import best_times
 from threadpoolctl import threadpool_limits
 
 import analogkernels
@@ -31,21 +31,6 @@ try:  # optional peer
     from aihwkit.simulator.configs import InferenceRPUConfig
 except ImportError:  # pragma: no cover
     AnalogLinear = None
-
-
-def best_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Minimum seconds per call of each function over ``rounds`` alternating
-    rounds (a pause before each lets idle BLAS/OpenMP workers go to sleep)."""
-    for f in fns.values():
-        f()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for k, f in fns.items():
-            time.sleep(0.05)
-            t0 = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return best
 
 
 def full_fidelity_config() -> CrossbarConfig:

@@ -15,29 +15,16 @@ Run: ``python benches/features.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import time
 import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
+from _timing import best_times
 from sklearn.kernel_approximation import RBFSampler
 from sklearn.linear_model import RidgeClassifier as SkRidge
 
 from analogkernels.kernel_approximation import RandomFourierFeatures
 from analogkernels.linear_model import RidgeClassifier
-
-
-def best_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    for f in fns.values():
-        f()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for k, f in fns.items():
-            time.sleep(0.05)
-            t0 = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return best
 
 
 def peak_memory(fn: Callable[[], object]) -> float:

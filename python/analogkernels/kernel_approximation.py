@@ -71,6 +71,18 @@ def _orthogonal_rows(rng, s: int, d: int, truncation: float | None) -> np.ndarra
     return w * np.sqrt(rng.chisquare(d, size=s))[:, None]
 
 
+#: Parameter constraints shared by every map with a random projection.
+_PROJECTION_CONSTRAINTS: dict = {
+    "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+    "sampler": [StrOptions({"rff", "orf", "sorf"})],
+    "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
+    "backend": [None, CrossbarConfig],
+    "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
+    "backend_seed": [None, Interval(numbers.Integral, 0, None, closed="left")],
+    "random_state": ["random_state"],
+}
+
+
 class _ProjectionMixin:
     """Drawing ``W`` in ``fit`` and computing ``XWᵀ`` in ``transform``, digitally
     (SORF through the fused transform) or through a programmed crossbar."""
@@ -177,16 +189,10 @@ class RandomFourierFeatures(
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012
+        **_PROJECTION_CONSTRAINTS,
         "kernel": [StrOptions({"rbf", "arccos"})],
         "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
         "order": [StrOptions({"0", "1", "2"}), Interval(numbers.Integral, 0, 2, closed="both")],
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-        "sampler": [StrOptions({"rff", "orf", "sorf"})],
-        "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
-        "backend": [None, CrossbarConfig],
-        "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
-        "backend_seed": [None, Interval(numbers.Integral, 0, None, closed="left")],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -266,14 +272,8 @@ class FavorPlusFeatures(
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        **_PROJECTION_CONSTRAINTS,
         "kind": [StrOptions({"positive", "trig"})],
-        "sampler": [StrOptions({"rff", "orf", "sorf"})],
-        "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
-        "backend": [None, CrossbarConfig],
-        "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
-        "backend_seed": [None, Interval(numbers.Integral, 0, None, closed="left")],
-        "random_state": ["random_state"],
     }
 
     def __init__(
