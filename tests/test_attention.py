@@ -99,6 +99,7 @@ def test_trig_features_and_float32():
     Q, K, V = (a.astype(np.float32) for a in qkv(scale=0.4))
     out = favor_attention(Q, K, V, fitted(512, kind="trig"))
     assert out.dtype == np.float32
+    assert favor_attention(Q, K, V, fitted(64)).dtype == np.float32
     assert attention_error(softmax_attention(Q, K, V), out) < 0.2
 
 

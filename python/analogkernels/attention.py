@@ -109,7 +109,8 @@ def favor_features(X: np.ndarray, features: FavorPlusFeatures, *, query: bool) -
         shift = logits.max(axis=-1, keepdims=True)
     else:
         shift = logits.max(axis=tuple(range(logits.ndim - 2, logits.ndim)), keepdims=True)
-    return np.exp(logits - shift) / np.sqrt(2 * features.n_components)
+    # A numpy float64 scalar would promote float32 features to float64 (NEP 50).
+    return np.exp(logits - shift) * logits.dtype.type(1.0 / np.sqrt(2 * features.n_components))
 
 
 def favor_attention(

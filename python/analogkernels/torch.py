@@ -1,0 +1,322 @@
+"""PyTorch layers for kernelised attention on simulated analog hardware.
+
+Optional: ``pip install 'analogkernels[torch]'``; importing :mod:`analogkernels`
+never imports torch.
+
+- :class:`FavorAttention` — Performer (FAVOR+) attention on tensors
+  ``(batch, heads, seq, dim_head)``: positive (the paper's SMReg map,
+  ``exp(±w·x′ − ‖x′‖²/2)``), trigonometric or ReLU features of ``x′ = x·d^(-1/4)``,
+  orthogonal projection blocks, optional causal mode, key-padding mask
+  (True = attend), redraws every ``redraw_interval`` training calls,
+  :meth:`~FavorAttention.freeze` to stop them. Gradients flow to ``q`` and
+  ``k`` through the projection (the released code stops them there; keeping
+  them is the better copy, attention-facts §1.3).
+  :meth:`~FavorAttention.use_analog` runs the projection on the simulated
+  crossbar in evaluation, through exactly the numpy path
+  (:func:`analogkernels.attention.favor_attention`), hence the same bits.
+- :class:`HWALinear` — hardware-aware training (attention-facts §2.1): additive
+  Gaussian weight noise ``0.12·max|W|`` per sample, weights clipped at 2σ,
+  output noise 0.1 (in units of input range × max|W|), 8-bit inputs with a
+  learned input range (straight-through rounding).
+- :func:`convert_to_analog` — maps every linear layer (and every FAVOR
+  projection) of a model onto simulated crossbars for evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .analog import AnalogMatrix, CrossbarConfig
+from .attention import favor_attention
+from .kernel_approximation import FavorPlusFeatures
+
+__all__ = ["AnalogLinear", "FavorAttention", "HWALinear", "convert_to_analog"]
+
+
+class FavorAttention(nn.Module):
+    """FAVOR+ attention with a fixed random projection (a buffer, not trained).
+
+    Parameters
+    ----------
+    dim_heads : int
+        Head dimension d.
+    nb_features : int
+        Number of random projections m (positive and trig maps give 2m features).
+    causal : bool
+        Position i attends to positions ≤ i (prefix sums).
+    feature_map : {"positive", "trig", "relu"}
+    redraw_interval : int or None
+        Redraw the projection every this many forward calls in training mode
+        (None: never). Evaluation never redraws.
+    orthogonal : bool
+        Orthogonal blocks with χ-distributed row norms (True) or i.i.d. Gaussian.
+    seed : int
+        Seed of the first projection; redraw r uses ``seed + r``.
+    """
+
+    def __init__(
+        self,
+        dim_heads: int,
+        nb_features: int = 128,
+        *,
+        causal: bool = False,
+        feature_map: str = "positive",
+        redraw_interval: int | None = None,
+        orthogonal: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if feature_map not in ("positive", "trig", "relu"):
+            raise ValueError(
+                f"feature_map must be 'positive', 'trig' or 'relu', got {feature_map!r}"
+            )
+        if dim_heads < 1 or nb_features < 1:
+            raise ValueError("dim_heads and nb_features must be positive")
+        if redraw_interval is not None and redraw_interval < 1:
+            raise ValueError(f"redraw_interval must be None or >= 1, got {redraw_interval}")
+        self.dim_heads = dim_heads
+        self.nb_features = nb_features
+        self.causal = causal
+        self.feature_map = feature_map
+        self.redraw_interval = redraw_interval
+        self.orthogonal = orthogonal
+        self.seed = seed
+        self._draws = 0
+        self._calls = 0
+        self._analog: FavorPlusFeatures | None = None
+        self.register_buffer("projection", torch.empty(nb_features, dim_heads, dtype=torch.float64))
+        self.redraw(seed)
+
+    def _numpy_features(self, seed: int, backend: CrossbarConfig | None = None, **kw: Any):
+        kind = "trig" if self.feature_map == "trig" else "positive"
+        return FavorPlusFeatures(
+            n_components=self.nb_features,
+            kind=kind,
+            sampler="orf" if self.orthogonal else "rff",
+            random_state=seed,
+            backend=backend,
+            **kw,
+        ).fit(np.zeros((2, self.dim_heads)))
+
+    def redraw(self, seed: int | None = None) -> None:
+        """Draw a new projection (seed: the next in the sequence by default)."""
+        seed = self.seed + self._draws if seed is None else seed
+        self._current_seed = seed
+        w = self._numpy_features(seed).projection_matrix()
+        self.projection.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+        self._draws += 1
+        self._analog = None
+
+    def freeze(self) -> FavorAttention:
+        """Never redraw again (deterministic outputs)."""
+        self.redraw_interval = None
+        return self
+
+    def use_analog(
+        self, config: CrossbarConfig | None, *, t_inference: float = 0.0, seed: int = 0
+    ) -> FavorAttention:
+        """Run the projection on the simulated crossbar in evaluation mode (None:
+        back to digital). The chip holds the current projection."""
+        if config is None:
+            self._analog = None
+        elif self.feature_map == "relu":
+            raise ValueError("the analog path supports the positive and trig feature maps")
+        else:
+            self._analog = self._numpy_features(
+                self._current_seed, backend=config, t_inference=t_inference, backend_seed=seed
+            )
+        return self
+
+    def _features(self, x: torch.Tensor, *, query: bool) -> torch.Tensor:
+        d = x.shape[-1]
+        xs = x * d**-0.25
+        w = self.projection.to(dtype=x.dtype, device=x.device)
+        u = xs @ w.T
+        m = self.nb_features
+        if self.feature_map == "relu":
+            return F.relu(u) / m**0.5
+        half_sq = 0.5 * (xs * xs).sum(dim=-1, keepdim=True)
+        if self.feature_map == "trig":
+            return torch.cat([torch.cos(u), torch.sin(u)], dim=-1) * torch.exp(half_sq) / m**0.5
+        logits = torch.cat([u - half_sq, -u - half_sq], dim=-1)
+        # Stabiliser: constants that cancel in the normaliser (detached).
+        if query:
+            shift = logits.amax(dim=-1, keepdim=True)
+        else:
+            shift = logits.amax(dim=(-2, -1), keepdim=True)
+        return torch.exp(logits - shift.detach()) / (2 * m) ** 0.5
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attention output ``(batch, heads, seq, dim_v)``."""
+        if q.shape[-1] != self.dim_heads or k.shape[-1] != self.dim_heads:
+            raise ValueError(
+                f"expected head dimension {self.dim_heads}, "
+                f"got q {tuple(q.shape)}, k {tuple(k.shape)}"
+            )
+        if self._analog is not None and not self.training:
+            out = favor_attention(
+                q.detach().cpu().numpy(),
+                k.detach().cpu().numpy(),
+                v.detach().cpu().numpy(),
+                self._analog,
+                causal=self.causal,
+                key_padding_mask=None
+                if key_padding_mask is None
+                else key_padding_mask.detach().cpu().numpy().astype(bool),
+            )
+            return torch.from_numpy(out).to(device=q.device, dtype=q.dtype)
+        if self.training and self.redraw_interval is not None:
+            self._calls += 1
+            if self._calls % self.redraw_interval == 0:
+                self.redraw()
+        qf = self._features(q, query=True)
+        kf = self._features(k, query=False)
+        if key_padding_mask is not None:
+            kf = kf * key_padding_mask[..., None].to(kf.dtype)
+        if not self.causal:
+            kv = kf.transpose(-2, -1) @ v
+            num = qf @ kv
+            den = qf @ kf.sum(dim=-2).unsqueeze(-1)
+        else:
+            kv = torch.cumsum(kf.unsqueeze(-1) * v.unsqueeze(-2), dim=-3)
+            num = torch.einsum("...lm,...lmv->...lv", qf, kv)
+            den = torch.einsum("...lm,...lm->...l", qf, torch.cumsum(kf, dim=-2)).unsqueeze(-1)
+        return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
+class HWALinear(nn.Linear):
+    """``nn.Linear`` that trains hardware-aware (attention-facts §2.1; aihwkit
+    ``TorchInferenceRPUConfig`` of the paper's LRA fine-tuning).
+
+    In training mode: weights clipped at ``clip_sigma`` standard deviations;
+    inputs quantised to ``input_bits`` signed levels of a learned input range
+    (straight-through rounding; the range starts at the 99.5th percentile of
+    |x| of the first batch); additive Gaussian weight noise of std
+    ``weight_noise·max|W|`` drawn per sample (its effect on the output,
+    ``σ·‖x‖·ξ`` per output, is drawn directly); output noise of std
+    ``out_noise·range·max|W|``. Evaluation is the plain digital layer (use
+    :func:`convert_to_analog` for the chip). Noise comes from torch's generator
+    (seed it with ``torch.manual_seed``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        weight_noise: float = 0.12,
+        out_noise: float = 0.1,
+        clip_sigma: float = 2.0,
+        input_bits: int = 8,
+    ) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        self.weight_noise = weight_noise
+        self.out_noise = out_noise
+        self.clip_sigma = clip_sigma
+        self.levels = 2 ** (input_bits - 1) - 1
+        self.input_range = nn.Parameter(torch.ones(()))
+        self.register_buffer("range_initialised", torch.zeros((), dtype=torch.bool))
+
+    @torch.no_grad()
+    def clip_weights_(self) -> None:
+        """Clip the stored weights at ``clip_sigma·std(W)`` (call after each step)."""
+        bound = self.clip_sigma * self.weight.std()
+        self.weight.clamp_(-bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.linear(x, self.weight, self.bias)
+        if not bool(self.range_initialised):
+            with torch.no_grad():
+                q = torch.quantile(x.detach().abs().flatten().float()[:1_000_000], 0.995)
+                self.input_range.fill_(max(float(q), 1e-6))
+                self.range_initialised.fill_(True)
+        bound = self.clip_sigma * self.weight.std().detach()
+        w = self.weight.clamp(-bound, bound)
+        ir = self.input_range.abs() + 1e-8
+        xs = torch.clamp(x / ir, -1.0, 1.0)
+        xq = xs + (torch.round(xs * self.levels) / self.levels - xs).detach()
+        xin = xq * ir
+        y = F.linear(xin, w)
+        wmax = w.abs().max().detach()
+        if self.weight_noise > 0:
+            y = y + self.weight_noise * wmax * xin.norm(dim=-1, keepdim=True) * torch.randn_like(y)
+        if self.out_noise > 0:
+            y = y + self.out_noise * ir * wmax * torch.randn_like(y)
+        return y if self.bias is None else y + self.bias
+
+
+class AnalogLinear(nn.Module):
+    """A linear layer evaluated on a simulated crossbar (inference only)."""
+
+    def __init__(
+        self, linear: nn.Linear, config: CrossbarConfig, *, seed: int = 0, t_inference: float = 0.0
+    ):
+        super().__init__()
+        w = linear.weight.detach().cpu().double().numpy()
+        self.analog = AnalogMatrix.program(w, config, seed=seed)
+        self.analog.drift_to(t_inference, seed=seed)
+        self.t_inference = t_inference
+        self.seed = seed
+        self.bias = (
+            None
+            if linear.bias is None
+            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        )
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.detach().reshape(-1, self.in_features).cpu().numpy()
+        y = self.analog.matmul(flat, seed=self.seed + 1)
+        out = torch.from_numpy(np.ascontiguousarray(y)).to(device=x.device, dtype=x.dtype)
+        out = out.reshape(*x.shape[:-1], self.out_features)
+        return out if self.bias is None else out + self.bias
+
+
+def convert_to_analog(
+    model: nn.Module,
+    config: CrossbarConfig,
+    *,
+    seed: int = 0,
+    t_inference: float = 0.0,
+    linear: bool = True,
+    attention: bool = True,
+) -> nn.Module:
+    """A copy of ``model`` in evaluation mode whose linear layers (``linear``)
+    and FAVOR projections (``attention``) run on simulated crossbars, each
+    programmed with its own seed (``seed``, ``seed + 1``, …)."""
+    model = copy.deepcopy(model).eval()
+    counter = [seed]
+
+    def next_seed() -> int:
+        counter[0] += 1
+        return counter[0] - 1
+
+    def convert(module: nn.Module) -> None:
+        for name, child in list(module.named_children()):
+            if linear and isinstance(child, nn.Linear):
+                setattr(
+                    module,
+                    name,
+                    AnalogLinear(child, config, seed=next_seed(), t_inference=t_inference),
+                )
+            elif attention and isinstance(child, FavorAttention):
+                child.use_analog(config, t_inference=t_inference, seed=next_seed())
+            else:
+                convert(child)
+
+    convert(model)
+    return model

@@ -1,0 +1,118 @@
+"""PyTorch layers: agreement with the numpy path, same bits on the simulated
+chip, gradients (gradcheck), masks, redraws, hardware-aware training layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from analogkernels.analog import CrossbarConfig  # noqa: E402
+from analogkernels.attention import favor_attention, softmax_attention  # noqa: E402
+from analogkernels.torch import (  # noqa: E402
+    AnalogLinear,
+    FavorAttention,
+    HWALinear,
+    convert_to_analog,
+)
+
+
+def qkv(b=2, h=2, L=16, d=8, scale=0.5, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return tuple((rng.standard_normal((b, h, L, d)) * s).astype(dtype) for s in (scale, scale, 1.0))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("feature_map", ["positive", "trig"])
+def test_torch_matches_numpy_path(causal, feature_map):
+    Q, K, V = qkv()
+    mask = np.ones((2, 2, 16), dtype=bool)
+    mask[1, :, 10:] = False
+    attn = FavorAttention(8, 64, causal=causal, feature_map=feature_map, seed=3).eval()
+    got = attn(*(torch.from_numpy(a) for a in (Q, K, V)), key_padding_mask=torch.from_numpy(mask))
+    ref = favor_attention(Q, K, V, attn._numpy_features(3), causal=causal, key_padding_mask=mask)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9, atol=1e-12)
+
+
+def test_analog_path_gives_the_numpy_bits():
+    Q, K, V = qkv(dtype=np.float32)
+    attn = FavorAttention(8, 64, seed=1).eval()
+    attn.use_analog(CrossbarConfig.hermes(), t_inference=3600.0, seed=5)
+    got = attn(*(torch.from_numpy(a) for a in (Q, K, V)))
+    ref = favor_attention(Q, K, V, attn._analog)
+    assert got.numpy().tobytes() == ref.tobytes()
+    attn.use_analog(None)
+    assert not np.array_equal(attn(*(torch.from_numpy(a) for a in (Q, K, V))).numpy(), ref)
+
+
+def test_gradcheck_float64():
+    Q, K, V = (torch.from_numpy(a).requires_grad_() for a in qkv(b=1, h=1, L=5, d=4))
+    for causal in (False, True):
+        for fmap in ("positive", "trig", "relu"):
+            attn = FavorAttention(4, 8, causal=causal, feature_map=fmap, seed=2).double()
+            assert torch.autograd.gradcheck(attn, (Q, K, V))
+
+
+def test_converges_to_softmax_and_masks():
+    Q, K, V = qkv(L=24, d=16, scale=0.4)
+    exact = softmax_attention(Q, K, V)
+    attn = FavorAttention(16, 4096, seed=0).eval()
+    out = attn(*(torch.from_numpy(a) for a in (Q, K, V))).numpy()
+    assert np.linalg.norm(out - exact) / np.linalg.norm(exact) < 0.05
+    mask = torch.ones(2, 2, 24, dtype=torch.bool)
+    mask[..., 20:] = False
+    tq, tk, tv = (torch.from_numpy(a) for a in (Q, K, V))
+    a = attn(tq, tk, tv, key_padding_mask=mask)
+    tk2, tv2 = tk.clone(), tv.clone()
+    tk2[..., 20:, :] = 9.0
+    tv2[..., 20:, :] = -3.0
+    torch.testing.assert_close(a, attn(tq, tk2, tv2, key_padding_mask=mask))
+
+
+def test_redraw_interval_and_freeze():
+    attn = FavorAttention(8, 16, redraw_interval=2, seed=0).train()
+    q = torch.randn(1, 1, 4, 8, dtype=torch.float64)
+    w0 = attn.projection.clone()
+    attn(q, q, q)
+    assert torch.equal(attn.projection, w0)
+    attn(q, q, q)
+    assert not torch.equal(attn.projection, w0)  # redrawn after 2 calls
+    attn.freeze()
+    w1 = attn.projection.clone()
+    for _ in range(4):
+        attn(q, q, q)
+    assert torch.equal(attn.projection, w1)
+    attn.eval()
+    with pytest.raises(ValueError, match="head dimension"):
+        attn(torch.randn(1, 1, 4, 5), q, q)
+
+
+def test_hwa_linear_noise_and_conversion():
+    torch.manual_seed(0)
+    layer = HWALinear(32, 16)
+    x = torch.randn(512, 32)
+    layer.train()
+    noisy = layer(x)
+    assert layer.range_initialised.item()
+    clean = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    err = (noisy - clean).std().item()
+    wmax = layer.weight.abs().max().item()
+    # weight noise 0.12·max|W|·‖x‖ plus output noise 0.1·range·max|W| (plus quantisation)
+    expect = wmax * np.sqrt(0.12**2 * 32 + (0.1 * layer.input_range.item()) ** 2)
+    assert 0.7 * expect < err < 1.4 * expect
+    noisy.sum().backward()
+    assert layer.weight.grad is not None and layer.input_range.grad is not None
+    layer.clip_weights_()
+    assert layer.weight.abs().max() <= 2.0 * layer.weight.std() + 1e-6
+    layer.eval()
+    torch.testing.assert_close(layer(x), clean)
+
+    model = torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    analog = convert_to_analog(model, CrossbarConfig.hermes(), seed=4)
+    assert isinstance(analog[0], AnalogLinear) and isinstance(analog[2], AnalogLinear)
+    assert isinstance(model[0], torch.nn.Linear)  # the original is untouched
+    y_chip, y_fp = analog(x), model(x)
+    rel = (torch.linalg.norm(y_chip - y_fp) / torch.linalg.norm(y_fp)).item()
+    assert rel < 0.2
+    torch.testing.assert_close(analog(x), y_chip)  # deterministic
