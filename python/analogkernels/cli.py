@@ -137,6 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument("--data-dir", default=None, help="folder with the data files")
     ridge.add_argument("--no-progress", action="store_true")
 
+    attn = sub.add_parser("attention", help="kernelised attention experiments (needs [torch])")
+    attn_sub = attn.add_subparsers(dest="attention_command", required=True)
+    lo = attn_sub.add_parser("listops", help="train a small Performer on ListOps, FP vs chip")
+    lo.add_argument("--quick", action="store_true", help="8000 trees, 1500 + 300 steps")
+    lo.add_argument("--seeds", type=_positive_int, default=10, help="chip programming seeds")
+    lo.add_argument("--t-inference", type=_nonneg_float, default=0.0)
+    lo.add_argument("--steps", type=_positive_int, default=None, help="FP training steps")
+    lo.add_argument("--hwa-steps", type=_positive_int, default=None, help="HW-aware steps")
+    lo.add_argument("--out", type=Path, default=Path("results") / "attention")
+    err = attn_sub.add_parser("error", help="FAVOR+ vs softmax attention error vs features")
+    err.add_argument("--seeds", type=_positive_int, default=10)
+    err.add_argument("--quick", action="store_true", help="k in 1..4, 3 seeds")
+    err.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="ListOps model (model.pt from 'attention listops') to capture Q/K/V from",
+    )
+    err.add_argument("--out", type=Path, default=Path("results") / "attention")
+
     energy = sub.add_parser("energy", help="energy/latency estimate vs a GPU")
     energy.add_argument(
         "--dataset", type=_csv_list(), default=_csv_list()("ijcnn1,cod-rna,skin,magic04,letter,eeg")
@@ -365,6 +385,142 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_listops(run, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    groups = [
+        ("trained FP", run.fp, run.attention_only, run.full),
+        ("after HW-aware fine-tuning", run.hwa_fp, run.hwa_attention_only, run.hwa_full),
+    ]
+    width = 0.25
+    for i, (_, fp, att, full) in enumerate(groups):
+        xs = np.array([i - width, i, i + width])
+        means = [100 * fp, 100 * np.mean(att), 100 * np.mean(full)]
+        errs = [0, 100 * np.std(att), 100 * np.std(full)]
+        ax.bar(
+            xs,
+            means,
+            width,
+            yerr=errs,
+            capsize=3,
+            color=["tab:gray", "tab:blue", "tab:orange"],
+            label=["FP", "projection on chip", "full model on chip"] if i == 0 else None,
+        )
+    ax.axhline(100 * run.settings["majority"], color="k", linestyle=":", label="majority class")
+    ax.set_xticks([0, 1], [g[0] for g in groups])
+    ax.set_ylabel("test accuracy (%)")
+    lo = min(100 * run.settings["majority"], 100 * min(run.fp, run.hwa_fp)) - 5
+    ax.set_ylim(max(0, lo), None)
+    ax.set_title("ListOps: FP vs simulated HERMES chip (mean ± std over programming seeds)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cmd_attention(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        print(
+            "analogkernels attention needs PyTorch: pip install 'analogkernels[torch]'",
+            file=sys.stderr,
+        )
+        return 1
+    from . import lra
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.attention_command == "listops":
+        t0 = time.perf_counter()
+        run = lra.run_listops(
+            quick=args.quick,
+            seeds=args.seeds,
+            t_inference=args.t_inference,
+            train_steps=args.steps,
+            hwa_steps=args.hwa_steps,
+            progress=lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", flush=True),
+        )
+        torch.save(run.model.state_dict(), out / "model.pt")
+        table = run.table() + f"Wall time {time.perf_counter() - t0:.0f} s.\n"
+        (out / "listops.md").write_text(table)
+        record = {k: v for k, v in run.__dict__.items() if k != "model"}
+        (out / "listops.json").write_text(json.dumps(record, indent=1))
+        _plot_listops(run, out / "listops.png")
+        print(table)
+        print(f"wrote {out / 'listops.md'}, {out / 'listops.png'}, {out / 'model.pt'}")
+        return 0
+    # error study
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    d, L = 64, 128
+    gauss = [
+        tuple(rng.standard_normal((1, 1, L, d)) * s for s in (0.5, 0.5, 1.0)) for _ in range(4)
+    ]
+    sets = {"gaussian (d=64)": gauss}
+    if args.model is not None:
+        from .listops import REDUCED, generate
+
+        model = lra.Performer(max_len=REDUCED.max_length)
+        model.load_state_dict(torch.load(args.model))
+        tokens, _ = generate(16, REDUCED, seed=123, pad_to=REDUCED.max_length)
+        captured = lra.capture_qkv(model, tokens)
+        sets["ListOps model layer 1 (d=32)"] = [captured[0]]
+    ks = range(1, 5) if args.quick else range(1, 8)
+    seeds = min(args.seeds, 3) if args.quick else args.seeds
+    records = lra.attention_error_study(sets, ks=ks, seeds=seeds)
+    lines = [
+        "# FAVOR+ attention error vs softmax attention (s = k·d − 1 projections)",
+        "",
+        "| Q/K/V | k | s | FP error | chip error |",
+        "|---|---|---|---|---|",
+    ]
+    by = {(r["source"], r["k"], r["backend"]): r for r in records}
+    for src in sets:
+        for k in ks:
+            fp, an = by[(src, k, "fp")], by[(src, k, "analog")]
+            lines.append(
+                f"| {src} | {k} | {fp['s']} | {fp['error_mean']:.4f} ± {fp['error_std']:.4f} "
+                f"| {an['error_mean']:.4f} ± {an['error_std']:.4f} |"
+            )
+    table = "\n".join(lines) + f"\n\nMean over {seeds} seeds (SORF projections, HERMES preset).\n"
+    (out / "attention_error.md").write_text(table)
+    (out / "attention_error.json").write_text(json.dumps(records, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
+    for src, colour in zip(sets, ("tab:blue", "tab:green"), strict=False):
+        for backend, style in (("fp", "-"), ("analog", "--")):
+            rs = [by[(src, k, backend)] for k in ks]
+            ax.errorbar(
+                list(ks),
+                [r["error_mean"] for r in rs],
+                yerr=[r["error_std"] for r in rs],
+                color=colour,
+                linestyle=style,
+                marker="o",
+                capsize=2,
+                label=f"{src} {backend.upper()}",
+            )
+    ax.set_xlabel("k (s = k·d − 1 projections)")
+    ax.set_ylabel("relative attention error")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.savefig(out / "attention_error.png", dpi=110)
+    plt.close(fig)
+    print(table)
+    return 0
+
+
 def cmd_energy(args: argparse.Namespace) -> int:
     from .energy import table
 
@@ -375,7 +531,12 @@ def cmd_energy(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"ridge": cmd_ridge, "demo": cmd_demo, "energy": cmd_energy}
+    handlers = {
+        "ridge": cmd_ridge,
+        "demo": cmd_demo,
+        "energy": cmd_energy,
+        "attention": cmd_attention,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

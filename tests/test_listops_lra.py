@@ -1,0 +1,85 @@
+"""ListOps generator rules; the small Performer pipeline and the attention CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analogkernels import cli, listops
+from analogkernels.listops import VOCAB, ListOpsConfig, evaluate, generate
+
+
+def test_evaluation_rules():
+    # [MAX 4 3 [MIN 2 3 ] 1 0 [MED 1 5 8 9 2 ] ]  -> 5 (attention-facts §4.1)
+    tree = ("[MAX", [4, 3, ("[MIN", [2, 3]), 1, 0, ("[MED", [1, 5, 8, 9, 2])])
+    assert evaluate(tree) == 5
+    assert evaluate(("[MED", [1, 2, 3, 4])) == 2  # median 2.5 truncated
+    assert evaluate(("[SM", [7, 8, 9])) == 4  # 24 mod 10
+    assert evaluate(("[MIN", [3, ("[MAX", [1, 9])])) == 3
+    ids = listops.tokenize(tree, 20)
+    assert list(ids[:3]) == [VOCAB["[MAX"], VOCAB["4"], VOCAB["3"]]
+    assert ids[-1] == 0 and len(VOCAB) == 16  # 4 operators, X, 10 digits, padding
+
+
+def test_generator_window_uniqueness_and_determinism():
+    cfg = ListOpsConfig(max_depth=4, max_args=5, min_length=8, max_length=64)
+    X, y = generate(500, cfg, seed=3)
+    lengths = (X != 0).sum(axis=1)
+    assert lengths.min() > 8 and lengths.max() < 64
+    assert len({row.tobytes() for row in X}) == 500
+    assert set(np.unique(y)) <= set(range(10))
+    X2, y2 = generate(500, cfg, seed=3)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    with pytest.raises(ValueError):
+        ListOpsConfig(max_args=1)
+
+
+def test_performer_pipeline_and_attention_cli(tmp_path):
+    pytest.importorskip("torch")
+    from analogkernels import lra
+
+    run = lra.run_listops(n_train=300, n_test=100, train_steps=5, hwa_steps=2, seeds=2)
+    for v in (run.fp, run.hwa_fp, *run.attention_only, *run.full, *run.hwa_full):
+        assert 0.0 <= v <= 1.0
+    assert len(run.full) == 2 and "| trained FP |" in run.table()
+    out = tmp_path / "attn"
+    assert (
+        cli.main(
+            [
+                "attention",
+                "listops",
+                "--quick",
+                "--steps",
+                "3",
+                "--hwa-steps",
+                "2",
+                "--seeds",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (out / "listops.png").stat().st_size > 5000
+    assert json.loads((out / "listops.json").read_text())["settings"]["seeds"] == 1
+    assert (
+        cli.main(
+            [
+                "attention",
+                "error",
+                "--quick",
+                "--model",
+                str(out / "model.pt"),
+                "--seeds",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    table = (out / "attention_error.md").read_text()
+    assert "gaussian" in table and "ListOps model" in table
