@@ -83,3 +83,29 @@ def test_performer_pipeline_and_attention_cli(tmp_path):
     )
     table = (out / "attention_error.md").read_text()
     assert "gaussian" in table and "ListOps model" in table
+
+
+def test_package_works_without_torch():
+    """Importing analogkernels (and the numpy attention) never needs torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib.abc\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'torch'\")\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "import numpy as np, analogkernels\n"
+        "from analogkernels import attention, kernel_approximation, listops, cli\n"
+        "f = kernel_approximation.FavorPlusFeatures(n_components=8, random_state=0)"
+        ".fit(np.zeros((2, 4)))\n"
+        "q = np.ones((1, 1, 3, 4)) * 0.1\n"
+        "print(attention.favor_attention(q, q, q, f).shape)\n"
+        "print(cli.main(['attention', 'error']))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "(1, 1, 3, 4)" in res.stdout and res.stdout.strip().endswith("1")
+    assert "needs PyTorch" in res.stderr
