@@ -19,7 +19,7 @@ def best_times(
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
         for k, f in fns.items():
-            time.sleep(0.05)
+            time.sleep(0.3)
             t0 = time.perf_counter()
             for _ in range(calls):
                 f()
