@@ -52,12 +52,6 @@ pub fn block(seed: u64, stream: u64, block: u64) -> [u32; 4] {
     )
 }
 
-/// A uniform in (0, 1] from 32 random bits (24 significant bits, never 0).
-#[inline(always)]
-pub fn unit_open0(bits: u32) -> f64 {
-    ((bits >> 8) as f64 + 1.0) * (1.0 / 16_777_216.0)
-}
-
 /// The four normals of one block (see the module docs for the lane order).
 #[inline(always)]
 pub fn normals4(seed: u64, stream: u64, block_index: u64) -> [f32; 4] {
