@@ -173,9 +173,19 @@ class CrossbarConfig:
             d["t0"] = _HERMES_T0.get(devices, 300.0) if model == "hermes" else 20.0
         if d["t_read"] is None:
             d["t_read"] = 512e-9 if model == "hermes" else 250e-9
-        for key in ("g_max", "prog_noise_scale", "drift_scale", "read_noise_scale", "t0"):
-            d[key] = float(d[key])
-        for key in ("t_read", "out_noise", "w_noise", "ir_drop", "ir_drop_g_ratio", "out_bound"):
+        for key in (
+            "g_max",
+            "prog_noise_scale",
+            "drift_scale",
+            "read_noise_scale",
+            "t0",
+            "t_read",
+            "out_noise",
+            "w_noise",
+            "ir_drop",
+            "ir_drop_g_ratio",
+            "out_bound",
+        ):
             d[key] = float(d[key])
         if d["input_range"] is not None:
             d["input_range"] = float(d["input_range"])

@@ -254,7 +254,6 @@ def run_listops(
     progress: Any = None,
 ) -> ListOpsRun:
     """Train, evaluate on the chip, fine-tune hardware-aware, evaluate again."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = listops or ListOpsConfig(max_depth=4, max_args=5, min_length=8, max_length=64)
     n_train = n_train or (8000 if quick else 20000)
     n_test = n_test or (1000 if quick else 2000)

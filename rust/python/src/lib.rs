@@ -5,6 +5,7 @@
 mod analog;
 mod arrays;
 mod errors;
+mod features;
 mod hadamard;
 mod pcm;
 
@@ -32,8 +33,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hadamard::randomized_hadamard, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::sorf_block, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::available_isas, m)?)?;
-    m.add_function(wrap_pyfunction!(hadamard::rbf_features, m)?)?;
-    m.add_function(wrap_pyfunction!(hadamard::sorf_project, m)?)?;
+    m.add_function(wrap_pyfunction!(features::rbf_features, m)?)?;
+    m.add_function(wrap_pyfunction!(features::sorf_project, m)?)?;
     m.add_class::<analog::PyAnalogMatrix>()?;
     m.add_class::<pcm::PyPcmArray>()?;
     Ok(())
