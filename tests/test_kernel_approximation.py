@@ -97,6 +97,35 @@ def test_sorf_fused_path_equals_explicit_matrix():
     assert f.random_weights_ is None  # never formed for the digital path
 
 
+@pytest.mark.parametrize("sampler", ["rff", "orf", "sorf"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_transform_equals_projection_then_cos_sin(sampler, dtype):
+    import analogkernels
+    from analogkernels import _core
+
+    X = data(n=301, d=13).astype(dtype)  # 301: chunks of 64 rows plus a remainder
+    f = RandomFourierFeatures(gamma=0.3, n_components=37, sampler=sampler, random_state=2).fit(X)
+    fused = f.transform(X)
+    assert fused.dtype == dtype and fused.shape == (301, 74)
+    two_step = _core.rbf_features(np.ascontiguousarray(f._project(X)), 1.0 / np.sqrt(37))
+    if sampler == "sorf":  # the same Hadamard code in both paths: same bits
+        np.testing.assert_array_equal(fused, two_step)
+    else:  # matrixmultiply vs BLAS: summation order differs in the last bits
+        np.testing.assert_allclose(fused, two_step, atol=20 * np.finfo(dtype).eps)
+    u = X.astype(np.float64) @ f.projection_matrix().T
+    exact = np.hstack([np.cos(u), np.sin(u)]) / np.sqrt(37)
+    np.testing.assert_allclose(fused, exact, atol=1e-5 if dtype == np.float32 else 1e-12)
+    # Same bits for any thread count and any batch split.
+    before = analogkernels.get_num_threads()
+    try:
+        analogkernels.set_num_threads(1)
+        one = f.transform(X)
+    finally:
+        analogkernels.set_num_threads(before)
+    np.testing.assert_array_equal(one, fused)
+    np.testing.assert_array_equal(np.vstack([f.transform(X[:100]), f.transform(X[100:])]), fused)
+
+
 def test_truncation_bounds_the_draws():
     f = RandomFourierFeatures(kernel="arccos", n_components=4000, truncation=3.0, random_state=0)
     W = f.fit(data(d=5)).random_weights_

@@ -66,6 +66,17 @@ def sorf_block(
 def rbf_features(u: npt.ArrayLike, scale: float) -> np.ndarray[Any, Any]:
     """``scale · [cos(U), sin(U)]`` row by row (float32/float64 kept)."""
 
+def rbf_features_fused(
+    x: npt.ArrayLike,
+    n_components: int,
+    scale: float,
+    *,
+    weights: npt.ArrayLike | None = None,
+    signs: npt.ArrayLike | None = None,
+    projection_scale: float = 1.0,
+) -> np.ndarray[Any, Any]:
+    """``scale · [cos(X Wᵀ), sin(X Wᵀ)]`` fused chunk by chunk (dense W or SORF signs)."""
+
 def sorf_project(
     x: npt.ArrayLike, signs: npt.ArrayLike, n_components: int, scale: float = 1.0
 ) -> np.ndarray[Any, Any]:

@@ -232,8 +232,22 @@ class RandomFourierFeatures(
         """Map ``X`` (n × d) to random features (n × 2s for RBF, n × s for arccos)."""
         check_is_fitted(self, "projection_scale_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        u = self._project(X)
         s = self.n_components
+        if self.kernel == "rbf" and self.analog_ is None:
+            # Projection and cos/sin fused chunk by chunk, threaded; U is never
+            # materialised (rust/core/src/features.rs, rbf_features_fused).
+            X = np.ascontiguousarray(X)
+            if self.random_weights_ is not None:
+                w = self.random_weights_.astype(X.dtype, copy=False)
+                return _core.rbf_features_fused(X, s, 1.0 / np.sqrt(s), weights=w)
+            return _core.rbf_features_fused(
+                X,
+                s,
+                1.0 / np.sqrt(s),
+                signs=self.sorf_signs_,
+                projection_scale=self.projection_scale_,
+            )
+        u = self._project(X)
         if self.kernel == "rbf":
             # One pass, shared range reduction, threaded (rust/core/src/features.rs).
             return _core.rbf_features(np.ascontiguousarray(u), 1.0 / np.sqrt(s))

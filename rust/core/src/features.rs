@@ -231,6 +231,25 @@ pub struct SorfMatrix<'a, T> {
     pub scale: T,
 }
 
+/// Checks a [`SorfMatrix`] against an input width `d`.
+fn check_sorf<T>(w: &SorfMatrix<'_, T>, d: usize) -> Result<()> {
+    let (n, s) = (w.n, w.n_components);
+    hadamard::check_row_len(n, n)?;
+    if d > n {
+        return Err(Error::Shape(format!(
+            "input width {d} exceeds the SORF size {n}"
+        )));
+    }
+    let blocks = s.div_ceil(n.max(1));
+    if w.signs.len() < blocks * 3 * n {
+        return Err(Error::Shape(format!(
+            "signs has {} entries, {s} features need {blocks} blocks × 3 × {n}",
+            w.signs.len()
+        )));
+    }
+    Ok(())
+}
+
 /// `U (rows × n_components) = X Wᵀ` for `x (rows × d)` and a [`SorfMatrix`],
 /// bit-identical to [`hadamard::sorf_block`] on the padded rows times `scale`.
 pub fn sorf_project<T: Float>(
@@ -240,20 +259,8 @@ pub fn sorf_project<T: Float>(
     w: &SorfMatrix<'_, T>,
     out: &mut [T],
 ) -> Result<()> {
-    let (signs, n, s, scale) = (w.signs, w.n, w.n_components, w.scale);
-    hadamard::check_row_len(n, n)?;
-    if d > n {
-        return Err(Error::Shape(format!(
-            "input width {d} exceeds the SORF size {n}"
-        )));
-    }
-    let blocks = s.div_ceil(n.max(1));
-    if signs.len() < blocks * 3 * n {
-        return Err(Error::Shape(format!(
-            "signs has {} entries, {s} features need {blocks} blocks × 3 × {n}",
-            signs.len()
-        )));
-    }
+    check_sorf(w, d)?;
+    let s = w.n_components;
     if x.len() != rows * d || out.len() != rows * s {
         return Err(Error::Shape(format!(
             "sorf_project: X has {} elements and out {}, expected {rows} × {d} and {rows} × {s}",
@@ -262,42 +269,178 @@ pub fn sorf_project<T: Float>(
         )));
     }
     let op = SendPtr(out.as_mut_ptr());
-    // One thread inside (this function parallelises over rows).
-    let params = FwhtParams::default();
-    let chunk = ROWS_PER_TASK.min(rows.max(1));
     let failed = std::sync::atomic::AtomicBool::new(false);
-    parallel::for_each_index(rows.div_ceil(chunk), |t| {
-        let r0 = t * chunk;
-        let r1 = (r0 + chunk).min(rows);
-        let count = r1 - r0;
-        let mut buf = vec![T::ZERO; count * n];
-        for b in 0..blocks {
-            for (i, row) in buf.chunks_exact_mut(n).enumerate() {
-                row[..d].copy_from_slice(&x[(r0 + i) * d..(r0 + i + 1) * d]);
-                row[d..].fill(T::ZERO);
+    parallel::for_each_index(rows.div_ceil(ROWS_PER_TASK), |t| {
+        let r0 = t * ROWS_PER_TASK;
+        let count = ROWS_PER_TASK.min(rows - r0);
+        // SAFETY: task t owns rows [r0, r0 + count) of out.
+        let dst = unsafe { std::slice::from_raw_parts_mut(op.at(r0 * s), count * s) };
+        let mut buf = Vec::new();
+        if sorf_chunk(&x[r0 * d..(r0 + count) * d], d, w, &mut buf, dst).is_err() {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    if failed.into_inner() {
+        return Err(Error::value("n", "SORF transform failed"));
+    }
+    Ok(())
+}
+
+/// `dst (count × n_components) = X Wᵀ` for the `count` rows of `x` (`count`
+/// taken from `dst`), with
+/// `buf` as scratch (resized to `count × n`). Single-threaded.
+fn sorf_chunk<T: Float>(
+    x: &[T],
+    d: usize,
+    w: &SorfMatrix<'_, T>,
+    buf: &mut Vec<T>,
+    dst: &mut [T],
+) -> Result<()> {
+    let (signs, n, s, scale) = (w.signs, w.n, w.n_components, w.scale);
+    let count = dst.len() / s.max(1);
+    let params = FwhtParams::default();
+    buf.clear();
+    buf.resize(count * n, T::ZERO);
+    for b in 0..s.div_ceil(n) {
+        for (i, row) in buf.chunks_exact_mut(n).enumerate() {
+            row[..d].copy_from_slice(&x[i * d..(i + 1) * d]);
+            row[d..].fill(T::ZERO);
+        }
+        let sg = &signs[b * 3 * n..(b + 1) * 3 * n];
+        hadamard::sorf_block_serial(buf, n, &sg[..n], &sg[n..2 * n], &sg[2 * n..], &params)?;
+        let lo = b * n;
+        let width = n.min(s - lo);
+        for (row, o) in buf.chunks_exact(n).zip(dst.chunks_exact_mut(s)) {
+            for (dst, &v) in o[lo..lo + width].iter_mut().zip(&row[..width]) {
+                *dst = v * scale;
             }
-            let sg = &signs[b * 3 * n..(b + 1) * 3 * n];
-            let ok = hadamard::sorf_block_serial(
-                &mut buf,
-                n,
-                &sg[..n],
-                &sg[n..2 * n],
-                &sg[2 * n..],
-                &params,
-            );
-            if ok.is_err() {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                return;
-            }
-            let lo = b * n;
-            let width = n.min(s - lo);
-            for (i, row) in buf.chunks_exact(n).enumerate() {
-                // SAFETY: task t owns rows [r0, r1) of out.
-                let o = unsafe { std::slice::from_raw_parts_mut(op.at((r0 + i) * s + lo), width) };
-                for (dst, &v) in o.iter_mut().zip(&row[..width]) {
-                    *dst = v * scale;
+        }
+    }
+    Ok(())
+}
+
+/// A float type with a dense matrix product (matrixmultiply's blocked,
+/// runtime-dispatched AVX/FMA kernels; single-threaded, so the bits do not
+/// depend on the thread count).
+pub trait Gemm: Float {
+    /// `c (m × n, row-major) = a (m × k, row-major) · bᵀ` with `b` (n × k,
+    /// row-major).
+    fn gemm_abt(m: usize, k: usize, n: usize, a: &[Self], b: &[Self], c: &mut [Self]);
+}
+
+macro_rules! impl_gemm {
+    ($t:ty, $f:ident) => {
+        impl Gemm for $t {
+            fn gemm_abt(m: usize, k: usize, n: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
+                assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+                // SAFETY: the strides describe buffers of the asserted sizes.
+                unsafe {
+                    matrixmultiply::$f(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        1,
+                        k as isize,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
                 }
             }
+        }
+    };
+}
+impl_gemm!(f32, sgemm);
+impl_gemm!(f64, dgemm);
+
+/// The random projection `U = X Wᵀ` in front of a feature function.
+#[derive(Clone, Copy, Debug)]
+pub enum Projection<'a, T> {
+    /// A dense `W` (`s × d`, row-major).
+    Dense {
+        weights: &'a [T],
+        n_components: usize,
+    },
+    /// A SORF matrix, never formed.
+    Sorf(SorfMatrix<'a, T>),
+}
+
+impl<T> Projection<'_, T> {
+    /// `s`, the number of projections.
+    pub fn n_components(&self) -> usize {
+        match self {
+            Projection::Dense { n_components, .. } => *n_components,
+            Projection::Sorf(w) => w.n_components,
+        }
+    }
+}
+
+/// Rows per task of [`rbf_features_fused`]: the projection of a chunk
+/// (`FUSED_ROWS × s`) stays in L2 between the projection and the sincos.
+const FUSED_ROWS: usize = 64;
+
+/// `out (rows × 2s) = scale · [cos(X Wᵀ), sin(X Wᵀ)]` for `x (rows × d)`,
+/// chunk by chunk, so `U` never exists as a whole: the only large memory
+/// traffic is the output itself. Bit-identical to [`rbf_features`] applied
+/// to the projection of the same chunk.
+pub fn rbf_features_fused<T: SinCos + Gemm>(
+    x: &[T],
+    rows: usize,
+    d: usize,
+    projection: &Projection<'_, T>,
+    scale: T,
+    out: &mut [T],
+) -> Result<()> {
+    let s = projection.n_components();
+    if x.len() != rows * d || out.len() != rows * 2 * s {
+        return Err(Error::Shape(format!(
+            "rbf_features_fused: X has {} elements and out {}, expected {rows} × {d} and {rows} × {}",
+            x.len(),
+            out.len(),
+            2 * s
+        )));
+    }
+    match projection {
+        Projection::Dense { weights, .. } => {
+            if weights.len() != s * d {
+                return Err(Error::Shape(format!(
+                    "W has {} elements, expected {s} × {d}",
+                    weights.len()
+                )));
+            }
+        }
+        Projection::Sorf(w) => check_sorf(w, d)?,
+    }
+    let op = SendPtr(out.as_mut_ptr());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    parallel::for_each_index(rows.div_ceil(FUSED_ROWS), |t| {
+        let r0 = t * FUSED_ROWS;
+        let count = FUSED_ROWS.min(rows - r0);
+        let xc = &x[r0 * d..(r0 + count) * d];
+        let mut u = vec![T::ZERO; count * s];
+        match projection {
+            Projection::Dense { weights, .. } => T::gemm_abt(count, d, s, xc, weights, &mut u),
+            Projection::Sorf(w) => {
+                let mut buf = Vec::new();
+                if sorf_chunk(xc, d, w, &mut buf, &mut u).is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        // SAFETY: task t owns rows [r0, r0 + count) of out.
+        let dst = unsafe { std::slice::from_raw_parts_mut(op.at(r0 * 2 * s), count * 2 * s) };
+        for (ur, o) in u
+            .chunks_exact(s.max(1))
+            .zip(dst.chunks_exact_mut(2 * s.max(1)))
+        {
+            rbf_row_dispatch(ur, scale, o);
         }
     });
     if failed.into_inner() {

@@ -69,3 +69,24 @@ pub fn byte_span<T: numpy::Element>(a: &Bound<'_, PyArrayDyn<T>>) -> (usize, usi
         (ptr as isize + hi + item) as usize,
     )
 }
+
+/// Runs `f` on the elements of `a` in C order: a read-only view when `a` is
+/// C-contiguous and not mutably borrowed by Rust, otherwise a copy (large
+/// inputs are then not copied just to be read).
+pub fn with_c_slice<T: numpy::Element, R>(
+    a: &Bound<'_, PyArrayDyn<T>>,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    if a.is_c_contiguous() {
+        if let Ok(view) = a.try_readonly() {
+            if let Ok(slice) = view.as_slice() {
+                return f(slice);
+            }
+        }
+    }
+    let owned = a.to_owned_array();
+    let slice = owned
+        .as_slice()
+        .expect("an owned ndarray in standard layout is contiguous");
+    f(slice)
+}

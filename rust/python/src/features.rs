@@ -1,11 +1,12 @@
 //! Bindings of `analogkernels_core::features`: the RBF feature function and
 //! the fused SORF projection.
 
+use analogkernels_core::features::{Gemm, Projection, SinCos, SorfMatrix};
 use analogkernels_core::hadamard::Float;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use crate::arrays::{as_float_array, FloatArray};
+use crate::arrays::{as_float_array, with_c_slice, FloatArray};
 use crate::errors::{compute, raise};
 
 fn features_typed<'py, T: analogkernels_core::features::SinCos + Element>(
@@ -22,17 +23,15 @@ fn features_typed<'py, T: analogkernels_core::features::SinCos + Element>(
         ));
     }
     let (rows, s) = (shape[0], shape[1]);
-    let u = u.to_owned_array();
-    let data = u
-        .as_slice()
-        .ok_or_else(|| raise(py, "ShapeError", "U must be contiguous"))?;
     // SAFETY: every element is written before it is read.
     let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, 2 * s], false) };
     // SAFETY: new array, not shared.
     let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
     let sc = T::from_f64(scale);
-    compute(py, rows * s * 8, || {
-        analogkernels_core::features::rbf_features(data, rows, s, sc, dst)
+    with_c_slice(&u, |data| {
+        compute(py, rows * s * 8, || {
+            analogkernels_core::features::rbf_features(data, rows, s, sc, dst)
+        })
     })?;
     Ok(out.into_any())
 }
@@ -62,41 +61,22 @@ fn sorf_typed<'py, T: Float + Element>(
         ));
     }
     let (rows, d) = (shape[0], shape[1]);
-    let sg = as_float_array(signs, "signs")?;
-    let sshape = sg.shape();
-    if sshape.len() != 3 || sshape[1] != 3 {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!("signs must have shape (blocks, 3, n), got {sshape:?}"),
-        ));
-    }
-    let n = sshape[2];
-    let signs_v: Vec<T> = match sg {
-        FloatArray::F32(a) => a
-            .to_owned_array()
-            .iter()
-            .map(|&v| T::from_f64(v as f64))
-            .collect(),
-        FloatArray::F64(a) => a.to_owned_array().iter().map(|&v| T::from_f64(v)).collect(),
-    };
-    let x = x.to_owned_array();
-    let data = x
-        .as_slice()
-        .ok_or_else(|| raise(py, "ShapeError", "X must be contiguous"))?;
+    let (signs_v, n) = sorf_signs::<T>(py, signs)?;
     // SAFETY: every element is written before it is read.
     let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, n_components], false) };
     // SAFETY: new array, not shared.
     let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
     let sc = T::from_f64(scale);
-    compute(py, rows * n_components * 8, || {
-        let w = analogkernels_core::features::SorfMatrix {
-            signs: &signs_v,
-            n,
-            n_components,
-            scale: sc,
-        };
-        analogkernels_core::features::sorf_project(data, rows, d, &w, dst)
+    let w = SorfMatrix {
+        signs: &signs_v,
+        n,
+        n_components,
+        scale: sc,
+    };
+    with_c_slice(&x, |data| {
+        compute(py, rows * n_components * 8, || {
+            analogkernels_core::features::sorf_project(data, rows, d, &w, dst)
+        })
     })?;
     Ok(out.into_any())
 }
@@ -114,5 +94,119 @@ pub fn sorf_project<'py>(
     match as_float_array(x, "X")? {
         FloatArray::F32(a) => sorf_typed(a, signs, n_components, scale),
         FloatArray::F64(a) => sorf_typed(a, signs, n_components, scale),
+    }
+}
+
+/// The elements of `a` (any float dtype) converted to `T`, C order.
+fn converted<T: Float>(a: FloatArray<'_>) -> Vec<T> {
+    match a {
+        FloatArray::F32(a) => a
+            .to_owned_array()
+            .iter()
+            .map(|&v| T::from_f64(v as f64))
+            .collect(),
+        FloatArray::F64(a) => a.to_owned_array().iter().map(|&v| T::from_f64(v)).collect(),
+    }
+}
+
+/// The `signs` array of a SORF matrix: shape (blocks, 3, n); returns `n`.
+fn sorf_signs<T: Float>(py: Python<'_>, signs: &Bound<'_, PyAny>) -> PyResult<(Vec<T>, usize)> {
+    let sg = as_float_array(signs, "signs")?;
+    let sshape = sg.shape();
+    if sshape.len() != 3 || sshape[1] != 3 {
+        return Err(raise(
+            py,
+            "ShapeError",
+            format!("signs must have shape (blocks, 3, n), got {sshape:?}"),
+        ));
+    }
+    let n = sshape[2];
+    Ok((converted(sg), n))
+}
+
+fn fused_typed<'py, T: SinCos + Gemm + Element>(
+    x: Bound<'py, PyArrayDyn<T>>,
+    weights: Option<&Bound<'py, PyAny>>,
+    signs: Option<&Bound<'py, PyAny>>,
+    n_components: usize,
+    projection_scale: f64,
+    scale: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
+    let shape = x.shape().to_vec();
+    if shape.len() != 2 {
+        return Err(raise(
+            py,
+            "ShapeError",
+            format!("X must be 2-D, got shape {shape:?}"),
+        ));
+    }
+    let (rows, d) = (shape[0], shape[1]);
+    let (w, n): (Vec<T>, usize) = match (weights, signs) {
+        (Some(w), None) => {
+            let wa = as_float_array(w, "W")?;
+            if wa.shape() != vec![n_components, d] {
+                return Err(raise(
+                    py,
+                    "ShapeError",
+                    format!(
+                        "W must have shape ({n_components}, {d}), got {:?}",
+                        wa.shape()
+                    ),
+                ));
+            }
+            (converted(wa), 0)
+        }
+        (None, Some(sg)) => sorf_signs(py, sg)?,
+        _ => {
+            return Err(raise(
+                py,
+                "ConfigError",
+                "give exactly one of weights and signs",
+            ))
+        }
+    };
+    // SAFETY: every element is written before it is read.
+    let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, 2 * n_components], false) };
+    // SAFETY: new array, not shared.
+    let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
+    let projection = if weights.is_some() {
+        Projection::Dense {
+            weights: &w,
+            n_components,
+        }
+    } else {
+        Projection::Sorf(SorfMatrix {
+            signs: &w,
+            n,
+            n_components,
+            scale: T::from_f64(projection_scale),
+        })
+    };
+    let sc = T::from_f64(scale);
+    with_c_slice(&x, |data| {
+        compute(py, rows * n_components * 16, || {
+            analogkernels_core::features::rbf_features_fused(data, rows, d, &projection, sc, dst)
+        })
+    })?;
+    Ok(out.into_any())
+}
+
+/// `scale · [cos(X Wᵀ), sin(X Wᵀ)]` in one pass over row chunks (the
+/// projection never materialised): `W` dense (`weights`, s × d) or SORF
+/// (`signs`, blocks × 3 × n, times `projection_scale`). dtype of X kept.
+#[pyfunction]
+#[pyo3(signature = (x, n_components, scale, *, weights=None, signs=None, projection_scale=1.0))]
+pub fn rbf_features_fused<'py>(
+    x: &Bound<'py, PyAny>,
+    n_components: usize,
+    scale: f64,
+    weights: Option<&Bound<'py, PyAny>>,
+    signs: Option<&Bound<'py, PyAny>>,
+    projection_scale: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    match as_float_array(x, "X")? {
+        FloatArray::F32(a) => fused_typed(a, weights, signs, n_components, projection_scale, scale),
+        FloatArray::F64(a) => fused_typed(a, weights, signs, n_components, projection_scale, scale),
     }
 }

@@ -35,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hadamard::available_isas, m)?)?;
     m.add_function(wrap_pyfunction!(features::rbf_features, m)?)?;
     m.add_function(wrap_pyfunction!(features::sorf_project, m)?)?;
+    m.add_function(wrap_pyfunction!(features::rbf_features_fused, m)?)?;
     m.add_class::<analog::PyAnalogMatrix>()?;
     m.add_class::<pcm::PyPcmArray>()?;
     Ok(())
