@@ -1,5 +1,5 @@
 //! Criterion benchmark of the counter-based normal sampler (one thread).
-use analogkernels_core::rng::fill_normals;
+use analogkernels_core::rng::{fill_normals, fill_normals16};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
@@ -8,6 +8,9 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(out.len() as u64));
     group.bench_function("fill_normals_f32_65536", |b| {
         b.iter(|| fill_normals(1, 2, 0, &mut out))
+    });
+    group.bench_function("fill_normals16_f32_65536", |b| {
+        b.iter(|| fill_normals16(1, 2, 0, &mut out))
     });
     group.finish();
 }

@@ -837,39 +837,63 @@ impl AnalogMatrix {
 /// noise, ADC, rescaling to weight units (with drift compensation), affine
 /// correction, and the addition to the output's running sum.
 struct PostTerms<'a> {
-    acc: &'a [f64],
     noise: &'a [f32],
     scale: &'a [f64],
     affine_a: &'a [f64],
     affine_b: &'a [f64],
 }
 
+/// Constants of the per-output stage.
+#[derive(Clone, Copy)]
+struct PostConsts {
+    sigma: f64,
+    s_in: f64,
+    to_code: f64,
+    k_adc: f64,
+    from_code: f64,
+}
+
 impl PostTerms<'_> {
+    /// `dst[i] (+)= affine(rescale(adc(acc[i] + σ·z[i])))`: with `FRESH` the
+    /// running sum starts at `0.0` (the first input tile written straight to
+    /// the caller's output), otherwise it continues from `dst`.
     #[inline(always)]
-    fn apply<const ADC: bool>(
+    fn apply<const ADC: bool, const FRESH: bool, D: Float>(
         &self,
-        dst: &mut [f64],
-        sigma: f64,
-        s_in: f64,
-        to_code: f64,
-        k_adc: f64,
-        from_code: f64,
+        acc: impl Iterator<Item = f64>,
+        dst: &mut [D],
+        c: PostConsts,
     ) {
-        let terms = self
-            .acc
-            .iter()
+        let terms = acc
             .zip(self.noise)
             .zip(self.scale)
             .zip(self.affine_a)
             .zip(self.affine_b);
-        for (d, ((((&a, &z), &w), &ga), &gb)) in dst.iter_mut().zip(terms) {
+        for (d, ((((a, &z), &w), &ga), &gb)) in dst.iter_mut().zip(terms) {
             // Without output noise z is 0 and a + 0·0 = a exactly (a is never −0).
-            let mut v = a + sigma * z as f64;
+            let mut v = a + c.sigma * z as f64;
             if ADC {
-                v = rint(v * to_code).clamp(-k_adc, k_adc) * from_code;
+                v = rint(v * c.to_code).clamp(-c.k_adc, c.k_adc) * c.from_code;
             }
-            let v = v * s_in * w;
-            *d += ga * v + gb;
+            let v = v * c.s_in * w;
+            let before = if FRESH { 0.0 } else { d.to_f64() };
+            *d = D::from_f64(before + (ga * v + gb));
+        }
+    }
+
+    /// [`PostTerms::apply`] with the ADC switch resolved.
+    #[inline(always)]
+    fn run<const FRESH: bool, D: Float>(
+        &self,
+        adc: bool,
+        acc: impl Iterator<Item = f64>,
+        dst: &mut [D],
+        c: PostConsts,
+    ) {
+        if adc {
+            self.apply::<true, FRESH, D>(acc, dst, c)
+        } else {
+            self.apply::<false, FRESH, D>(acc, dst, c)
         }
     }
 }
@@ -950,7 +974,7 @@ fn forward_block_body<X: Float, Y: Float>(
     let mut noise = vec![0f32; max_rows];
     let mut wnoise = vec![0f32; max_rows];
     let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);
-    let out_pad = out_dim.next_multiple_of(64);
+    let out_pad = out_dim.next_multiple_of(128);
     let mut xrow = vec![0f64; in_dim];
     let mut o_all = vec![0f64; out_dim];
     for s in 0..count {
@@ -958,7 +982,9 @@ fn forward_block_body<X: Float, Y: Float>(
             *d = v.to_f64();
         }
         let xs_all = &xrow[..];
-        o_all.fill(0.0);
+        if n_ct > 1 {
+            o_all.fill(0.0);
+        }
         let sample = first + s as u64;
         for ct in 0..n_ct {
             let t0 = &m.tiles[ct];
@@ -998,8 +1024,10 @@ fn forward_block_body<X: Float, Y: Float>(
                     let x16 = &codes16[..t.cols.next_multiple_of(2)];
                     // SAFETY: `kernel` comes from a CPU feature check.
                     unsafe { kernel(&m.codes_cm[t.cm0..t.cm0 + len], rp, x16, &mut acc32[..rp]) };
-                    for (a, &v) in acc[..rows].iter_mut().zip(&acc32[..rows]) {
-                        *a = v as f64 * unit;
+                    if extras {
+                        for (a, &v) in acc[..rows].iter_mut().zip(&acc32[..rows]) {
+                            *a = v as f64 * unit;
+                        }
                     }
                 } else {
                     let g = &m.codes[t.cell0..t.cell0 + rows * t.cols];
@@ -1014,12 +1042,12 @@ fn forward_block_body<X: Float, Y: Float>(
                     }
                 }
                 // Rows of a (sample, input tile) pair own a range of the noise
-                // streams, padded to 64 so that 256-row tiles stay batch-aligned.
+                // streams, padded to 128 so that 256-row tiles stay batch-aligned.
                 let noise_index =
                     (sample * n_ct as u64 + ct as u64) * out_pad as u64 + t.row0 as u64;
                 if extras {
                     if p.w_noise > 0.0 {
-                        rng::fill_normals(seed_w, 0, noise_index, &mut wnoise[..rows]);
+                        rng::fill_normals16(seed_w, 0, noise_index, &mut wnoise[..rows]);
                     }
                     let g = &m.codes[t.cell0..t.cell0 + rows * t.cols];
                     for (r, a) in acc[..rows].iter_mut().enumerate() {
@@ -1027,23 +1055,45 @@ fn forward_block_body<X: Float, Y: Float>(
                     }
                 }
                 if sigma_out > 0.0 {
-                    rng::fill_normals(seed_out, 0, noise_index, &mut noise[..rows]);
+                    rng::fill_normals16(seed_out, 0, noise_index, &mut noise[..rows]);
                 }
                 let o = t.out0;
                 let post = PostTerms {
-                    acc: &acc[..rows],
                     noise: &noise[..rows],
                     scale: &m.out_scale[o..o + rows],
                     affine_a: &m.affine_scale[o..o + rows],
                     affine_b: &m.affine_offset[o..o + rows],
                 };
-                let dst = &mut o_all[t.row0..t.row0 + rows];
-                if adc {
-                    post.apply::<true>(dst, sigma_out, s_in, to_code, k_adc, from_code);
+                let c = PostConsts {
+                    sigma: sigma_out,
+                    s_in,
+                    to_code,
+                    k_adc,
+                    from_code,
+                };
+                let from_ints = fits_i32 && !extras;
+                let ints = acc32[..rows].iter().map(|&v| v as f64 * unit);
+                let floats = acc[..rows].iter().copied();
+                if n_ct == 1 {
+                    // One input tile: straight into the caller's output.
+                    let dst = &mut out[s * out_dim + t.row0..s * out_dim + t.row0 + rows];
+                    if from_ints {
+                        post.run::<true, Y>(adc, ints, dst, c);
+                    } else {
+                        post.run::<true, Y>(adc, floats, dst, c);
+                    }
                 } else {
-                    post.apply::<false>(dst, sigma_out, s_in, to_code, k_adc, from_code);
+                    let dst = &mut o_all[t.row0..t.row0 + rows];
+                    if from_ints {
+                        post.run::<false, f64>(adc, ints, dst, c);
+                    } else {
+                        post.run::<false, f64>(adc, floats, dst, c);
+                    }
                 }
             }
+        }
+        if n_ct == 1 {
+            continue;
         }
         for (d, &v) in out[s * out_dim..(s + 1) * out_dim].iter_mut().zip(&o_all) {
             *d = Y::from_f64(v);
