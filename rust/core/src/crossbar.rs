@@ -898,8 +898,8 @@ impl PostTerms<'_> {
     }
 }
 
-static MVM_KERNEL: std::sync::LazyLock<mvm_kernels::Kernel> =
-    std::sync::LazyLock::new(mvm_kernels::best);
+static MVM_KERNEL: std::sync::LazyLock<mvm_kernels::MultiKernel> =
+    std::sync::LazyLock::new(mvm_kernels::best_multi);
 
 /// Samples per parallel task of `matmul`.
 const SAMPLES_PER_TASK: usize = 32;
@@ -967,31 +967,29 @@ fn forward_block_body<X: Float, Y: Float>(
     let fits_i32 = (p.tile_cols as i64) * mc * p.max_cell_code() < i32::MAX as i64;
     let max_rows = padded(p.tile_rows);
     let kernel = *MVM_KERNEL;
-    let mut codes_in = vec![0i32; p.tile_cols];
-    let mut codes16 = vec![0i16; p.tile_cols.next_multiple_of(2)];
-    let mut acc32 = vec![0i32; max_rows];
+    let tc = p.tile_cols;
+    let tc_even = tc.next_multiple_of(2);
+    // Per block of samples: DAC codes, integer sums, and (several input
+    // tiles) the running f64 output sums.
+    let mut s_ins = vec![0f64; count];
+    let mut codes_in = vec![0i32; count * tc];
+    let mut codes16 = vec![0i16; count * tc_even];
+    let mut acc32 = vec![0i32; count * max_rows];
     let mut acc = vec![0f64; max_rows];
     let mut noise = vec![0f32; max_rows];
     let mut wnoise = vec![0f32; max_rows];
     let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);
     let out_pad = out_dim.next_multiple_of(128);
-    let mut xrow = vec![0f64; in_dim];
-    let mut o_all = vec![0f64; out_dim];
-    for s in 0..count {
-        for (d, &v) in xrow.iter_mut().zip(&x[s * in_dim..(s + 1) * in_dim]) {
-            *d = v.to_f64();
-        }
-        let xs_all = &xrow[..];
-        if n_ct > 1 {
-            o_all.fill(0.0);
-        }
-        let sample = first + s as u64;
-        for ct in 0..n_ct {
-            let t0 = &m.tiles[ct];
-            let xs = &xs_all[t0.col0..t0.col0 + t0.cols];
+    let mut o_all = vec![0f64; if n_ct > 1 { count * out_dim } else { 0 }];
+    for ct in 0..n_ct {
+        let t0 = &m.tiles[ct];
+        let (cols, xl) = (t0.cols, t0.cols.next_multiple_of(2));
+        // Input DAC of every sample of the block for this input tile.
+        for s in 0..count {
+            let xs = &x[s * in_dim + t0.col0..s * in_dim + t0.col0 + cols];
             let s_in = match p.input_range {
                 Some(r) => r,
-                None => xs.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+                None => xs.iter().fold(0.0f64, |a, v| a.max(v.to_f64().abs())),
             };
             // A scale whose reciprocal overflows counts as an all-zero input.
             let s_in = if (mc as f64 / s_in).is_finite() {
@@ -999,33 +997,51 @@ fn forward_block_body<X: Float, Y: Float>(
             } else {
                 0.0
             };
-            let ci = &mut codes_in[..t0.cols];
+            s_ins[s] = s_in;
+            let ci = &mut codes_in[s * tc..s * tc + cols];
             if s_in > 0.0 {
                 let r = mc as f64 / s_in;
                 let lim = mc as f64;
                 for (c, &v) in ci.iter_mut().zip(xs) {
-                    *c = rint(v * r).clamp(-lim, lim) as i32;
+                    *c = rint(v.to_f64() * r).clamp(-lim, lim) as i32;
                 }
             } else {
                 ci.fill(0);
             }
             if fits_i32 {
                 // Input codes fit i16 (|code| ≤ 2^15 − 1); an odd tile gets a zero pad.
-                codes16.fill(0);
-                for (d, &c) in codes16.iter_mut().zip(ci.iter()) {
+                let c16 = &mut codes16[s * xl..(s + 1) * xl];
+                c16[cols..].fill(0);
+                for (d, &c) in c16.iter_mut().zip(ci.iter()) {
                     *d = c as i16;
                 }
             }
-            for t in m.tiles.iter().skip(ct).step_by(n_ct) {
-                let rows = t.rows;
-                let rp = padded(rows);
+        }
+        for t in m.tiles.iter().skip(ct).step_by(n_ct) {
+            let rows = t.rows;
+            let rp = padded(rows);
+            if fits_i32 {
+                let len = rp * xl;
+                // SAFETY: `kernel` comes from a CPU feature check.
+                unsafe {
+                    kernel(
+                        &m.codes_cm[t.cm0..t.cm0 + len],
+                        rp,
+                        &codes16[..count * xl],
+                        xl,
+                        count,
+                        &mut acc32,
+                        max_rows,
+                    )
+                };
+            }
+            for s in 0..count {
+                let sample = first + s as u64;
+                let ci = &codes_in[s * tc..s * tc + cols];
+                let sums = &acc32[s * max_rows..s * max_rows + rows];
                 if fits_i32 {
-                    let len = rp * t.cols.next_multiple_of(2);
-                    let x16 = &codes16[..t.cols.next_multiple_of(2)];
-                    // SAFETY: `kernel` comes from a CPU feature check.
-                    unsafe { kernel(&m.codes_cm[t.cm0..t.cm0 + len], rp, x16, &mut acc32[..rp]) };
                     if extras {
-                        for (a, &v) in acc[..rows].iter_mut().zip(&acc32[..rows]) {
+                        for (a, &v) in acc[..rows].iter_mut().zip(sums) {
                             *a = v as f64 * unit;
                         }
                     }
@@ -1066,24 +1082,25 @@ fn forward_block_body<X: Float, Y: Float>(
                 };
                 let c = PostConsts {
                     sigma: sigma_out,
-                    s_in,
+                    s_in: s_ins[s],
                     to_code,
                     k_adc,
                     from_code,
                 };
                 let from_ints = fits_i32 && !extras;
-                let ints = acc32[..rows].iter().map(|&v| v as f64 * unit);
+                let ints = sums.iter().map(|&v| v as f64 * unit);
                 let floats = acc[..rows].iter().copied();
+                let lo = s * out_dim + t.row0;
                 if n_ct == 1 {
                     // One input tile: straight into the caller's output.
-                    let dst = &mut out[s * out_dim + t.row0..s * out_dim + t.row0 + rows];
+                    let dst = &mut out[lo..lo + rows];
                     if from_ints {
                         post.run::<true, Y>(adc, ints, dst, c);
                     } else {
                         post.run::<true, Y>(adc, floats, dst, c);
                     }
                 } else {
-                    let dst = &mut o_all[t.row0..t.row0 + rows];
+                    let dst = &mut o_all[lo..lo + rows];
                     if from_ints {
                         post.run::<false, f64>(adc, ints, dst, c);
                     } else {
@@ -1092,10 +1109,9 @@ fn forward_block_body<X: Float, Y: Float>(
                 }
             }
         }
-        if n_ct == 1 {
-            continue;
-        }
-        for (d, &v) in out[s * out_dim..(s + 1) * out_dim].iter_mut().zip(&o_all) {
+    }
+    if n_ct > 1 {
+        for (d, &v) in out.iter_mut().zip(&o_all) {
             *d = Y::from_f64(v);
         }
     }

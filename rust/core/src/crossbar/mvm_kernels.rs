@@ -12,6 +12,47 @@
 pub(super) type Kernel = unsafe fn(&[i16], usize, &[i16], &mut [i32]);
 
 /// The best kernel of this CPU.
+/// `acc[s·acc_stride + r] = Σ_p x_s[2p]·g[p][r][0] + x_s[2p+1]·g[p][r][1]` for
+/// `ns` samples whose codes lie back to back in `x` (`x_len` each, even):
+/// the weights are loaded once per group of samples (register blocking over
+/// samples), which is what makes a batch compute-bound instead of bound by
+/// streaming the tile from L2 once per sample. Same integers as [`Kernel`].
+pub(super) type MultiKernel = unsafe fn(&[i16], usize, &[i16], usize, usize, &mut [i32], usize);
+
+pub(super) fn best_multi() -> MultiKernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            if std::arch::is_x86_feature_detected!("avx512vnni") {
+                return x86::multi_avx512_vnni;
+            }
+            return x86::multi_avx512;
+        }
+    }
+    multi_by_sample
+}
+
+/// [`MultiKernel`] as one [`Kernel`] call per sample.
+pub(super) unsafe fn multi_by_sample(
+    g: &[i16],
+    rp: usize,
+    x: &[i16],
+    x_len: usize,
+    ns: usize,
+    acc: &mut [i32],
+    acc_stride: usize,
+) {
+    let one = best();
+    for s in 0..ns {
+        one(
+            g,
+            rp,
+            &x[s * x_len..(s + 1) * x_len],
+            &mut acc[s * acc_stride..s * acc_stride + rp],
+        );
+    }
+}
+
 pub(super) fn best() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
@@ -113,6 +154,119 @@ mod x86 {
         };
     }
 
+    /// Register-blocked [`super::MultiKernel`]: `S` samples × 4 vectors of 16
+    /// rows (16 accumulators for S = 4), each weight vector loaded once per
+    /// group and used `S` times.
+    macro_rules! avx512_multi_kernel {
+        ($name:ident, $group:ident, $features:literal, $fma:expr) => {
+            #[target_feature(enable = $features)]
+            unsafe fn $group<const S: usize>(
+                g: &[i16],
+                rp: usize,
+                x: &[i16],
+                x_len: usize,
+                acc: &mut [i32],
+                acc_stride: usize,
+            ) {
+                let fma = $fma;
+                let pairs = x_len / 2;
+                let gp = g.as_ptr();
+                // Packed input pairs of the S samples (one broadcast each).
+                let mut xp = Vec::with_capacity(S * pairs);
+                for s in 0..S {
+                    for p in 0..pairs {
+                        xp.push(pack(x[s * x_len + 2 * p], x[s * x_len + 2 * p + 1]));
+                    }
+                }
+                let mut ob = 0;
+                while ob + 64 <= rp {
+                    let mut a = [[_mm512_setzero_si512(); 4]; S];
+                    for p in 0..pairs {
+                        let base = gp.add(p * 2 * rp + 2 * ob);
+                        let gv =
+                            [0, 1, 2, 3].map(|k| _mm512_loadu_si512(base.add(32 * k) as *const _));
+                        for s in 0..S {
+                            let xb = _mm512_set1_epi32(xp[s * pairs + p]);
+                            for k in 0..4 {
+                                a[s][k] = fma(a[s][k], xb, gv[k]);
+                            }
+                        }
+                    }
+                    for s in 0..S {
+                        for k in 0..4 {
+                            let dst = acc.as_mut_ptr().add(s * acc_stride + ob + 16 * k);
+                            _mm512_storeu_si512(dst as *mut _, a[s][k]);
+                        }
+                    }
+                    ob += 64;
+                }
+                while ob < rp {
+                    let mut a = [_mm512_setzero_si512(); S];
+                    for p in 0..pairs {
+                        let gv = _mm512_loadu_si512(gp.add(p * 2 * rp + 2 * ob) as *const _);
+                        for s in 0..S {
+                            a[s] = fma(a[s], _mm512_set1_epi32(xp[s * pairs + p]), gv);
+                        }
+                    }
+                    for s in 0..S {
+                        let dst = acc.as_mut_ptr().add(s * acc_stride + ob);
+                        _mm512_storeu_si512(dst as *mut _, a[s]);
+                    }
+                    ob += 16;
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(in crate::crossbar) unsafe fn $name(
+                g: &[i16],
+                rp: usize,
+                x: &[i16],
+                x_len: usize,
+                ns: usize,
+                acc: &mut [i32],
+                acc_stride: usize,
+            ) {
+                let pairs = x_len / 2;
+                assert!(x_len.is_multiple_of(2) && x.len() >= ns * x_len);
+                assert!(g.len() >= pairs * 2 * rp && rp.is_multiple_of(16) && acc_stride >= rp);
+                assert!(ns == 0 || acc.len() >= (ns - 1) * acc_stride + rp);
+                let mut s0 = 0;
+                while s0 + 4 <= ns {
+                    $group::<4>(
+                        g,
+                        rp,
+                        &x[s0 * x_len..],
+                        x_len,
+                        &mut acc[s0 * acc_stride..],
+                        acc_stride,
+                    );
+                    s0 += 4;
+                }
+                while s0 < ns {
+                    $group::<1>(
+                        g,
+                        rp,
+                        &x[s0 * x_len..],
+                        x_len,
+                        &mut acc[s0 * acc_stride..],
+                        acc_stride,
+                    );
+                    s0 += 1;
+                }
+            }
+        };
+    }
+
+    avx512_multi_kernel!(multi_avx512, group_avx512, "avx512f,avx512bw", |a, x, g| {
+        _mm512_add_epi32(a, _mm512_madd_epi16(x, g))
+    });
+    avx512_multi_kernel!(
+        multi_avx512_vnni,
+        group_avx512_vnni,
+        "avx512f,avx512bw,avx512vnni",
+        |a, x, g| _mm512_dpwssd_epi32(a, x, g)
+    );
+
     avx512_kernel!(
         pairs_avx512,
         "avx512f,avx512bw",
@@ -179,6 +333,49 @@ mod tests {
                 let mut got = vec![0i32; rp];
                 // SAFETY: kernels come from feature checks above.
                 unsafe { k(&g, rp, &x, &mut got) };
+                assert_eq!(got, want);
+            }
+        }
+    }
+
+    #[test]
+    fn multi_sample_kernels_give_the_per_sample_integers() {
+        let mut kernels: Vec<MultiKernel> = vec![multi_by_sample, best_multi()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                kernels.push(x86::multi_avx512);
+            }
+        }
+        for (rp, cols, ns) in [
+            (16usize, 2usize, 1usize),
+            (80, 22, 7),
+            (256, 256, 9),
+            (48, 6, 4),
+        ] {
+            let g: Vec<i16> = (0..rp * cols)
+                .map(|i| ((i as i64 * 7919) % 32769 - 16384) as i16)
+                .collect();
+            let x: Vec<i16> = (0..cols * ns)
+                .map(|i| ((i as i64 * 31) % 255 - 127) as i16)
+                .collect();
+            let stride = rp + 16;
+            let mut want = vec![0i32; ns * stride];
+            for s in 0..ns {
+                // SAFETY: portable kernel.
+                unsafe {
+                    pairs_portable(
+                        &g,
+                        rp,
+                        &x[s * cols..(s + 1) * cols],
+                        &mut want[s * stride..s * stride + rp],
+                    )
+                };
+            }
+            for k in &kernels {
+                let mut got = vec![0i32; ns * stride];
+                // SAFETY: kernels come from feature checks above.
+                unsafe { k(&g, rp, &x, cols, ns, &mut got, stride) };
                 assert_eq!(got, want);
             }
         }
