@@ -87,7 +87,10 @@ class CrossbarConfig:
     out_noise : float
         Standard deviation of the Gaussian output noise as a fraction of the ADC
         range ``out_bound``, drawn per MVM and output (default 0.004, i.e. σ = 0.04
-        at out_bound 10 as in aihwkit ``StandardHWATrainingPreset``).
+        at out_bound 10 as in aihwkit ``StandardHWATrainingPreset``). Per-MVM
+        normals (this and ``w_noise``) come from a counter-based inverse-CDF
+        sampler on 16 random bits (quantile error < 5e-6, tails cut at 4.33σ;
+        ``rust/core/src/rng.rs``); device states use a finer Box–Muller draw.
     w_noise : float
         PCM read noise per MVM, ``σ_i = w_noise·sqrt(Σ_j |ŵ_ij| x̂_j²)`` (aihwkit
         PCM_READ; 0.0175 matches PCM measurements [AIHWKIT-tut]).

@@ -12,6 +12,14 @@
 //! lane `(i mod 64) / 16` of block `16·(i div 64) + i mod 16`: a batch of 16
 //! consecutive blocks yields 64 consecutive normals as four contiguous
 //! 16-lane vectors (structure of arrays), which is what makes batches fast.
+//! These (24-bit radius, 22-bit angle) drive the device states.
+//!
+//! The per-MVM noise (tens of millions of draws per call) uses a cheaper
+//! sampler, [`fill_normals16`]: each 32-bit Philox word gives two normals by an
+//! inverse CDF on 16 bits ([`normal_from_bits16`]: a degree-5 polynomial per
+//! octave of the tail probability, coefficients in registers), 128 normals per
+//! batch of 16 blocks, about 0.6 ns per normal on one core against 0.9 ns for
+//! the Box–Muller path.
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
