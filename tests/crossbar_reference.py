@@ -70,17 +70,23 @@ def reference_matmul(
             xc = np.clip(np.rint(xs * ratio[:, None]), -m, m).astype(np.int64)
             # 5. exact accumulation
             acc = xc @ g.T
-            # 7. ADC, rescale, (8. compensation = 1), affine
-            v = acc.astype(np.float64) * unit
-            if output_bits > 0:
-                k = float(max(2 ** (output_bits - 1) - 1, 1))
-                v = np.clip(np.rint(v * (k / out_bound)), -k, k) * (out_bound / k)
-            v = v * s_in[:, None] * w_max[None, :]
-            v = v * 1.0
+            # 7. ADC, rescale, (8. compensation = 1), affine; products of
+            # constants are formed first, each rounded once:
+            #   ADC:    clip(rint(acc·(unit·k/B)), ±k) · (B/k·s_in) · (w_max·1·a) + b
+            #   no ADC: acc·unit · s_in · (w_max·1·a) + b
             if affine is not None:
                 a = affine[0][affine_index : affine_index + rows]
                 b = affine[1][affine_index : affine_index + rows]
-                v = a[None, :] * v + b[None, :]
+            else:
+                a, b = np.ones(rows), np.zeros(rows)
+            gain = (w_max * 1.0) * a
+            if output_bits > 0:
+                k = float(max(2 ** (output_bits - 1) - 1, 1))
+                code = np.clip(np.rint(acc.astype(np.float64) * (unit * (k / out_bound))), -k, k)
+                v = code * ((out_bound / k) * s_in)[:, None]
+            else:
+                v = acc.astype(np.float64) * unit * s_in[:, None]
+            v = v * gain[None, :] + b[None, :]
             affine_index += rows
             y[:, r0 : r0 + rows] = y[:, r0 : r0 + rows] + v
     return y

@@ -835,28 +835,39 @@ impl AnalogMatrix {
 
 /// The per-output stage after accumulation, fused into one pass: output
 /// noise, ADC, rescaling to weight units (with drift compensation), affine
-/// correction, and the addition to the output's running sum.
+/// correction, and the addition to the output's running sum. In formulas,
+/// with `acc` the exact integer column sum, `z` the output-noise normal and
+/// `g = w_max·compensation·a` (one factor per tile output):
+///
+/// - ADC: `code = clamp(rint(acc·(unit·to_code) + z·(σ·to_code)), ±k)`,
+///   `v = code · (from_code·s_in) · g + b`;
+/// - no ADC: `v = (acc·unit + z·σ) · s_in · g + b`;
+///
+/// each product of constants rounded once in f64 (the reference in
+/// `tests/crossbar_reference.py` groups them the same way).
 struct PostTerms<'a> {
     noise: &'a [f32],
-    scale: &'a [f64],
-    affine_a: &'a [f64],
-    affine_b: &'a [f64],
+    gain: &'a [f64],
+    offset: &'a [f64],
 }
 
-/// Constants of the per-output stage.
+/// Per-sample constants of the per-output stage.
 #[derive(Clone, Copy)]
 struct PostConsts {
-    sigma: f64,
-    s_in: f64,
-    to_code: f64,
+    /// Multiplies the column value: `unit·to_code` (ADC) or `unit`.
+    acc_factor: f64,
+    /// Multiplies the noise normal: `σ·to_code` (ADC) or `σ`.
+    noise_factor: f64,
+    /// ADC bound `k` (codes).
     k_adc: f64,
-    from_code: f64,
+    /// `from_code·s_in` (ADC) or `s_in`.
+    out_factor: f64,
 }
 
 impl PostTerms<'_> {
-    /// `dst[i] (+)= affine(rescale(adc(acc[i] + σ·z[i])))`: with `FRESH` the
-    /// running sum starts at `0.0` (the first input tile written straight to
-    /// the caller's output), otherwise it continues from `dst`.
+    /// `dst[i] (+)= v_i` (see the type docs): with `FRESH` the running sum
+    /// starts at `0.0` (the first input tile written straight to the caller's
+    /// output), otherwise it continues from `dst`.
     #[inline(always)]
     fn apply<const ADC: bool, const FRESH: bool, D: Float>(
         &self,
@@ -864,20 +875,16 @@ impl PostTerms<'_> {
         dst: &mut [D],
         c: PostConsts,
     ) {
-        let terms = acc
-            .zip(self.noise)
-            .zip(self.scale)
-            .zip(self.affine_a)
-            .zip(self.affine_b);
-        for (d, ((((a, &z), &w), &ga), &gb)) in dst.iter_mut().zip(terms) {
-            // Without output noise z is 0 and a + 0·0 = a exactly (a is never −0).
-            let mut v = a + c.sigma * z as f64;
+        let terms = acc.zip(self.noise).zip(self.gain).zip(self.offset);
+        for (d, (((a, &z), &g), &b)) in dst.iter_mut().zip(terms) {
+            // Without output noise z is 0 and x + 0·f = x exactly (x is never −0).
+            let mut v = a * c.acc_factor + z as f64 * c.noise_factor;
             if ADC {
-                v = rint(v * c.to_code).clamp(-c.k_adc, c.k_adc) * c.from_code;
+                v = rint(v).clamp(-c.k_adc, c.k_adc);
             }
-            let v = v * c.s_in * w;
+            let v = v * c.out_factor * g + b;
             let before = if FRESH { 0.0 } else { d.to_f64() };
-            *d = D::from_f64(before + (ga * v + gb));
+            *d = D::from_f64(before + v);
         }
     }
 
@@ -981,6 +988,12 @@ fn forward_block_body<X: Float, Y: Float>(
     let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);
     let out_pad = out_dim.next_multiple_of(128);
     let mut o_all = vec![0f64; if n_ct > 1 { count * out_dim } else { 0 }];
+    let gain: Vec<f64> = m
+        .out_scale
+        .iter()
+        .zip(&m.affine_scale)
+        .map(|(w, a)| w * a)
+        .collect();
     for ct in 0..n_ct {
         let t0 = &m.tiles[ct];
         let (cols, xl) = (t0.cols, t0.cols.next_multiple_of(2));
@@ -1054,7 +1067,12 @@ fn forward_block_body<X: Float, Y: Float>(
                             .zip(ci.iter())
                             .map(|(&g, &c)| g as i64 * c as i64)
                             .sum();
-                        *a = sum as f64 * unit;
+                        // Exact: |sum| < 2^53 for every valid configuration.
+                        *a = if extras {
+                            sum as f64 * unit
+                        } else {
+                            sum as f64
+                        };
                     }
                 }
                 // Rows of a (sample, input tile) pair own a range of the noise
@@ -1076,19 +1094,25 @@ fn forward_block_body<X: Float, Y: Float>(
                 let o = t.out0;
                 let post = PostTerms {
                     noise: &noise[..rows],
-                    scale: &m.out_scale[o..o + rows],
-                    affine_a: &m.affine_scale[o..o + rows],
-                    affine_b: &m.affine_offset[o..o + rows],
-                };
-                let c = PostConsts {
-                    sigma: sigma_out,
-                    s_in: s_ins[s],
-                    to_code,
-                    k_adc,
-                    from_code,
+                    gain: &gain[o..o + rows],
+                    offset: &m.affine_offset[o..o + rows],
                 };
                 let from_ints = fits_i32 && !extras;
-                let ints = sums.iter().map(|&v| v as f64 * unit);
+                // Raw integer sums (i32 kernel or the i64 fallback) are scaled
+                // by `unit` inside the pass; with read noise or IR drop the
+                // float path holds acc·unit plus those terms.
+                let (acc_unit, scale_to_code) = if adc {
+                    (unit * to_code, to_code)
+                } else {
+                    (unit, 1.0)
+                };
+                let c = PostConsts {
+                    acc_factor: if extras { scale_to_code } else { acc_unit },
+                    noise_factor: sigma_out * scale_to_code,
+                    k_adc,
+                    out_factor: if adc { from_code * s_ins[s] } else { s_ins[s] },
+                };
+                let ints = sums.iter().map(|&v| v as f64);
                 let floats = acc[..rows].iter().copied();
                 let lo = s * out_dim + t.row0;
                 if n_ct == 1 {
