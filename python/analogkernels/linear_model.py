@@ -38,38 +38,81 @@ __all__ = ["RidgeClassifier", "RidgeClassifierCV"]
 
 class _NormalEquations:
     """Running (weighted) sums ``n = Σw``, ``Σwφ``, ``Σwφφᵀ``, ``Σwy``, ``Σwφyᵀ``
-    in float64."""
+    in float64.
+
+    All five live in one symmetric accumulator: the Gram matrix of the
+    augmented rows ``a = [φ, 1, y]``. Unweighted batches add ``AᵀA`` by one
+    BLAS ``dsyrk`` (upper triangle only, straight into the accumulator; the
+    float32 → float64 conversion goes into a buffer reused across batches),
+    so a batch costs one pass over its features plus half a GEMM; weighted
+    batches add ``(wA)ᵀA``. Products of float32 features are exact in float64.
+    """
 
     def __init__(self) -> None:
-        self.n = 0
-        self.sum_x: np.ndarray | None = None
-        self.gram: np.ndarray | None = None
-        self.sum_y: np.ndarray | None = None
-        self.xty: np.ndarray | None = None
+        self._acc: np.ndarray | None = None  # (d+1+k)², Fortran order
+        self._buf: np.ndarray | None = None
+        self._d = self._k = 0
+        self._count = 0
+        self._done: tuple[Any, ...] | None = None
 
     def add(self, phi: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
-        phi = np.asarray(phi, dtype=np.float64)
-        if self.gram is None:
-            d, k = phi.shape[1], y.shape[1]
-            self.sum_x, self.gram = np.zeros(d), np.zeros((d, d))
-            self.sum_y, self.xty = np.zeros(k), np.zeros((d, k))
-        elif phi.shape[1] != self.gram.shape[0]:
-            raise ShapeError(
-                f"batch has {phi.shape[1]} features, earlier batches had {self.gram.shape[0]}"
-            )
+        phi = np.asarray(phi)
+        m, d = phi.shape
+        k = y.shape[1]
+        if self._acc is None:
+            self._d, self._k = d, k
+            self._acc = np.zeros((d + 1 + k, d + 1 + k), order="F")
+        elif d != self._d:
+            raise ShapeError(f"batch has {d} features, earlier batches had {self._d}")
+        if self._buf is None or self._buf.shape[0] < m:
+            self._buf = np.empty((m, d + 1 + k))
+        a = self._buf[:m]
+        a[:, :d] = phi  # float32 → float64 exactly
+        a[:, d] = 1.0
+        a[:, d + 1 :] = y
         if w is None:
-            self.n += phi.shape[0]
-            self.sum_x += phi.sum(axis=0)
-            self.gram += phi.T @ phi
-            self.sum_y += y.sum(axis=0)
-            self.xty += phi.T @ y
+            self._count += m
+            # aᵀ is Fortran-ordered (no copy); C += aᵀ(aᵀ)ᵀ on the upper triangle.
+            self._acc = scipy.linalg.blas.dsyrk(
+                1.0, a.T, beta=1.0, c=self._acc, trans=0, lower=0, overwrite_c=1
+            )
         else:
-            weighted = phi * w[:, None]
-            self.n += float(w.sum())
-            self.sum_x += weighted.sum(axis=0)
-            self.gram += weighted.T @ phi
-            self.sum_y += w @ y
-            self.xty += weighted.T @ y
+            self._count = None  # n is Σw
+            self._acc += (a * w[:, None]).T @ a
+        self._done = None
+
+    @property
+    def empty(self) -> bool:
+        return self._acc is None
+
+    def _parts(self) -> tuple[Any, ...]:
+        if self._done is None:
+            upper = np.triu(self._acc)
+            full = upper + np.triu(upper, 1).T
+            d = self._d
+            n = self._count if self._count is not None else float(full[d, d])
+            self._done = (n, full[:d, d], full[:d, :d], full[d, d + 1 :], full[:d, d + 1 :])
+        return self._done
+
+    @property
+    def n(self) -> float:
+        return self._parts()[0]
+
+    @property
+    def sum_x(self) -> np.ndarray:
+        return self._parts()[1]
+
+    @property
+    def gram(self) -> np.ndarray:
+        return self._parts()[2]
+
+    @property
+    def sum_y(self) -> np.ndarray:
+        return self._parts()[3]
+
+    @property
+    def xty(self) -> np.ndarray:
+        return self._parts()[4]
 
     def centred(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         mu = self.sum_x / self.n
@@ -220,7 +263,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
             if phi.ndim != 2:
                 raise ShapeError(f"each feature batch must be 2-D, got shape {phi.shape}")
             eq.add(phi, self._label_binarizer.transform(np.asarray(yb)).astype(np.float64))
-        if eq.gram is None:
+        if eq.empty:
             raise ValueError("batches was empty")
         self.n_features_in_ = eq.gram.shape[0]
         self._set_solution(eq, float(self.alpha))
