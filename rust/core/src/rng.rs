@@ -271,9 +271,10 @@ const ICDF_COEF: [[f32; 32]; 4] = [
 /// beyond, probability 1.5e-5, is folded into the last level); the 2^-16
 /// resolution in probability is far below any ADC step it feeds. No log,
 /// square root or divide: with the 32-entry coefficient tables in register
-/// pairs (`vpermt2ps`) this is about 20 vector operations per 16 normals.
-/// IEEE-exact operations only (no fused multiply-add), so SIMD and scalar
-/// agree bitwise.
+/// pairs (`vpermt2ps`) this is 18 vector operations per 16 normals.
+/// Horner steps are fused multiply-adds (correctly rounded whether done by
+/// the FMA unit or by libm's `fmaf`), everything else IEEE-exact, so SIMD and
+/// scalar agree bitwise.
 #[inline(always)]
 pub fn normal_from_bits16(h: u32) -> f32 {
     let n = (((h & 0x7FFF) << 1) | 1) as f32;
@@ -283,9 +284,9 @@ pub fn normal_from_bits16(h: u32) -> f32 {
     let x = f32::from_bits((bits & 0x003F_FFFF) | 0x3F80_0000) - 1.25;
     let c = &ICDF_COEF;
     let mut z = c[3][j];
-    z = z * x + c[2][j];
-    z = z * x + c[1][j];
-    z = z * x + c[0][j];
+    z = z.mul_add(x, c[2][j]);
+    z = z.mul_add(x, c[1][j]);
+    z = z.mul_add(x, c[0][j]);
     f32::from_bits(z.to_bits() ^ ((h >> 15 & 1) << 31))
 }
 
@@ -296,34 +297,51 @@ pub fn normal_pair16(w: u32) -> (f32, f32) {
     (normal_from_bits16(w >> 16), normal_from_bits16(w & 0xFFFF))
 }
 
-/// [`normal_from_bits16`] on 16 lanes (16-bit values in the low halves),
-/// each 32-entry coefficient table held in a register pair and indexed by
-/// `vpermt2ps`.
+/// [`normal_from_bits16`] on the high (`HIGH`) or low 16-bit halves of 16
+/// words, each 32-entry coefficient table held in a register pair and indexed
+/// by `vpermt2ps`; bit selections by `vpternlogd` (18 operations per 16
+/// normals).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn normals_from_bits16_avx512(
-    h: std::arch::x86_64::__m512i,
+unsafe fn normals_from_bits16_avx512<const HIGH: bool>(
+    w: std::arch::x86_64::__m512i,
     c: &[[std::arch::x86_64::__m512; 2]; 4],
 ) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    let t = _mm512_and_si512(h, _mm512_set1_epi32(0x7FFF));
-    let n = _mm512_or_si512(_mm512_slli_epi32::<1>(t), _mm512_set1_epi32(1));
+    // (a & b) | c and a ^ (b & c) as vpternlogd truth tables.
+    const AND_OR: i32 = 0xEA;
+    const XOR_AND: i32 = 0x78;
+    // n = 2t + 1 with t the 15 magnitude bits of the half, in place.
+    let shifted = if HIGH {
+        _mm512_srli_epi32::<15>(w)
+    } else {
+        _mm512_slli_epi32::<1>(w)
+    };
+    let n = _mm512_ternarylogic_epi32::<AND_OR>(
+        shifted,
+        _mm512_set1_epi32(0xFFFE),
+        _mm512_set1_epi32(1),
+    );
     let bits = _mm512_castps_si512(_mm512_cvtepi32_ps(n));
     // The permute reads the low 5 bits: (bits >> 22) − 254 ≡ (bits >> 22) + 2.
     let j = _mm512_add_epi32(_mm512_srli_epi32::<22>(bits), _mm512_set1_epi32(2));
-    let m = _mm512_or_si512(
-        _mm512_and_si512(bits, _mm512_set1_epi32(0x003F_FFFF)),
+    let m = _mm512_ternarylogic_epi32::<AND_OR>(
+        bits,
+        _mm512_set1_epi32(0x003F_FFFF),
         _mm512_set1_epi32(0x3F80_0000),
     );
     let x = _mm512_sub_ps(_mm512_castsi512_ps(m), _mm512_set1_ps(1.25));
-    // (No closure here: closures do not inherit the caller's target features.)
     let mut z = _mm512_permutex2var_ps(c[3][0], j, c[3][1]);
     for k in (0..3).rev() {
-        let ck = _mm512_permutex2var_ps(c[k][0], j, c[k][1]);
-        z = _mm512_add_ps(_mm512_mul_ps(z, x), ck);
+        z = _mm512_fmadd_ps(z, x, _mm512_permutex2var_ps(c[k][0], j, c[k][1]));
     }
-    let sign = _mm512_slli_epi32::<16>(_mm512_and_si512(h, _mm512_set1_epi32(0x8000)));
-    _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(z), sign))
+    // The sign is the half's bit 15: bit 31 of the word, or bit 15 moved up.
+    let sign_source = if HIGH { w } else { _mm512_slli_epi32::<16>(w) };
+    _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<XOR_AND>(
+        _mm512_castps_si512(z),
+        sign_source,
+        _mm512_set1_epi32(i32::MIN),
+    ))
 }
 
 /// Normal `index` of `stream` under `seed` from [`normal_pair16`] (the values
@@ -384,16 +402,24 @@ fn philox_batch<const AVX512: bool>(
 /// Philox rounds on 16 blocks with AVX-512F: each word lives in two vectors
 /// of eight u64 lanes (value in the low half); `vpmuludq` multiplies the low
 /// halves directly, the high product half is a shift, the three-way XOR one
-/// `vpternlogq`. The integers are those of [`philox4x32`].
+/// `vpternlogq`; round keys are broadcast from memory (load ports, not ALU
+/// ports). Returns the four words of the 16 blocks as 16-lane u32 vectors
+/// (one `vpermt2d` per word). The integers are those of [`philox4x32`].
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn philox_batch_avx512(
+unsafe fn philox_words_avx512(
     seed: u64,
     stream: u64,
     first_block: u64,
-) -> [[u32; BATCH_BLOCKS]; 4] {
+) -> [std::arch::x86_64::__m512i; 4] {
     use std::arch::x86_64::*;
+    let mut keys = [[0i64; 2]; 10];
+    let mut k = [seed as u32, (seed >> 32) as u32];
+    for key in keys.iter_mut() {
+        *key = [k[0] as i64, k[1] as i64];
+        k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
+    }
     let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
     let mut c = [[_mm512_setzero_si512(); 2]; 4];
     for (h, half) in [0u64, 8].into_iter().enumerate() {
@@ -404,12 +430,8 @@ unsafe fn philox_batch_avx512(
         c[3][h] = _mm512_set1_epi64(((stream >> 32) as u32) as i64);
     }
     let (m0, m1) = (_mm512_set1_epi64(M0 as i64), _mm512_set1_epi64(M1 as i64));
-    let mut k = [seed as u32, (seed >> 32) as u32];
-    for _ in 0..10 {
-        let (k0, k1) = (
-            _mm512_set1_epi64(k[0] as i64),
-            _mm512_set1_epi64(k[1] as i64),
-        );
+    for key in &keys {
+        let (k0, k1) = (_mm512_set1_epi64(key[0]), _mm512_set1_epi64(key[1]));
         for h in 0..2 {
             let p0 = _mm512_mul_epu32(c[0][h], m0);
             let p1 = _mm512_mul_epu32(c[2][h], m1);
@@ -420,14 +442,30 @@ unsafe fn philox_batch_avx512(
             c[2][h] = n2;
             c[3][h] = p0;
         }
-        k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
     }
+    // Low dwords of both halves: lanes 0, 2, .., 14 of a, then of b.
+    let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    [
+        _mm512_permutex2var_epi32(c[0][0], even, c[0][1]),
+        _mm512_permutex2var_epi32(c[1][0], even, c[1][1]),
+        _mm512_permutex2var_epi32(c[2][0], even, c[2][1]),
+        _mm512_permutex2var_epi32(c[3][0], even, c[3][1]),
+    ]
+}
+
+/// [`philox_words_avx512`] stored word-major (`c[w][j]`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn philox_batch_avx512(
+    seed: u64,
+    stream: u64,
+    first_block: u64,
+) -> [[u32; BATCH_BLOCKS]; 4] {
+    use std::arch::x86_64::*;
+    let words = philox_words_avx512(seed, stream, first_block);
     let mut out = [[0u32; BATCH_BLOCKS]; 4];
-    for (w, words) in out.iter_mut().enumerate() {
-        let lo = _mm512_cvtepi64_epi32(c[w][0]);
-        let hi = _mm512_cvtepi64_epi32(c[w][1]);
-        _mm256_storeu_si256(words.as_mut_ptr() as *mut __m256i, lo);
-        _mm256_storeu_si256(words.as_mut_ptr().add(8) as *mut __m256i, hi);
+    for (dst, v) in out.iter_mut().zip(words) {
+        _mm512_storeu_si512(dst.as_mut_ptr() as *mut __m512i, v);
     }
     out
 }
@@ -483,7 +521,6 @@ fn box_muller_batch(c: &[[u32; BATCH_BLOCKS]; 4], out: &mut [f32]) {
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn normals16_batch<const AVX512: bool>(seed: u64, stream: u64, first_block: u64, out: &mut [f32]) {
-    let c = philox_batch::<AVX512>(seed, stream, first_block);
     #[cfg(target_arch = "x86_64")]
     {
         if AVX512 {
@@ -499,10 +536,10 @@ fn normals16_batch<const AVX512: bool>(seed: u64, stream: u64, first_block: u64,
                     pair[0] = _mm512_loadu_ps(ICDF_COEF[k].as_ptr());
                     pair[1] = _mm512_loadu_ps(ICDF_COEF[k].as_ptr().add(16));
                 }
-                for w in 0..4 {
-                    let words = _mm512_loadu_si512(c[w].as_ptr() as *const __m512i);
-                    let hi = normals_from_bits16_avx512(_mm512_srli_epi32::<16>(words), &coef);
-                    let lo = normals_from_bits16_avx512(words, &coef);
+                let all = philox_words_avx512(seed, stream, first_block);
+                for (w, &words) in all.iter().enumerate() {
+                    let hi = normals_from_bits16_avx512::<true>(words, &coef);
+                    let lo = normals_from_bits16_avx512::<false>(words, &coef);
                     _mm512_storeu_ps(out.as_mut_ptr().add(2 * w * BATCH_BLOCKS), hi);
                     _mm512_storeu_ps(out.as_mut_ptr().add((2 * w + 1) * BATCH_BLOCKS), lo);
                 }
@@ -510,6 +547,7 @@ fn normals16_batch<const AVX512: bool>(seed: u64, stream: u64, first_block: u64,
             return;
         }
     }
+    let c = philox_batch::<AVX512>(seed, stream, first_block);
     for w in 0..4 {
         for j in 0..BATCH_BLOCKS {
             let (hi, lo) = normal_pair16(c[w][j]);
@@ -601,7 +639,7 @@ macro_rules! dispatched_filler {
                 unsafe fn wide(seed: u64, stream: u64, start: u64, out: &mut [f32]) {
                     $body::<true>(seed, stream, start, out)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn mid(seed: u64, stream: u64, start: u64, out: &mut [f32]) {
                     $body::<false>(seed, stream, start, out)
                 }
@@ -612,8 +650,10 @@ macro_rules! dispatched_filler {
                     // SAFETY: the CPU has the features.
                     return unsafe { wide(seed, stream, start, out) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has the feature.
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features.
                     return unsafe { mid(seed, stream, start, out) };
                 }
             }
