@@ -766,7 +766,8 @@ impl AnalogMatrix {
             rng::derive_seed(seed, stream::W_NOISE),
         );
         let block = SAMPLES_PER_TASK;
-        parallel::for_each_index(n.div_ceil(block), |bi| {
+        let bytes = std::mem::size_of_val(y);
+        parallel::for_each_index_populating(n.div_ceil(block), yp.0 as *mut u8, bytes, |bi| {
             let s0 = bi * block;
             let count = block.min(n - s0);
             // SAFETY: task bi owns rows [s0, s0 + count) of y.

@@ -137,3 +137,59 @@ pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
         work();
     });
 }
+
+/// Output size (bytes) from which [`for_each_index_populating`] spends one
+/// thread on populating the output's pages.
+const POPULATE_MIN_BYTES: usize = 8 << 20;
+
+/// [`for_each_index`] for tasks that write a large, freshly allocated output
+/// `out` (`len` bytes): with two or more threads, one of them first asks the
+/// kernel to populate the output's pages (`madvise(MADV_POPULATE_WRITE)`,
+/// Linux ≥ 5.14) while the others compute, then joins them.
+///
+/// Why: the first write to a fresh page makes the kernel zero it in the
+/// writing thread. Zeroing is bound by memory bandwidth, so two threads that
+/// both compute and fault gain little on it (measured here: 141 MB cost 12 ms
+/// of one thread alone, 29 ms of CPU time when both threads zeroed), while the
+/// compute is not; letting one thread populate while the other computes
+/// overlaps the two. The populate never changes memory contents (pages
+/// already present are left alone), so it cannot race with the tasks'
+/// writes; where it is unsupported it is skipped.
+pub fn for_each_index_populating(count: usize, out: *mut u8, len: usize, f: impl Fn(usize) + Sync) {
+    if num_threads() < 2 || count < 2 || len < POPULATE_MIN_BYTES {
+        return for_each_index(count, f);
+    }
+    let out = out as usize;
+    for_each_index(count + 1, |i| {
+        if i == 0 {
+            populate_for_write(out, len);
+        } else {
+            f(i - 1)
+        }
+    });
+}
+
+/// Populates the whole pages inside `[addr, addr + len)` as if written,
+/// without changing their contents; errors (old kernels, other systems) are
+/// ignored: the pages then fault in when the tasks write them.
+fn populate_for_write(addr: usize, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = addr.next_multiple_of(PAGE);
+        let end = (addr + len) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: the range lies inside a buffer the caller owns for the
+            // duration of the call; MADV_POPULATE_WRITE only faults pages in.
+            unsafe {
+                libc::madvise(
+                    start as *mut libc::c_void,
+                    end - start,
+                    libc::MADV_POPULATE_WRITE,
+                );
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (addr, len);
+}

@@ -1,7 +1,7 @@
 //! Bindings of `analogkernels_core::features`: the RBF feature function and
 //! the fused SORF projection.
 
-use analogkernels_core::features::{Gemm, Projection, SinCos, SorfMatrix};
+use analogkernels_core::features::{Gemm, Projection, Scratch, SinCos, SorfMatrix};
 use analogkernels_core::hadamard::Float;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -124,7 +124,7 @@ fn sorf_signs<T: Float>(py: Python<'_>, signs: &Bound<'_, PyAny>) -> PyResult<(V
     Ok((converted(sg), n))
 }
 
-fn fused_typed<'py, T: SinCos + Gemm + Element>(
+fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
     x: Bound<'py, PyArrayDyn<T>>,
     weights: Option<&Bound<'py, PyAny>>,
     signs: Option<&Bound<'py, PyAny>>,
