@@ -323,6 +323,20 @@ fn sorf_chunk<T: Float>(
     buf: &mut Vec<T>,
     dst: &mut [T],
 ) -> Result<()> {
+    if sorf_chunk_fast(x, d, w, dst) {
+        return Ok(());
+    }
+    sorf_chunk_rowwise(x, d, w, buf, dst)
+}
+
+/// [`sorf_chunk`] row by row through the Hadamard kernels (any type, any n).
+fn sorf_chunk_rowwise<T: Float>(
+    x: &[T],
+    d: usize,
+    w: &SorfMatrix<'_, T>,
+    buf: &mut Vec<T>,
+    dst: &mut [T],
+) -> Result<()> {
     let (signs, n, s, scale) = (w.signs, w.n, w.n_components, w.scale);
     let count = dst.len() / s.max(1);
     let params = FwhtParams::default();
@@ -346,6 +360,48 @@ fn sorf_chunk<T: Float>(
     }
     Ok(())
 }
+
+/// The structure-of-arrays SORF path (float32, AVX-512F, n ∈ {16, 32, 64}):
+/// runs it and returns true, or returns false for the row-wise path. Same
+/// bits either way (tested).
+fn sorf_chunk_fast<T: Float>(x: &[T], d: usize, w: &SorfMatrix<'_, T>, dst: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::any::TypeId;
+        if TypeId::of::<T>() != TypeId::of::<f32>()
+            || !std::arch::is_x86_feature_detected!("avx512f")
+        {
+            return false;
+        }
+        // SAFETY: T is f32 (checked above), so the slices and the matrix
+        // reinterpret as f32 without any change.
+        let (x, dst, w) = unsafe {
+            (
+                std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()),
+                std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len()),
+                &*(w as *const SorfMatrix<'_, T> as *const SorfMatrix<'_, f32>),
+            )
+        };
+        // SAFETY: the CPU has AVX-512F; shapes were checked by the callers.
+        unsafe {
+            match w.n {
+                16 => sorf_avx512::sorf_chunk::<16>(x, d, w, dst),
+                32 => sorf_avx512::sorf_chunk::<32>(x, d, w, dst),
+                64 => sorf_avx512::sorf_chunk::<64>(x, d, w, dst),
+                _ => return false,
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, d, w, dst);
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sorf_avx512;
 
 /// Per-thread scratch vectors of a float type, so that parallel tasks neither
 /// allocate nor zero their chunk buffers (that cost 2–4 % of a transform).
@@ -528,6 +584,41 @@ mod tests {
         }
         assert!(worst64 < 1e-15, "f64 error {worst64}");
         assert!(worst32 < 3e-7, "f32 error {worst32}");
+    }
+
+    #[test]
+    fn structure_of_arrays_sorf_matches_the_row_wise_transform() {
+        for (n, d, s, rows) in [
+            (16usize, 9usize, 40usize, 37usize),
+            (32, 22, 352, 64),
+            (32, 32, 20, 5),
+            (64, 50, 130, 17),
+        ] {
+            let x: Vec<f32> = (0..rows * d)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+                .collect();
+            let blocks = s.div_ceil(n);
+            let signs: Vec<f32> = (0..blocks * 3 * n)
+                .map(|i| if (i * 7919 + 3) % 5 < 2 { -1.0 } else { 1.0 })
+                .collect();
+            let w = SorfMatrix {
+                signs: &signs,
+                n,
+                n_components: s,
+                scale: 0.3,
+            };
+            let mut fast = vec![0f32; rows * s];
+            let mut slow = vec![0f32; rows * s];
+            let ran = sorf_chunk_fast(&x, d, &w, &mut fast);
+            sorf_chunk_rowwise(&x, d, &w, &mut Vec::new(), &mut slow).unwrap();
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(ran, std::arch::is_x86_feature_detected!("avx512f"));
+            if ran {
+                for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "n {n} d {d} element {i}");
+                }
+            }
+        }
     }
 
     #[test]
