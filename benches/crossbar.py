@@ -7,9 +7,7 @@ compensation. Shapes X 4096×256 → 512 and 50000×22 → 704, 1 and 2 threads.
 Prints the time of each and the ratio to ``X @ W.T`` (numpy float32, BLAS limited
 to the same thread count), timed in alternating rounds in one process; and, when
 aihwkit is importable, to aihwkit's ``AnalogLinear`` with ``InferenceRPUConfig``
-and PCMLikeNoiseModel drifted to 3600 s. The last column times
-``np.full`` of a fresh result of the same size (allocation, kernel page zeroing
-and one write, no arithmetic): the memory floor every contender pays.
+and PCMLikeNoiseModel drifted to 3600 s.
 
 Run: ``python benches/crossbar.py [--quick]``.
 """
@@ -60,7 +58,7 @@ def main() -> None:
     print(f"analogkernels {analogkernels.__version__}; aihwkit: {'yes' if AnalogLinear else 'no'}")
     header = (
         f"{'shape':>20} {'thr':>3} | {'numpy GEMM ms':>13} {'analog ms':>10} "
-        f"{'ratio':>6} | {'aihwkit ms':>10} {'speed-up':>8} | {'write-only ms':>13}"
+        f"{'ratio':>6} | {'aihwkit ms':>10} {'speed-up':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -77,8 +75,6 @@ def main() -> None:
                 fns: dict[str, Callable[[], object]] = {
                     "gemm": lambda X=X, W=W: X @ W.T,
                     "analog": lambda m=m, X=X: m.matmul(X, seed=2),
-                    # Allocating and filling a fresh n × out result (one thread).
-                    "floor": lambda n=n, d_out=d_out: np.full((n, d_out), 1.0, np.float32),
                 }
                 if AnalogLinear is not None:
                     layer = aihwkit_layer(W, threads)
@@ -97,7 +93,7 @@ def main() -> None:
             )
             print(
                 f"{f'{n}x{d_in}->{d_out}':>20} {threads:>3} | {t['gemm'] * 1e3:13.2f} "
-                f"{t['analog'] * 1e3:10.2f} {ratio:6.2f} | {peer_s} | {t['floor'] * 1e3:13.2f}",
+                f"{t['analog'] * 1e3:10.2f} {ratio:6.2f} | {peer_s}",
                 flush=True,
             )
     analogkernels.set_num_threads(0)
