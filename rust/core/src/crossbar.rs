@@ -696,7 +696,9 @@ impl AnalogMatrix {
             ));
         }
         self.affine_scale = scale.to_vec();
-        self.affine_offset = offset.to_vec();
+        // Canonical zero (−0.0 + 0.0 = +0.0): the per-output stage relies on
+        // offsets never being −0.
+        self.affine_offset = offset.iter().map(|&b| b + 0.0).collect();
         Ok(())
     }
 
@@ -796,8 +798,10 @@ impl AnalogMatrix {
                 // SAFETY: the CPU has the features.
                 return unsafe { forward_block_avx512(self, x, count, first, seeds, out) };
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has the feature.
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has the features.
                 return unsafe { forward_block_avx2(self, x, count, first, seeds, out) };
             }
         }
@@ -897,14 +901,21 @@ impl PostTerms<'_> {
     ) {
         let terms = acc.zip(self.noise).zip(self.gain).zip(self.offset);
         for (d, (((a, &z), &g), &b)) in dst.iter_mut().zip(terms) {
-            // Without output noise z is 0 and x + 0·f = x exactly (x is never −0).
-            let mut v = a * c.acc_factor + z as f64 * c.noise_factor;
+            // One rounding for the noise term (fused multiply-add, correctly
+            // rounded on every path); without output noise z is 0 and the
+            // result is a·acc_factor exactly (which is never −0).
+            let mut v = (z as f64).mul_add(c.noise_factor, a * c.acc_factor);
             if ADC {
                 v = rint(v).clamp(-c.k_adc, c.k_adc);
             }
             let v = v * c.out_factor * g + b;
-            let before = if FRESH { 0.0 } else { d.to_f64() };
-            *d = D::from_f64(before + v);
+            // v is never −0 (b is stored canonical, so x + b = −0 needs
+            // x = −0 and b = −0), hence 0.0 + v == v for the first tile.
+            *d = if FRESH {
+                D::from_f64(v)
+            } else {
+                D::from_f64(d.to_f64() + v)
+            };
         }
     }
 
@@ -953,7 +964,7 @@ unsafe fn forward_block_avx512<X: Float, Y: Float>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn forward_block_avx2<X: Float, Y: Float>(
     m: &AnalogMatrix,
     x: &[X],
