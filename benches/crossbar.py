@@ -9,12 +9,15 @@ to the same thread count), timed in alternating rounds in one process; and, when
 aihwkit is importable, to aihwkit's ``AnalogLinear`` with ``InferenceRPUConfig``
 and PCMLikeNoiseModel drifted to 3600 s.
 
-Run: ``python benches/crossbar.py [--quick]``.
+Each shape × thread count runs in its own process. Run:
+``python benches/crossbar.py [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -49,12 +52,54 @@ def aihwkit_layer(W: np.ndarray, threads: int):
     return layer
 
 
+CASES = [(4096, 256, 512, 1), (4096, 256, 512, 2), (50000, 22, 704, 1), (50000, 22, 704, 2)]
+
+
+def run_case(n: int, d_in: int, d_out: int, threads: int, rounds: int) -> None:
+    """Times one shape and thread count (all contenders, alternating) and
+    prints its row."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((d_out, d_in)).astype(np.float32)
+    X = rng.standard_normal((n, d_in)).astype(np.float32)
+    m = AnalogMatrix.program(W, full_fidelity_config(), seed=0)
+    m.drift_to(3600.0, seed=1)
+    k = sum(rows for _, _, rows, _ in m.tiles)
+    m.set_affine(rng.uniform(0.98, 1.02, k), rng.uniform(-1e-3, 1e-3, k))
+    analogkernels.set_num_threads(threads)
+    with threadpool_limits(threads):
+        fns: dict[str, Callable[[], object]] = {
+            "gemm": lambda: X @ W.T,
+            "analog": lambda: m.matmul(X, seed=2),
+        }
+        if AnalogLinear is not None:
+            layer = aihwkit_layer(W, threads)
+            xt = torch.from_numpy(X)
+
+            def run_aihwkit():
+                with torch.no_grad():
+                    return layer(xt)
+
+            fns["aihwkit"] = run_aihwkit
+        t = best_times(fns, rounds)
+    ratio = t["analog"] / t["gemm"]
+    peer = t.get("aihwkit")
+    peer_s = f"{peer * 1e3:10.1f} {peer / t['analog']:8.2f}" if peer else f"{'-':>10} {'-':>8}"
+    print(
+        f"{f'{n}x{d_in}->{d_out}':>20} {threads:>3} | {t['gemm'] * 1e3:13.2f} "
+        f"{t['analog'] * 1e3:10.2f} {ratio:6.2f} | {peer_s}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
+    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
-    rng = np.random.default_rng(0)
+    if args.case is not None:
+        run_case(*CASES[args.case], rounds)
+        return
     print(f"analogkernels {analogkernels.__version__}; aihwkit: {'yes' if AnalogLinear else 'no'}")
     header = (
         f"{'shape':>20} {'thr':>3} | {'numpy GEMM ms':>13} {'analog ms':>10} "
@@ -62,41 +107,11 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for n, d_in, d_out in [(4096, 256, 512), (50000, 22, 704)]:
-        W = rng.standard_normal((d_out, d_in)).astype(np.float32)
-        X = rng.standard_normal((n, d_in)).astype(np.float32)
-        m = AnalogMatrix.program(W, full_fidelity_config(), seed=0)
-        m.drift_to(3600.0, seed=1)
-        k = sum(rows for _, _, rows, _ in m.tiles)
-        m.set_affine(rng.uniform(0.98, 1.02, k), rng.uniform(-1e-3, 1e-3, k))
-        for threads in (1, 2):
-            analogkernels.set_num_threads(threads)
-            with threadpool_limits(threads):
-                fns: dict[str, Callable[[], object]] = {
-                    "gemm": lambda X=X, W=W: X @ W.T,
-                    "analog": lambda m=m, X=X: m.matmul(X, seed=2),
-                }
-                if AnalogLinear is not None:
-                    layer = aihwkit_layer(W, threads)
-                    xt = torch.from_numpy(X)
-
-                    def run_aihwkit(layer=layer, xt=xt):
-                        with torch.no_grad():
-                            return layer(xt)
-
-                    fns["aihwkit"] = run_aihwkit
-                t = best_times(fns, rounds)
-            ratio = t["analog"] / t["gemm"]
-            peer = t.get("aihwkit")
-            peer_s = (
-                f"{peer * 1e3:10.1f} {peer / t['analog']:8.2f}" if peer else f"{'-':>10} {'-':>8}"
-            )
-            print(
-                f"{f'{n}x{d_in}->{d_out}':>20} {threads:>3} | {t['gemm'] * 1e3:13.2f} "
-                f"{t['analog'] * 1e3:10.2f} {ratio:6.2f} | {peer_s}",
-                flush=True,
-            )
-    analogkernels.set_num_threads(0)
+    # Each case in a fresh process: thread pools (ours, BLAS, torch's OpenMP)
+    # and the allocator's state left by one case skewed the next by up to 30 %.
+    for i in range(len(CASES)):
+        cmd = [sys.executable, __file__, "--case", str(i)] + (["--quick"] if args.quick else [])
+        subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":
