@@ -107,6 +107,26 @@ def test_same_seed_same_bits_any_threads_and_split():
     assert m3.matmul(X, t_inference=3600.0, seed=6).tobytes() != outs[0]
 
 
+def test_large_outputs_same_bits_with_the_populating_thread():
+    # ≥ 8 MiB of output: with two threads one of them first populates the
+    # output's pages (madvise) while the other computes; bits must not change.
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((520, 22)).astype(np.float32)
+    X = rng.standard_normal((4100, 22)).astype(np.float32)
+    m = AnalogMatrix.program(W, CrossbarConfig.hermes(), seed=1)
+    outs = []
+    try:
+        for threads in (1, 2):
+            analogkernels.set_num_threads(threads)
+            for dtype in (np.float32, np.float64):
+                y = m.matmul(X.astype(dtype), t_inference=60.0, seed=4)
+                assert y.nbytes >= 8 << 20
+                outs.append(y.astype(np.float64).tobytes())
+    finally:
+        analogkernels.set_num_threads(0)
+    assert outs[0] == outs[2] and outs[1] == outs[3]
+
+
 def test_output_noise_has_the_configured_sigma():
     # One tile, unit weights scale: noise in weight units = out_noise·out_bound·s_in·w_max.
     rng = np.random.default_rng(3)

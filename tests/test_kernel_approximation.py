@@ -126,6 +126,26 @@ def test_fused_transform_equals_projection_then_cos_sin(sampler, dtype):
     np.testing.assert_array_equal(np.vstack([f.transform(X[:100]), f.transform(X[100:])]), fused)
 
 
+@pytest.mark.parametrize("sampler", ["rff", "sorf"])
+def test_large_transform_same_bits_with_the_populating_thread(sampler):
+    # 6000 × 704 float32 = 16.9 MB: the two-thread run populates pages on one thread.
+    import analogkernels
+
+    X = data(n=6000, d=22).astype(np.float32)
+    f = RandomFourierFeatures(gamma=0.05, n_components=352, sampler=sampler, random_state=0)
+    f.fit(X)
+    before = analogkernels.get_num_threads()
+    try:
+        analogkernels.set_num_threads(1)
+        one = f.transform(X)
+        analogkernels.set_num_threads(2)
+        two = f.transform(X)
+    finally:
+        analogkernels.set_num_threads(before)
+    assert one.nbytes >= 8 << 20
+    np.testing.assert_array_equal(one, two)
+
+
 def test_truncation_bounds_the_draws():
     f = RandomFourierFeatures(kernel="arccos", n_components=4000, truncation=3.0, random_state=0)
     W = f.fit(data(d=5)).random_weights_
