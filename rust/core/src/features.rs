@@ -6,7 +6,14 @@
 //! - [`sorf_project`]: `U = X Wᵀ` for a SORF matrix given by its sign
 //!   diagonals, each row padded in a small buffer and pushed through the three
 //!   randomised Hadamard stages of every block while it sits in L1 — the
-//!   matrix is never formed.
+//!   matrix is never formed. For float32 on AVX-512 with n ∈ {16, 32, 64},
+//!   16 rows at a time in structure-of-arrays form (`sorf_avx512`), same bits.
+//! - [`rbf_features_fused`]: both at once on chunks of 32 rows (dense `W`
+//!   through matrixmultiply, or SORF), so `U` never exists as a whole.
+//!
+//! Large outputs are written under [`parallel::for_each_index_populating`]:
+//! with two or more threads one of them populates the fresh pages while the
+//! others compute.
 //!
 //! # Accuracy of `sin`/`cos`
 //! Cody–Waite reduction by π/2 with a three-part constant, then Taylor

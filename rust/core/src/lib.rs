@@ -2,7 +2,13 @@
 //!
 //! Each engine lives in one module:
 //! - [`hadamard`]: SIMD fast Walsh–Hadamard transform and the fused SORF helpers;
-//! - [`parallel`]: the crate's thread pool (size, fork safety).
+//! - [`features`]: random-feature nonlinearities, fused SORF/dense projections;
+//! - [`crossbar`]: the bit-accurate tiled crossbar MVM engine (DAC, exact
+//!   integer accumulation, noise, ADC, affine correction, drift compensation);
+//! - [`pcm`]: the PCM device state machine (program-and-verify, drift, faults);
+//! - [`noise_models`]: aihwkit's statistical PCM/HERMES noise laws;
+//! - [`rng`]: counter-based Philox4x32-10 and the vectorised normal samplers;
+//! - [`parallel`]: the crate's thread pool (size, fork safety, page population).
 //!
 //! No Python here: the PyO3 bindings live in the `analogkernels-python` crate and
 //! only convert, validate and release the GIL.
