@@ -36,6 +36,18 @@ def test_generator_window_uniqueness_and_determinism():
         ListOpsConfig(max_args=1)
 
 
+def test_performer_initialisation_is_seeded_and_leaves_the_global_rng_alone():
+    torch = pytest.importorskip("torch")
+    from analogkernels.lra import Performer
+
+    state = torch.get_rng_state()
+    a, b, c = (Performer(max_len=16, seed=s) for s in (3, 3, 4))
+    assert torch.equal(torch.get_rng_state(), state)
+    pairs = list(zip(a.parameters(), b.parameters(), c.parameters()))
+    assert all(torch.equal(p, q) for p, q, _ in pairs)
+    assert any(not torch.equal(p, r) for p, _, r in pairs)
+
+
 def test_performer_pipeline_and_attention_cli(tmp_path):
     pytest.importorskip("torch")
     from analogkernels import lra

@@ -81,6 +81,23 @@ class Performer(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        # Initial weights from `seed`, without touching the global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._build(vocab, dim, heads, layers, ffn, nb_features, max_len, classes, seed)
+
+    def _build(
+        self,
+        vocab: int,
+        dim: int,
+        heads: int,
+        layers: int,
+        ffn: int,
+        nb_features: int,
+        max_len: int,
+        classes: int,
+        seed: int,
+    ) -> None:
         self.embed = nn.Embedding(vocab, dim, padding_idx=0)
         pos = torch.arange(max_len)[:, None] / torch.pow(10000, torch.arange(0, dim, 2) / dim)
         pe = torch.zeros(max_len, dim)
