@@ -43,7 +43,7 @@ def test_performer_initialisation_is_seeded_and_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     a, b, c = (Performer(max_len=16, seed=s) for s in (3, 3, 4))
     assert torch.equal(torch.get_rng_state(), state)
-    pairs = list(zip(a.parameters(), b.parameters(), c.parameters()))
+    pairs = list(zip(a.parameters(), b.parameters(), c.parameters(), strict=True))
     assert all(torch.equal(p, q) for p, q, _ in pairs)
     assert any(not torch.equal(p, r) for p, _, r in pairs)
 
