@@ -144,7 +144,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
     feature_map : transformer or None, default None
         Applied to ``X`` batch by batch in ``fit`` and in prediction (cloned and
         fitted on ``X`` first unless already fitted).
-    batch_size : int, default 8192
+    batch_size : int, default 4096
         Rows per batch.
     targets : {"pm1", "01"}, default "pm1"
         Regression targets per class: ±1 (scikit-learn) or 0/1 with the
@@ -172,7 +172,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         fit_intercept: bool = True,
         regularize_intercept: bool = False,
         feature_map: Any = None,
-        batch_size: int = 8192,
+        batch_size: int = 4096,
         targets: str = "pm1",
     ) -> None:
         self.alpha = alpha
@@ -321,7 +321,7 @@ class RidgeClassifierCV(RidgeClassifier):
         alphas: Any = (0.1, 1.0, 10.0),
         fit_intercept: bool = True,
         feature_map: Any = None,
-        batch_size: int = 8192,
+        batch_size: int = 4096,
     ) -> None:
         self.alphas = alphas
         self.fit_intercept = fit_intercept
