@@ -9,31 +9,45 @@ use pyo3::prelude::*;
 use crate::arrays::{as_float_array, with_c_slice, FloatArray};
 use crate::errors::{compute, raise};
 
-fn features_typed<'py, T: analogkernels_core::features::SinCos + Element>(
+/// `(rows, cols)` of a 2-D array argument, or a ShapeError naming it.
+fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult<(usize, usize)> {
+    match *a.shape() {
+        [rows, cols] => Ok((rows, cols)),
+        ref shape => Err(raise(
+            a.py(),
+            "ShapeError",
+            format!("{name} must be 2-D, got shape {shape:?}"),
+        )),
+    }
+}
+
+/// A new `rows × cols` array filled by `fill(input, output)`, run through
+/// [`compute`] (GIL released for large `work`, panics caught) with the
+/// input's elements in C order.
+fn new_filled<'py, T: Element>(
+    input: &Bound<'py, PyArrayDyn<T>>,
+    (rows, cols): (usize, usize),
+    work: usize,
+    fill: impl FnOnce(&[T], &mut [T]) -> analogkernels_core::Result<()> + Send,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = input.py();
+    // SAFETY: `fill` writes every element before anything reads it.
+    let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, cols], false) };
+    // SAFETY: new array, not shared.
+    let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
+    with_c_slice(input, |data| compute(py, work, || fill(data, dst)))?;
+    Ok(out.into_any())
+}
+
+fn features_typed<'py, T: SinCos + Element>(
     u: Bound<'py, PyArrayDyn<T>>,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = u.py();
-    let shape = u.shape().to_vec();
-    if shape.len() != 2 {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!("U must be 2-D, got shape {shape:?}"),
-        ));
-    }
-    let (rows, s) = (shape[0], shape[1]);
-    // SAFETY: every element is written before it is read.
-    let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, 2 * s], false) };
-    // SAFETY: new array, not shared.
-    let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
+    let (rows, s) = matrix_dims(&u, "U")?;
     let sc = T::from_f64(scale);
-    with_c_slice(&u, |data| {
-        compute(py, rows * s * 8, || {
-            analogkernels_core::features::rbf_features(data, rows, s, sc, dst)
-        })
-    })?;
-    Ok(out.into_any())
+    new_filled(&u, (rows, 2 * s), rows * s * 8, |data, dst| {
+        analogkernels_core::features::rbf_features(data, rows, s, sc, dst)
+    })
 }
 
 /// `scale · [cos(U), sin(U)]` row by row (float32/float64 kept).
@@ -51,34 +65,20 @@ fn sorf_typed<'py, T: Float + Element>(
     n_components: usize,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = x.py();
-    let shape = x.shape().to_vec();
-    if shape.len() != 2 {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!("X must be 2-D, got shape {shape:?}"),
-        ));
-    }
-    let (rows, d) = (shape[0], shape[1]);
-    let (signs_v, n) = sorf_signs::<T>(py, signs)?;
-    // SAFETY: every element is written before it is read.
-    let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, n_components], false) };
-    // SAFETY: new array, not shared.
-    let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
-    let sc = T::from_f64(scale);
+    let (rows, d) = matrix_dims(&x, "X")?;
+    let (signs_v, n) = sorf_signs::<T>(x.py(), signs)?;
     let w = SorfMatrix {
         signs: &signs_v,
         n,
         n_components,
-        scale: sc,
+        scale: T::from_f64(scale),
     };
-    with_c_slice(&x, |data| {
-        compute(py, rows * n_components * 8, || {
-            analogkernels_core::features::sorf_project(data, rows, d, &w, dst)
-        })
-    })?;
-    Ok(out.into_any())
+    new_filled(
+        &x,
+        (rows, n_components),
+        rows * n_components * 8,
+        |data, dst| analogkernels_core::features::sorf_project(data, rows, d, &w, dst),
+    )
 }
 
 /// `X Wᵀ · scale` for the SORF matrix of `signs` (blocks × 3 × n), first
@@ -133,15 +133,7 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
-    let shape = x.shape().to_vec();
-    if shape.len() != 2 {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!("X must be 2-D, got shape {shape:?}"),
-        ));
-    }
-    let (rows, d) = (shape[0], shape[1]);
+    let (rows, d) = matrix_dims(&x, "X")?;
     let (w, n): (Vec<T>, usize) = match (weights, signs) {
         (Some(w), None) => {
             let wa = as_float_array(w, "W")?;
@@ -166,10 +158,6 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
             ))
         }
     };
-    // SAFETY: every element is written before it is read.
-    let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, 2 * n_components], false) };
-    // SAFETY: new array, not shared.
-    let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
     let projection = if weights.is_some() {
         Projection::Dense {
             weights: &w,
@@ -184,12 +172,14 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
         })
     };
     let sc = T::from_f64(scale);
-    with_c_slice(&x, |data| {
-        compute(py, rows * n_components * 16, || {
+    new_filled(
+        &x,
+        (rows, 2 * n_components),
+        rows * n_components * 16,
+        |data, dst| {
             analogkernels_core::features::rbf_features_fused(data, rows, d, &projection, sc, dst)
-        })
-    })?;
-    Ok(out.into_any())
+        },
+    )
 }
 
 /// `scale · [cos(X Wᵀ), sin(X Wᵀ)]` in one pass over row chunks (the
