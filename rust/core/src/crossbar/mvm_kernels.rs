@@ -11,7 +11,6 @@
 /// Signature of a kernel: `(g, rows_padded, x_pairs, acc)`.
 pub(super) type Kernel = unsafe fn(&[i16], usize, &[i16], &mut [i32]);
 
-/// The best kernel of this CPU.
 /// `acc[s·acc_stride + r] = Σ_p x_s[2p]·g[p][r][0] + x_s[2p+1]·g[p][r][1]` for
 /// `ns` samples whose codes lie back to back in `x` (`x_len` each, even):
 /// the weights are loaded once per group of samples (register blocking over
@@ -19,6 +18,7 @@ pub(super) type Kernel = unsafe fn(&[i16], usize, &[i16], &mut [i32]);
 /// streaming the tile from L2 once per sample. Same integers as [`Kernel`].
 pub(super) type MultiKernel = unsafe fn(&[i16], usize, &[i16], usize, usize, &mut [i32], usize);
 
+/// The best multi-sample kernel of this CPU.
 pub(super) fn best_multi() -> MultiKernel {
     #[cfg(target_arch = "x86_64")]
     {
@@ -53,15 +53,11 @@ pub(super) unsafe fn multi_by_sample(
     }
 }
 
+/// The best single-sample kernel of this CPU, for [`multi_by_sample`] (CPUs
+/// with AVX-512BW use the multi-sample kernels, whose `S = 1` case covers it).
 pub(super) fn best() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            if std::arch::is_x86_feature_detected!("avx512vnni") {
-                return x86::pairs_avx512_vnni;
-            }
-            return x86::pairs_avx512;
-        }
         if std::arch::is_x86_feature_detected!("avx2") {
             return x86::pairs_avx2;
         }
@@ -92,66 +88,6 @@ mod x86 {
     #[inline(always)]
     fn pack(x0: i16, x1: i16) -> i32 {
         ((x0 as u16 as u32) | ((x1 as u16 as u32) << 16)) as i32
-    }
-
-    macro_rules! avx512_kernel {
-        ($name:ident, $features:literal, $fma:expr) => {
-            #[target_feature(enable = $features)]
-            pub(in crate::crossbar) unsafe fn $name(
-                g: &[i16],
-                rp: usize,
-                x: &[i16],
-                acc: &mut [i32],
-            ) {
-                let pairs = x.len() / 2;
-                assert!(g.len() >= pairs * 2 * rp && acc.len() >= rp && rp.is_multiple_of(16));
-                let fma = $fma;
-                let gp = g.as_ptr();
-                let mut ob = 0;
-                // Eight independent accumulator chains hide the multiply–add
-                // latency; 64-row steps, then 16-row steps, finish the tile.
-                while ob + 128 <= rp {
-                    let mut a = [_mm512_setzero_si512(); 8];
-                    for p in 0..pairs {
-                        let xp = _mm512_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
-                        let base = gp.add(p * 2 * rp + 2 * ob);
-                        for (k, ak) in a.iter_mut().enumerate() {
-                            let gv = _mm512_loadu_si512(base.add(32 * k) as *const _);
-                            *ak = fma(*ak, xp, gv);
-                        }
-                    }
-                    for (k, ak) in a.iter().enumerate() {
-                        _mm512_storeu_si512(acc.as_mut_ptr().add(ob + 16 * k) as *mut _, *ak);
-                    }
-                    ob += 128;
-                }
-                while ob + 64 <= rp {
-                    let mut a = [_mm512_setzero_si512(); 4];
-                    for p in 0..pairs {
-                        let xp = _mm512_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
-                        let base = gp.add(p * 2 * rp + 2 * ob);
-                        for (k, ak) in a.iter_mut().enumerate() {
-                            let gv = _mm512_loadu_si512(base.add(32 * k) as *const _);
-                            *ak = fma(*ak, xp, gv);
-                        }
-                    }
-                    for (k, ak) in a.iter().enumerate() {
-                        _mm512_storeu_si512(acc.as_mut_ptr().add(ob + 16 * k) as *mut _, *ak);
-                    }
-                    ob += 64;
-                }
-                while ob < rp {
-                    let mut a = _mm512_setzero_si512();
-                    for p in 0..pairs {
-                        let xp = _mm512_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
-                        let gv = _mm512_loadu_si512(gp.add(p * 2 * rp + 2 * ob) as *const _);
-                        a = fma(a, xp, gv);
-                    }
-                    _mm512_storeu_si512(acc.as_mut_ptr().add(ob) as *mut _, a);
-                    ob += 16;
-                }
-            }
-        };
     }
 
     /// Register-blocked [`super::MultiKernel`]: `S` samples × 4 vectors of 16
@@ -267,17 +203,6 @@ mod x86 {
         |a, x, g| _mm512_dpwssd_epi32(a, x, g)
     );
 
-    avx512_kernel!(
-        pairs_avx512,
-        "avx512f,avx512bw",
-        |a, x, g| _mm512_add_epi32(a, _mm512_madd_epi16(x, g))
-    );
-    avx512_kernel!(
-        pairs_avx512_vnni,
-        "avx512f,avx512bw,avx512vnni",
-        |a, x, g| _mm512_dpwssd_epi32(a, x, g)
-    );
-
     #[target_feature(enable = "avx2")]
     pub(in crate::crossbar) unsafe fn pairs_avx2(g: &[i16], rp: usize, x: &[i16], acc: &mut [i32]) {
         let pairs = x.len() / 2;
@@ -314,9 +239,6 @@ mod tests {
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 kernels.push(x86::pairs_avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512bw") {
-                kernels.push(x86::pairs_avx512);
             }
         }
         for (rp, cols) in [(16usize, 2usize), (80, 22), (256, 256), (48, 6)] {
