@@ -277,9 +277,10 @@ pub struct AnalogMatrix {
     t_inference: f64,
     /// Drift-compensation factor per (tile, output row).
     compensation: Vec<f64>,
-    /// `w_max · compensation` per (tile, output row): the factor from
-    /// normalised units back to weight units.
-    out_scale: Vec<f64>,
+    /// `(w_max · compensation) · affine_scale` per (tile, output row): the
+    /// factor from normalised units back to weight units, affine scale
+    /// included (kept current by `drift_to` and `set_affine`).
+    gain: Vec<f64>,
     /// Drift-compensation readout per (tile, output row) right after programming.
     reference_sums: Vec<i64>,
     /// Per-(tile, output row) affine correction.
@@ -409,7 +410,7 @@ impl AnalogMatrix {
             codes_cm: vec![0; cm0],
             t_inference: f64::NAN,
             compensation: vec![1.0; out0],
-            out_scale: vec![0.0; out0],
+            gain: vec![0.0; out0],
             reference_sums: vec![0; out0],
             affine_scale: vec![1.0; out0],
             affine_offset: vec![0.0; out0],
@@ -644,16 +645,23 @@ impl AnalogMatrix {
                 }
             }
         }
-        for ((o, &w), &c) in self
-            .out_scale
+        self.refresh_gain();
+        self.t_inference = t_inference;
+        Ok(())
+    }
+
+    /// Recomputes `gain` after a change of the compensation
+    /// or of the affine scale.
+    fn refresh_gain(&mut self) {
+        for (((g, &w), &c), &a) in self
+            .gain
             .iter_mut()
             .zip(&self.w_max)
             .zip(&self.compensation)
+            .zip(&self.affine_scale)
         {
-            *o = w * c;
+            *g = (w * c) * a;
         }
-        self.t_inference = t_inference;
-        Ok(())
     }
 
     /// Time (s after programming) of the current device state.
@@ -699,6 +707,7 @@ impl AnalogMatrix {
         // Canonical zero (−0.0 + 0.0 = +0.0): the per-output stage relies on
         // offsets never being −0.
         self.affine_offset = offset.iter().map(|&b| b + 0.0).collect();
+        self.refresh_gain();
         Ok(())
     }
 
@@ -1022,7 +1031,6 @@ fn forward_block_body<X: Float, Y: Float>(
         noise,
         wnoise,
         o_all,
-        gain,
     } = &mut guard;
     s_ins.resize(count, 0.0);
     codes_in.resize(count * tc, 0);
@@ -1038,8 +1046,6 @@ fn forward_block_body<X: Float, Y: Float>(
     if n_ct > 1 {
         o_all.resize(count * out_dim, 0.0);
     }
-    gain.clear();
-    gain.extend(m.out_scale.iter().zip(&m.affine_scale).map(|(w, a)| w * a));
     for ct in 0..n_ct {
         let t0 = &m.tiles[ct];
         let (cols, xl) = (t0.cols, t0.cols.next_multiple_of(2));
@@ -1144,7 +1150,7 @@ fn forward_block_body<X: Float, Y: Float>(
                 let o = t.out0;
                 let post = PostTerms {
                     noise: &noise[..rows],
-                    gain: &gain[o..o + rows],
+                    gain: &m.gain[o..o + rows],
                     offset: &m.affine_offset[o..o + rows],
                 };
                 let from_ints = fits_i32 && !extras;
@@ -1204,7 +1210,6 @@ struct Scratch {
     noise: Vec<f32>,
     wnoise: Vec<f32>,
     o_all: Vec<f64>,
-    gain: Vec<f64>,
 }
 
 thread_local! {
