@@ -723,19 +723,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn fill_matches_pointwise_for_any_offset_and_isa() {
-        for start in 0..9u64 {
-            for len in [13usize, 64, 200] {
+    type Filler = fn(u64, u64, u64, &mut [f32]);
+
+    /// `fill` and `portable` agree bitwise with `pointwise` for every start
+    /// and length given.
+    fn check_fill(
+        fill: Filler,
+        portable: Filler,
+        pointwise: fn(u64, u64, u64) -> f32,
+        starts: &[u64],
+        lens: &[usize],
+    ) {
+        for &start in starts {
+            for &len in lens {
                 let mut v = vec![0.0f32; len];
                 let mut w = vec![0.0f32; len];
-                fill_normals(7, 3, start, &mut v);
-                fill_normals_portable(7, 3, start, &mut w);
+                fill(7, 3, start, &mut v);
+                portable(7, 3, start, &mut w);
                 for (i, x) in v.iter().enumerate() {
-                    assert_eq!(
-                        x.to_bits(),
-                        (normal(7, 3, start + i as u64) as f32).to_bits()
-                    );
+                    assert_eq!(x.to_bits(), pointwise(7, 3, start + i as u64).to_bits());
                     assert_eq!(x.to_bits(), w[i].to_bits());
                 }
             }
@@ -743,19 +749,28 @@ mod tests {
     }
 
     #[test]
+    fn fill_matches_pointwise_for_any_offset_and_isa() {
+        let starts: Vec<u64> = (0..9).collect();
+        let pointwise = |seed, stream, i| normal(seed, stream, i) as f32;
+        check_fill(
+            fill_normals,
+            fill_normals_portable,
+            pointwise,
+            &starts,
+            &[13, 64, 200],
+        );
+    }
+
+    #[test]
     fn fill16_matches_pointwise_for_any_offset_and_isa() {
-        for start in [0u64, 1, 5, 127, 128, 250] {
-            for len in [13usize, 128, 300] {
-                let mut v = vec![0.0f32; len];
-                let mut w = vec![0.0f32; len];
-                fill_normals16(7, 3, start, &mut v);
-                fill_normals16_portable(7, 3, start, &mut w);
-                for (i, x) in v.iter().enumerate() {
-                    assert_eq!(x.to_bits(), normal16(7, 3, start + i as u64).to_bits());
-                    assert_eq!(x.to_bits(), w[i].to_bits());
-                }
-            }
-        }
+        let starts = [0u64, 1, 5, 127, 128, 250];
+        check_fill(
+            fill_normals16,
+            fill_normals16_portable,
+            normal16,
+            &starts,
+            &[13, 128, 300],
+        );
     }
 
     #[test]
@@ -796,18 +811,10 @@ mod tests {
 
     #[test]
     fn normals16_have_unit_moments() {
-        let n = 400_000;
-        let mut v32 = vec![0.0f32; n];
-        fill_normals16(42, 0, 0, &mut v32);
-        let v: Vec<f64> = v32.iter().map(|&x| x as f64).collect();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-        let kurt = v.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
         // Standard errors as for `normals_have_unit_moments`; the 4.33 cut
         // changes the variance by -2e-4 and the kurtosis by -6e-3.
-        assert!(mean.abs() < 0.008, "mean {mean}");
-        assert!((var - 1.0).abs() < 0.011, "var {var}");
-        assert!((kurt - 3.0).abs() < 0.05, "kurtosis {kurt}");
+        let v = check_unit_moments(fill_normals16);
+        let n = v.len();
         // Tail: P(|z| > 3) = 0.0027 (4.5 standard errors at 0.0027 ± 0.00008).
         let tail = v.iter().filter(|x| x.abs() > 3.0).count() as f64 / n as f64;
         assert!((tail - 0.0027).abs() < 0.0004, "tail {tail}");
@@ -837,17 +844,24 @@ mod tests {
 
     #[test]
     fn normals_have_unit_moments() {
+        check_unit_moments(fill_normals);
+    }
+
+    /// 400,000 draws of `fill` have mean 0, variance 1 and kurtosis 3 within
+    /// about 5 standard errors (mean 1/sqrt(n) = 0.0016, variance sqrt(2/n) =
+    /// 0.0022, kurtosis sqrt(24/n) = 0.008); returns the draws.
+    fn check_unit_moments(fill: Filler) -> Vec<f64> {
         let n = 400_000;
         let mut v32 = vec![0.0f32; n];
-        fill_normals(42, 0, 0, &mut v32);
+        fill(42, 0, 0, &mut v32);
         let v: Vec<f64> = v32.iter().map(|&x| x as f64).collect();
         let mean = v.iter().sum::<f64>() / n as f64;
         let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         let kurt = v.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
-        // Standard errors: mean 1/sqrt(n) = 0.0016, var sqrt(2/n) = 0.0022, kurtosis sqrt(24/n) = 0.008.
         assert!(mean.abs() < 0.008, "mean {mean}");
         assert!((var - 1.0).abs() < 0.011, "var {var}");
         assert!((kurt - 3.0).abs() < 0.05, "kurtosis {kurt}");
+        v
     }
 
     #[test]
