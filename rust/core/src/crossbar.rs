@@ -136,36 +136,26 @@ impl CrossbarParams {
                 ))
             }
         };
-        if self.tile_rows == 0 || self.tile_rows > 4096 {
-            return Err(Error::value(
-                "tile_rows",
-                format!("must be in 1..=4096, got {}", self.tile_rows),
-            ));
-        }
-        if self.tile_cols == 0 || self.tile_cols > 4096 {
-            return Err(Error::value(
-                "tile_cols",
-                format!("must be in 1..=4096, got {}", self.tile_cols),
-            ));
-        }
+        let within = |field: &'static str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    field,
+                    format!("must be in {lo}..={hi}, got {v}"),
+                ))
+            }
+        };
+        within("tile_rows", self.tile_rows as u64, 1, 4096)?;
+        within("tile_cols", self.tile_cols as u64, 1, 4096)?;
         if !(1..=2).contains(&self.devices_per_polarity) {
             return Err(Error::value(
                 "devices_per_polarity",
                 format!("must be 1 or 2, got {}", self.devices_per_polarity),
             ));
         }
-        if !(2..=14).contains(&self.conductance_bits) {
-            return Err(Error::value(
-                "conductance_bits",
-                format!("must be in 2..=14, got {}", self.conductance_bits),
-            ));
-        }
-        if !(1..=16).contains(&self.input_bits) {
-            return Err(Error::value(
-                "input_bits",
-                format!("must be in 1..=16, got {}", self.input_bits),
-            ));
-        }
+        within("conductance_bits", self.conductance_bits.into(), 2, 14)?;
+        within("input_bits", self.input_bits.into(), 1, 16)?;
         if self.output_bits > 24 {
             return Err(Error::value(
                 "output_bits",
