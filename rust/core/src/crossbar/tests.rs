@@ -1,4 +1,6 @@
 use super::*;
+use crate::noise_models::NoiseModel;
+use crate::rng;
 
 fn ideal() -> CrossbarParams {
     CrossbarParams {

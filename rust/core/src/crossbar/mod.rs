@@ -1,0 +1,336 @@
+//! Bit-accurate tiled crossbar matrix–vector engine with HERMES/PCM
+//! non-idealities.
+//!
+//! Datapath of one MVM `y = W x` (W: `out × in`), after the IBM HERMES chip
+//! (Le Gallo et al., Nat. Electron. 2023; hardware-facts §2) and aihwkit's
+//! inference model (hardware-facts §3):
+//!
+//! 1. **Mapping.** W is cut into tiles of at most `tile_rows × tile_cols`
+//!    (outputs × inputs). Per tile (or per output row of a tile) `w_max =
+//!    max|W|`; each weight becomes an integer conductance code
+//!    `rint(W · 2^b / w_max)` (`b = conductance_bits`, LSB = `g_max / 2^b`),
+//!    split over `devices_per_polarity` devices of its polarity, filling the
+//!    first device before the second (HERMES TDP: as many devices as possible
+//!    fully SET or RESET).
+//! 2. **Programming.** Each device gets its target plus noise from the
+//!    statistical model ([`NoiseModel`]), clamped to `[0, g_max_device]`; the
+//!    drift exponent ν is drawn from the model's law at the target.
+//! 3. **Time.** At `t_inference` seconds after programming:
+//!    `g = g_prog · ((t_inf + t0)/t0)^(−ν)` plus accumulated 1/f noise
+//!    `|g| · Q_s · sqrt(ln((t + t_read)/(2 t_read)))) · ξ`, clamped at 0, then
+//!    re-quantised to the code grid.
+//! 4. **DAC.** Signed `input_bits` codes `clamp(rint(x · M/s), −M, M)`,
+//!    `M = 2^(input_bits−1) − 1`, with `s` the abs-max of the tile's input
+//!    slice (per vector) or a fixed `input_range` (clipping).
+//! 5. **Exact accumulation.** `acc = Σ code_in · (g⁺ − g⁻)` in integers (i32
+//!    when it cannot overflow, else i64): the sum cannot depend on order,
+//!    SIMD width or threads.
+//! 6. **Per-MVM noise** on the column value `v = acc / (M · 2^b)` (units of
+//!    normalised weight × normalised input): Gaussian output noise with
+//!    `σ = out_noise · out_bound` (a fraction of the ADC range), PCM read noise
+//!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ), IR drop (aihwkit's model).
+//! 7. **ADC** with `output_bits` (0: none): `clamp(rint(v · K/out_bound), −K, K)
+//!    · out_bound/K`, `K = 2^(output_bits−1) − 1` (round half to even, saturate
+//!    at both ends); rescale to weight units, `· s · (w_max · γ)` with γ the
+//!    drift-compensation factor; per-column affine correction `a·v + b`; tile
+//!    partial sums added in increasing input-tile order in f64.
+//! 8. **Drift compensation** (aihwkit GlobalDriftCompensation; [Joshi20]
+//!    Methods E): a readout right after programming over the same readout at
+//!    `t_inference`, per tile (global) or per output column of a tile. The
+//!    readout is aihwkit's `mean|y|` over one-hot inputs, `Σ|g⁺ − g⁻|`, taken
+//!    through an ideal periphery as an exact integer.
+//!
+//! Randomness: every draw is Philox keyed by `(seed, stream, index)`
+//! ([`crate::rng`]), the index being the device index (programming, drift,
+//! read noise) or `(sample, input tile, output)` (per-MVM noise). Same seed ⇒
+//! same bits for any thread count or batch split (`row_offset` places a
+//! sub-batch within the full batch).
+//!
+//! Code layout, one file per stage:
+//! - `params.rs`: [`CrossbarParams`] (validation, code ranges) and the mode
+//!   enums [`WeightScaling`], [`Programming`], [`DriftCompensation`];
+//! - `mapping.rs`: stage 1, tiles, `w_max`, target codes, cell codes and the
+//!   kernel layout of the codes;
+//! - `devices.rs`: stages 2, 3 and 8, programming, drift and read noise,
+//!   re-quantisation, drift-compensation readout and factors;
+//! - `datapath.rs`: stages 4 to 7, one MVM (DAC, accumulation, per-MVM noise,
+//!   ADC, rescaling, affine correction) and its parallel loop;
+//! - `mvm_kernels.rs`: the SIMD integer accumulation kernels;
+//! - `mod.rs` (this file): [`AnalogMatrix`] and its public API.
+//!
+//! [`NoiseModel`]: crate::noise_models::NoiseModel
+
+use crate::error::{Error, Result};
+use crate::hadamard::Float;
+
+mod datapath;
+mod devices;
+mod mapping;
+mod mvm_kernels;
+mod params;
+
+pub use params::{CrossbarParams, DriftCompensation, Programming, WeightScaling};
+
+use mapping::Tile;
+
+/// Streams of the counter-based generator, one per purpose.
+mod stream {
+    pub const PROGRAM: u64 = 1;
+    pub const NU: u64 = 2;
+    pub const READ: u64 = 3;
+    pub const OUT_NOISE: u64 = 4;
+    pub const W_NOISE: u64 = 5;
+}
+
+/// A weight matrix programmed onto simulated crossbar tiles.
+#[derive(Clone, Debug)]
+pub struct AnalogMatrix {
+    params: CrossbarParams,
+    out_dim: usize,
+    in_dim: usize,
+    tiles: Vec<Tile>,
+    /// Number of input tiles (tiles are ordered row-tile-major).
+    n_col_tiles: usize,
+    /// `w_max` per (tile, output row).
+    w_max: Vec<f64>,
+    /// Target device codes, `cells × 2 × devices` (polarity-major per cell).
+    target: Vec<u16>,
+    /// Programmed conductance (µS) and drift exponent per device.
+    g_prog: Vec<f32>,
+    nu: Vec<f32>,
+    /// Current effective cell codes `g⁺ − g⁻` (row-major per tile) and their time.
+    codes: Vec<i32>,
+    /// The same codes in the layout of the accumulation kernel: per tile, for
+    /// each pair of inputs `(2p, 2p+1)`, the rows (padded to a multiple of 16)
+    /// as interleaved i16 pairs `g[o, 2p], g[o, 2p+1]` (a multiply-add of i16
+    /// pairs, `vpmaddwd`, then covers two inputs at once).
+    codes_cm: Vec<i16>,
+    t_inference: f64,
+    /// Drift-compensation factor per (tile, output row).
+    compensation: Vec<f64>,
+    /// `(w_max · compensation) · affine_scale` per (tile, output row): the
+    /// factor from normalised units back to weight units, affine scale
+    /// included (kept current by `drift_to` and `set_affine`).
+    gain: Vec<f64>,
+    /// Drift-compensation readout per (tile, output row) right after programming.
+    reference_sums: Vec<i64>,
+    /// Per-(tile, output row) affine correction.
+    affine_scale: Vec<f64>,
+    affine_offset: Vec<f64>,
+}
+
+/// Round half to even, as numpy's `rint`.
+#[inline(always)]
+fn rint(x: f64) -> f64 {
+    x.round_ties_even()
+}
+
+impl AnalogMatrix {
+    /// Maps `w` (`out_dim × in_dim`, C order, finite) onto tiles and programs
+    /// every device with `seed`.
+    pub fn program(
+        w: &[f64],
+        out_dim: usize,
+        in_dim: usize,
+        params: &CrossbarParams,
+        seed: u64,
+    ) -> Result<Self> {
+        params.validate()?;
+        if w.len() != out_dim * in_dim {
+            return Err(Error::Shape(format!(
+                "W has {} elements, expected out_dim × in_dim = {out_dim} × {in_dim}",
+                w.len()
+            )));
+        }
+        if let Some(pos) = w.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "W contains a non-finite value ({}) at row {}, column {}",
+                w[pos],
+                pos / in_dim.max(1),
+                pos % in_dim.max(1)
+            )));
+        }
+        let p = params.clone();
+        let mapping::Mapping {
+            tiles,
+            n_col_tiles,
+            w_max,
+            target,
+            cells,
+            cm_len,
+        } = mapping::map_weights(w, out_dim, in_dim, &p);
+        let out0 = w_max.len();
+        let mut m = AnalogMatrix {
+            params: p,
+            out_dim,
+            in_dim,
+            tiles,
+            n_col_tiles,
+            w_max,
+            target,
+            g_prog: Vec::new(),
+            nu: Vec::new(),
+            codes: vec![0; cells],
+            codes_cm: vec![0; cm_len],
+            t_inference: f64::NAN,
+            compensation: vec![1.0; out0],
+            gain: vec![0.0; out0],
+            reference_sums: vec![0; out0],
+            affine_scale: vec![1.0; out0],
+            affine_offset: vec![0.0; out0],
+        };
+        m.program_devices(seed)?;
+        m.reference_sums = m.readout_sums(&m.cell_codes(&m.device_codes_programmed()));
+        m.drift_to(0.0, seed)?;
+        Ok(m)
+    }
+
+    /// Moves the devices to `t_inference` seconds after programming: drift
+    /// and accumulated 1/f read noise (drawn with `seed`), re-quantised; then
+    /// updates the drift-compensation factors.
+    pub fn drift_to(&mut self, t_inference: f64, seed: u64) -> Result<()> {
+        if !(t_inference.is_finite() && t_inference >= 0.0) {
+            return Err(Error::value(
+                "t_inference",
+                format!("must be a finite number of seconds >= 0, got {t_inference}"),
+            ));
+        }
+        let dev = self.drifted_device_codes(t_inference, seed);
+        self.codes = self.cell_codes(&dev);
+        self.layout_codes_cm();
+        self.update_compensation();
+        self.refresh_gain();
+        self.t_inference = t_inference;
+        Ok(())
+    }
+
+    /// Time (s after programming) of the current device state.
+    pub fn t_inference(&self) -> f64 {
+        self.t_inference
+    }
+
+    /// `(out_dim, in_dim)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.out_dim, self.in_dim)
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CrossbarParams {
+        &self.params
+    }
+
+    /// Tile geometry: `(row0, col0, rows, cols)` per tile, row-tile-major.
+    pub fn tile_layout(&self) -> Vec<(usize, usize, usize, usize)> {
+        self.tiles
+            .iter()
+            .map(|t| (t.row0, t.col0, t.rows, t.cols))
+            .collect()
+    }
+
+    /// Sets the per-(tile, output) affine correction `a·v + b` (lengths: the
+    /// number of (tile, output row) pairs, in tile order).
+    pub fn set_affine(&mut self, scale: &[f64], offset: &[f64]) -> Result<()> {
+        let n = self.w_max.len();
+        if scale.len() != n || offset.len() != n {
+            return Err(Error::Shape(format!(
+                "affine scale and offset need {n} entries (one per tile output), got {} and {}",
+                scale.len(),
+                offset.len()
+            )));
+        }
+        if scale.iter().chain(offset).any(|v| !v.is_finite()) {
+            return Err(Error::Data(
+                "affine correction contains a non-finite value".into(),
+            ));
+        }
+        self.affine_scale = scale.to_vec();
+        // Canonical zero (−0.0 + 0.0 = +0.0): the per-output stage relies on
+        // offsets never being −0.
+        self.affine_offset = offset.iter().map(|&b| b + 0.0).collect();
+        self.refresh_gain();
+        Ok(())
+    }
+
+    /// The weights the current state realises, in weight units:
+    /// `code · w_max / 2^b · compensation` (out_dim × in_dim, C order).
+    pub fn effective_weights(&self) -> Vec<f64> {
+        let full = self.params.full_code() as f64;
+        let mut w = vec![0.0; self.out_dim * self.in_dim];
+        for t in &self.tiles {
+            for r in 0..t.rows {
+                let o = t.out0 + r;
+                let scale = self.w_max[o] / full * self.compensation[o];
+                for c in 0..t.cols {
+                    w[(t.row0 + r) * self.in_dim + t.col0 + c] =
+                        self.codes[t.cell0 + r * t.cols + c] as f64 * scale;
+                }
+            }
+        }
+        w
+    }
+
+    /// `Y = X Wᵀ` through the simulated datapath. `x`: `n × in_dim`, C order,
+    /// finite. `seed` drives the per-MVM noise; `row_offset` is the index of
+    /// `x`'s first row within the whole batch (for bit-identical sub-batches).
+    pub fn matmul(&self, x: &[f64], n: usize, seed: u64, row_offset: u64) -> Result<Vec<f64>> {
+        let mut y = vec![0.0f64; n * self.out_dim];
+        self.matmul_into(x, n, seed, row_offset, &mut y)?;
+        Ok(y)
+    }
+
+    /// [`AnalogMatrix::matmul`] into a caller-provided `n × out_dim` buffer, for
+    /// f32 or f64 inputs and outputs. Tile partial sums are always added in f64;
+    /// an f32 output is the f64 result rounded once.
+    pub fn matmul_into<X: Float, Y: Float>(
+        &self,
+        x: &[X],
+        n: usize,
+        seed: u64,
+        row_offset: u64,
+        y: &mut [Y],
+    ) -> Result<()> {
+        if x.len() != n * self.in_dim {
+            return Err(Error::Shape(format!(
+                "X has {} elements, expected n × in_dim = {n} × {}",
+                x.len(),
+                self.in_dim
+            )));
+        }
+        if y.len() != n * self.out_dim {
+            return Err(Error::Shape(format!(
+                "output has {} elements, expected n × out_dim = {n} × {}",
+                y.len(),
+                self.out_dim
+            )));
+        }
+        if let Some(pos) = x.iter().position(|v| !v.to_f64().is_finite()) {
+            return Err(Error::Data(format!(
+                "X contains a non-finite value ({}) at row {}, column {}",
+                x[pos].to_f64(),
+                pos / self.in_dim.max(1),
+                pos % self.in_dim.max(1)
+            )));
+        }
+        self.forward_into(x, n, seed, row_offset, y);
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendSlice<T>(*mut T);
+// SAFETY: tasks write disjoint indices.
+unsafe impl<T> Send for SendSlice<T> {}
+unsafe impl<T> Sync for SendSlice<T> {}
+
+impl<T> SendSlice<T> {
+    /// Pointer to element `i` (a method, so closures capture the wrapper).
+    ///
+    /// # Safety
+    /// `i` is inside the buffer.
+    unsafe fn at(self, i: usize) -> *mut T {
+        self.0.add(i)
+    }
+}
+
+#[cfg(test)]
+mod tests;

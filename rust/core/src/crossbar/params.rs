@@ -1,0 +1,165 @@
+//! Crossbar configuration: [`CrossbarParams`] (with its validation and the
+//! derived code ranges) and the mode enums [`WeightScaling`], [`Programming`]
+//! and [`DriftCompensation`].
+
+use crate::error::{Error, Result};
+use crate::noise_models::NoiseModel;
+
+/// How `w_max` is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightScaling {
+    /// One `w_max` per tile (HERMES: "W_max the largest |W| in the core").
+    PerTile,
+    /// One `w_max` per output row of each tile.
+    PerColumn,
+}
+
+/// How devices are programmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Programming {
+    /// Target plus noise from the statistical model ([`NoiseModel`]).
+    Statistical,
+    /// Device-level program-and-verify ([`crate::pcm`]), calibrated to the
+    /// same model's published spread.
+    Iterative,
+}
+
+/// Drift compensation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftCompensation {
+    /// None.
+    None,
+    /// One factor per tile.
+    Global,
+    /// One factor per output of each tile.
+    PerColumn,
+}
+
+/// Every parameter of the simulated crossbar (see the module docs for the
+/// stages; the Python `CrossbarConfig` documents units, defaults and sources).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossbarParams {
+    pub tile_rows: usize,
+    pub tile_cols: usize,
+    pub weight_scaling: WeightScaling,
+    pub devices_per_polarity: usize,
+    pub conductance_bits: u32,
+    pub noise_model: NoiseModel,
+    pub programming: Programming,
+    /// Maximum conductance of one polarity (all its devices), µS.
+    pub g_max: f64,
+    pub prog_noise_scale: f64,
+    pub drift_scale: f64,
+    pub read_noise_scale: f64,
+    pub t0: f64,
+    pub t_read: f64,
+    pub input_bits: u32,
+    /// `None`: abs-max scaling per input vector and tile; `Some(r)`: fixed range.
+    pub input_range: Option<f64>,
+    pub out_noise: f64,
+    pub w_noise: f64,
+    pub ir_drop: f64,
+    pub ir_drop_g_ratio: f64,
+    /// 0 disables the ADC.
+    pub output_bits: u32,
+    pub out_bound: f64,
+    pub drift_compensation: DriftCompensation,
+}
+
+impl CrossbarParams {
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let pos = |field: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    field,
+                    format!("must be a positive finite number, got {v}"),
+                ))
+            }
+        };
+        let nonneg = |field: &'static str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    field,
+                    format!("must be a finite number >= 0, got {v}"),
+                ))
+            }
+        };
+        let within = |field: &'static str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::value(
+                    field,
+                    format!("must be in {lo}..={hi}, got {v}"),
+                ))
+            }
+        };
+        within("tile_rows", self.tile_rows as u64, 1, 4096)?;
+        within("tile_cols", self.tile_cols as u64, 1, 4096)?;
+        if !(1..=2).contains(&self.devices_per_polarity) {
+            return Err(Error::value(
+                "devices_per_polarity",
+                format!("must be 1 or 2, got {}", self.devices_per_polarity),
+            ));
+        }
+        within("conductance_bits", self.conductance_bits.into(), 2, 14)?;
+        within("input_bits", self.input_bits.into(), 1, 16)?;
+        if self.output_bits > 24 {
+            return Err(Error::value(
+                "output_bits",
+                format!("must be 0 (no ADC) or in 1..=24, got {}", self.output_bits),
+            ));
+        }
+        pos("g_max", self.g_max)?;
+        pos("t0", self.t0)?;
+        pos("t_read", self.t_read)?;
+        pos("out_bound", self.out_bound)?;
+        pos("ir_drop_g_ratio", self.ir_drop_g_ratio)?;
+        nonneg("prog_noise_scale", self.prog_noise_scale)?;
+        nonneg("drift_scale", self.drift_scale)?;
+        nonneg("read_noise_scale", self.read_noise_scale)?;
+        nonneg("out_noise", self.out_noise)?;
+        nonneg("w_noise", self.w_noise)?;
+        nonneg("ir_drop", self.ir_drop)?;
+        if let Some(r) = self.input_range {
+            pos("input_range", r)?;
+        }
+        Ok(())
+    }
+
+    /// `M`: the largest input code, `2^(input_bits−1) − 1` (at least 1: a
+    /// 1-bit signed DAC is taken as ternary −1, 0, 1).
+    pub(super) fn input_max_code(&self) -> i64 {
+        ((1i64 << (self.input_bits - 1)) - 1).max(1)
+    }
+
+    pub(super) fn full_code(&self) -> i64 {
+        1i64 << self.conductance_bits
+    }
+
+    pub(super) fn device_max_code(&self) -> i64 {
+        self.full_code() / self.devices_per_polarity as i64
+    }
+
+    /// Largest code a device can hold after programming. The statistical
+    /// model clamps at `g_max`; a device programmed iteratively can sit fully
+    /// SET above the nominal `g_max` (its SET conductance, ~1.15 g_max), so
+    /// its codes may reach 1.5 × the nominal range (|cell code| ≤ 1.5 · 2^b,
+    /// still within i16).
+    pub(super) fn device_code_ceiling(&self) -> i64 {
+        match self.programming {
+            Programming::Statistical => self.device_max_code(),
+            Programming::Iterative => self.device_max_code() * 3 / 2,
+        }
+    }
+
+    /// Largest |g⁺ − g⁻| cell code.
+    pub(super) fn max_cell_code(&self) -> i64 {
+        self.device_code_ceiling() * self.devices_per_polarity as i64
+    }
+}
