@@ -9,7 +9,17 @@ shared with the engine.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
+
+
+def _fma(a: np.ndarray, b: float, c: np.ndarray) -> np.ndarray:
+    """``a·b + c`` rounded once (exact rational arithmetic, then one rounding)."""
+    out = np.empty(np.broadcast(a, c).shape)
+    for i, (x, z) in enumerate(zip(np.ravel(a), np.ravel(c), strict=True)):
+        out.flat[i] = float(Fraction(float(x)) * Fraction(b) + Fraction(float(z)))
+    return out
 
 
 def reference_matmul(
@@ -26,7 +36,17 @@ def reference_matmul(
     output_bits: int = 0,
     out_bound: float = 12.0,
     affine: tuple[np.ndarray, np.ndarray] | None = None,
+    noise: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    out_noise: float = 0.0,
+    w_noise: float = 0.0,
+    ir_drop: float = 0.0,
 ) -> np.ndarray:
+    """``X @ W.T`` through the datapath. With ``noise = (sigma, ir, xi_w,
+    xi_out)`` (each n × input tiles × outputs: the engine's normals and the
+    terms of :func:`reference_read_terms`), the per-MVM stage is included:
+    ``v = acc·unit + sigma·xi_w − ir`` (only the terms that are on), then the
+    output noise by one fused multiply-add, ``fma(xi_out, σ_out·to_code,
+    v·to_code)``."""
     W = np.asarray(W, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     out_dim, in_dim = W.shape
@@ -37,8 +57,9 @@ def reference_matmul(
     unit = 1.0 / (float(m) * float(full))
     y = np.zeros((n, out_dim))
     affine_index = 0
+    extras = w_noise > 0 or ir_drop > 0
     for r0 in range(0, out_dim, tile_rows):
-        for c0 in range(0, in_dim, tile_cols):
+        for ct, c0 in enumerate(range(0, in_dim, tile_cols)):
             w = W[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
             rows = w.shape[0]
             # 1. mapping: integer codes, split over devices (first device first)
@@ -80,13 +101,138 @@ def reference_matmul(
             else:
                 a, b = np.ones(rows), np.zeros(rows)
             gain = (w_max * 1.0) * a
+            k = float(max(2 ** (output_bits - 1) - 1, 1))
+            to_code = k / out_bound if output_bits > 0 else 1.0
+            if noise is None:
+                pre = acc.astype(np.float64) * (unit * to_code)
+            else:
+                sig, irr, xi_w, xi_out = (t[:, ct, r0 : r0 + rows] for t in noise)
+                if extras:
+                    v = acc.astype(np.float64) * unit
+                    if w_noise > 0:
+                        v = v + sig * xi_w
+                    if ir_drop > 0:
+                        v = v - irr
+                    base = v * to_code
+                else:
+                    base = acc.astype(np.float64) * (unit * to_code)
+                pre = _fma(xi_out, (out_noise * out_bound) * to_code, base)
             if output_bits > 0:
-                k = float(max(2 ** (output_bits - 1) - 1, 1))
-                code = np.clip(np.rint(acc.astype(np.float64) * (unit * (k / out_bound))), -k, k)
+                code = np.clip(np.rint(pre), -k, k)
                 v = code * ((out_bound / k) * s_in)[:, None]
             else:
-                v = acc.astype(np.float64) * unit * s_in[:, None]
+                v = pre * s_in[:, None]
             v = v * gain[None, :] + b[None, :]
             affine_index += rows
             y[:, r0 : r0 + rows] = y[:, r0 : r0 + rows] + v
     return y
+
+
+def aux_shift(*, tile_cols: int, max_cell: int, m: int, conductance_bits: int) -> int:
+    """The coarse conductance grid of the per-MVM noise terms: the smallest shift
+    ``k`` for which ``tile_cols · ((max_cell + h) >> k) · m²`` fits i32 (``h`` the
+    rounding half), at most ``conductance_bits − 8``."""
+    cap = max(0, conductance_bits - 8)
+    k = 0
+    while k < cap and tile_cols * ((max_cell + ((1 << k) >> 1)) >> k) * m * m > 2**31 - 1:
+        k += 1
+    return k
+
+
+def reference_read_terms(
+    W: np.ndarray,
+    X: np.ndarray,
+    *,
+    tile_rows: int,
+    tile_cols: int,
+    weight_scaling: str = "tile",
+    devices_per_polarity: int = 2,
+    conductance_bits: int = 14,
+    input_bits: int = 8,
+    input_range: float | None = None,
+    w_noise: float = 0.0,
+    ir_drop: float = 0.0,
+    ir_drop_g_ratio: float = 1.0 / (0.35 * 5e-6),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The integer column sums ``acc`` and the per-MVM terms before the normals
+    are applied: the PCM read-noise σ and the IR-drop correction, per (sample,
+    input tile, output), for ideal devices (``noise_model="none"``).
+
+    Specification (``rust/core/src/crossbar/datapath.rs``): with ``c`` the input
+    codes, ``g`` the cell codes and ``k`` the shift of :func:`aux_shift`,
+    ``gq = (|g| + h) >> k`` and ``gs = (g + h) >> k`` (``h = 2**k >> 1``),
+    ``n`` the tile's columns, ``j`` the column within the tile:
+
+    - ``S = Σ gq·c²``, ``σ = w_noise · sqrt(S · ((2**k/2**b)/(m·m)))``;
+    - ``A = Σ gq·|c|``, ``a = A · ((n/ratio) · ((2**k/2**b)/m))``,
+      ``cfac = a·(a·(0.05·a − 0.2) + 0.5)``;
+    - ``H = Σ gs·c·j·(2n − j)``, ``shaped = H · (((2**k/2**b)/m)/(n·n))``,
+      ``ir = (ir_drop · cfac) · shaped``.
+
+    The sums are exact int64 here (the engine splits them into i32 passes).
+    """
+    W = np.asarray(W, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    out_dim, in_dim = W.shape
+    n = X.shape[0]
+    full = 2**conductance_bits
+    dev_max = full // devices_per_polarity
+    m = max(2 ** (input_bits - 1) - 1, 1)
+    k = aux_shift(
+        tile_cols=tile_cols,
+        max_cell=dev_max * devices_per_polarity,
+        m=m,
+        conductance_bits=conductance_bits,
+    )
+    half = (1 << k) >> 1
+    step = float(2**k) / float(full)
+    n_ct = -(-in_dim // tile_cols)
+    acc_all = np.zeros((n, n_ct, out_dim), dtype=np.int64)
+    sigma = np.zeros((n, n_ct, out_dim))
+    ir = np.zeros((n, n_ct, out_dim))
+    for r0 in range(0, out_dim, tile_rows):
+        for ct, c0 in enumerate(range(0, in_dim, tile_cols)):
+            w = W[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
+            rows, cols = w.shape
+            if weight_scaling == "tile":
+                w_max = np.full(rows, np.abs(w).max())
+            else:
+                w_max = np.abs(w).max(axis=1)
+            with np.errstate(divide="ignore", over="ignore"):
+                w_max = np.where(np.isfinite(float(full) / w_max), w_max, 0.0)
+                q = np.where(w_max > 0, float(full) / w_max, 0.0)
+            codes = np.rint(w * q[:, None]).astype(np.int64)
+            mag = np.abs(codes)
+            split, rest = [], mag.copy()
+            for _ in range(devices_per_polarity):
+                take = np.minimum(rest, dev_max)
+                split.append(take)
+                rest = rest - take
+            g = np.sign(codes) * sum(split)
+            xs = X[:, c0 : c0 + tile_cols]
+            if input_range is None:
+                s_in = np.abs(xs).max(axis=1)
+            else:
+                s_in = np.full(n, float(input_range))
+            with np.errstate(divide="ignore", over="ignore"):
+                s_in = np.where(np.isfinite(float(m) / s_in), s_in, 0.0)
+                ratio = np.where(s_in > 0, float(m) / s_in, 0.0)
+            c = np.clip(np.rint(xs * ratio[:, None]), -m, m).astype(np.int64)
+            acc_all[:, ct, r0 : r0 + rows] = c @ g.T
+            gq = (np.abs(g) + half) >> k
+            gs = (g + half) >> k
+            j = np.arange(cols, dtype=np.int64)
+            if w_noise > 0:
+                s_sum = (c * c) @ gq.T
+                sigma[:, ct, r0 : r0 + rows] = w_noise * np.sqrt(
+                    s_sum.astype(np.float64) * (step / float(m * m))
+                )
+            if ir_drop > 0:
+                nf = float(cols)
+                a_sum = np.abs(c) @ gq.T
+                a = a_sum.astype(np.float64) * ((nf / ir_drop_g_ratio) * (step / float(m)))
+                cfac = a * (a * (0.05 * a - 0.2) + 0.5)
+                h_sum = (c * (j * (2 * cols - j))[None, :]) @ gs.T
+                shaped = h_sum.astype(np.float64) * ((step / float(m)) / (nf * nf))
+                ir[:, ct, r0 : r0 + rows] = (ir_drop * cfac) * shaped
+    return acc_all, sigma, ir

@@ -12,21 +12,29 @@ Nat. Electron. 6, 680–693 (2023); [AIHWKIT] IBM aihwkit (``PCMLikeNoiseModel``
 ``HermesNoiseModel``, ``IOParameters``); [Joshi20] Joshi et al., Nat. Commun. 11,
 2473 (2020).
 
-Reproducibility: all randomness comes from a counter-based generator keyed by
-``(seed, stream, index)``; the same seeds give the same bits for any thread
-count and any split of a batch (pass ``row_offset`` for a sub-batch).
+Reads. A chip draws fresh noise at every read, and so does an
+:class:`AnalogMatrix`: each row an MVM reads takes the next row of the matrix's
+read stream (a cursor, :attr:`AnalogMatrix.read_position`), so two reads never
+share a noise realisation — whether they are different inputs, the same input
+twice, rows of one call or of successive calls. All randomness comes from a
+counter-based generator keyed by ``(seed, purpose, global row, output)``: the
+same programming seed and the same sequence of reads give the same bits for any
+thread count and any split of the rows into calls. A read can be pinned
+(repeated exactly) by passing ``seed=`` (and ``row_offset=``) to
+:meth:`AnalogMatrix.matmul`, or replayed by resetting ``read_position``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from . import _core
-from .exceptions import ConfigError, ShapeError
+from .exceptions import ConfigError, DTypeError, ShapeError
 
 __all__ = ["AnalogMatrix", "CrossbarConfig"]
 
@@ -135,6 +143,11 @@ class CrossbarConfig:
     out_bound: float = 24.0
     drift_compensation: Literal["global", "column", "none"] = "global"
 
+    def __post_init__(self) -> None:
+        # Checked with the engine's own rules when the config is made, so a bad
+        # field fails here, naming it, and not later inside ``fit``.
+        _core.validate_crossbar_config(self.resolved())
+
     @classmethod
     def hermes(cls, **overrides: Any) -> CrossbarConfig:
         """The HERMES preset (the defaults), with optional field overrides."""
@@ -171,7 +184,8 @@ class CrossbarConfig:
         devices = self.devices_per_polarity
         model = self.noise_model
         if d["g_max"] is None:
-            d["g_max"] = _HERMES_G_MAX.get(devices, 20.7) if model == "hermes" else 25.0 * devices
+            per_device = 25.0 * devices if isinstance(devices, int) else 25.0
+            d["g_max"] = _HERMES_G_MAX.get(devices, 20.7) if model == "hermes" else per_device
         if d["t0"] is None:
             d["t0"] = _HERMES_T0.get(devices, 300.0) if model == "hermes" else 20.0
         if d["t_read"] is None:
@@ -189,16 +203,26 @@ class CrossbarConfig:
             "ir_drop_g_ratio",
             "out_bound",
         ):
-            d[key] = float(d[key])
+            d[key] = _as_float(d[key], key)
         if d["input_range"] is not None:
-            d["input_range"] = float(d["input_range"])
+            d["input_range"] = _as_float(d["input_range"], "input_range")
         return d
+
+
+_U64_MAX = 2**64 - 1
+
+
+def _as_float(value: Any, name: str) -> float:
+    """A real config number as float; anything else raises ConfigError naming the field."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"config field `{name}` must be a real number, got {value!r}")
+    return float(value)
 
 
 def _as_matrix(a: Any, name: str, ndim_ok: tuple[int, ...]) -> np.ndarray:
     arr = np.asarray(a)
     if arr.dtype.kind == "c":
-        raise ConfigError(f"{name} must be real, got dtype {arr.dtype}")
+        raise DTypeError(f"{name} must be real, got dtype {arr.dtype}")
     if arr.ndim not in ndim_ok:
         raise ShapeError(
             f"{name} must have {' or '.join(map(str, ndim_ok))} dimensions, got shape {arr.shape}"
@@ -206,11 +230,30 @@ def _as_matrix(a: Any, name: str, ndim_ok: tuple[int, ...]) -> np.ndarray:
     return arr
 
 
+def _as_u64(value: Any, name: str) -> int:
+    """``value`` as an int in ``0 .. 2**64 - 1`` (seeds, row positions); anything
+    else (floats, strings, bools, out-of-range integers) raises a ConfigError
+    naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    v = int(value)
+    if not 0 <= v <= _U64_MAX:
+        raise ConfigError(f"{name} must be in 0 .. 2**64 - 1, got {v}")
+    return v
+
+
 class AnalogMatrix:
     """A weight matrix programmed onto simulated crossbar tiles.
 
-    Create it with :meth:`program`; compute with :meth:`matmul`. Picklable
-    (the state is rebuilt bit for bit from the weights, config and seeds).
+    Create it with :meth:`program`; compute with :meth:`matmul`. Every
+    :meth:`matmul` is a *read*: it draws fresh per-MVM noise (output noise, PCM
+    read noise) from the next rows of the matrix's read stream and advances
+    :attr:`read_position` by the number of rows read, as a physical chip draws
+    new noise at every read. The same programming seed and the same sequence of
+    reads reproduce the same bits, for any thread count and however the rows are
+    split into calls. Picklable (the state — devices, drift, affine correction
+    and read position — is rebuilt bit for bit from a private copy of the
+    weights, the config and the seeds).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -225,23 +268,26 @@ class AnalogMatrix:
         Parameters
         ----------
         W : array_like, shape (out_features, in_features)
-            Finite real weights.
+            Finite real weights (copied: later changes to ``W`` do not reach the chip).
         config : CrossbarConfig, optional
             The hardware (default: :meth:`CrossbarConfig.hermes`).
         seed : int
-            Seed of the programming noise and drift exponents.
+            The chip's seed, ``0 .. 2**64 - 1``: programming noise and drift
+            exponents, the default drift realisation (:meth:`drift_to`) and the
+            read stream of :meth:`matmul` all derive from it (independent streams).
         """
         if config is None:
             config = CrossbarConfig.hermes()
         if not isinstance(config, CrossbarConfig):
             raise ConfigError(f"config must be a CrossbarConfig, got {type(config).__name__}")
-        w = np.ascontiguousarray(_as_matrix(W, "W", (2,)), dtype=np.float64)
+        seed = _as_u64(seed, "seed")
+        w = np.array(_as_matrix(W, "W", (2,)), dtype=np.float64, order="C", copy=True)
         self = object.__new__(cls)
         self._config = config
         self._weights = w
-        self._seed = int(seed)
-        self._core = _core._AnalogMatrix.program(w, config.resolved(), self._seed)
-        self._drift = (0.0, self._seed)
+        self._seed = seed
+        self._core = _core._AnalogMatrix.program(w, config.resolved(), seed)
+        self._drift = (0.0, seed)
         self._affine: tuple[np.ndarray, np.ndarray] | None = None
         return self
 
@@ -249,6 +295,11 @@ class AnalogMatrix:
     def config(self) -> CrossbarConfig:
         """The hardware configuration."""
         return self._config
+
+    @property
+    def seed(self) -> int:
+        """The programming seed (also the seed of the read stream)."""
+        return self._seed
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -265,25 +316,43 @@ class AnalogMatrix:
         """``(row0, col0, rows, cols)`` of every tile (row-tile-major)."""
         return list(self._core.tile_layout())
 
-    def drift_to(self, t_inference: float, *, seed: int = 0) -> AnalogMatrix:
+    @property
+    def read_position(self) -> int:
+        """Rows read so far from the matrix's read stream: the next
+        :meth:`matmul` (without ``seed``) reads rows ``read_position ..
+        read_position + n - 1`` of it. Set it to replay reads: setting it back to
+        ``p`` makes the following reads repeat those that started at ``p``."""
+        return int(self._core.read_position)
+
+    @read_position.setter
+    def read_position(self, value: int) -> None:
+        self._core.read_position = _as_u64(value, "read_position")
+
+    def drift_to(self, t_inference: float, *, seed: int | None = None) -> AnalogMatrix:
         """Move the devices to ``t_inference`` seconds after programming (drift
-        and accumulated 1/f read noise drawn with ``seed``). Returns ``self``."""
-        self._core.drift_to(float(t_inference), int(seed))
-        self._drift = (float(t_inference), int(seed))
+        and accumulated 1/f read noise drawn with ``seed``; default: the
+        programming seed, so that one chip has one drift history). Returns
+        ``self``."""
+        seed = self._seed if seed is None else _as_u64(seed, "seed")
+        self._core.drift_to(float(t_inference), seed)
+        self._drift = (float(t_inference), seed)
         return self
 
-    def effective_weights(self, t_inference: float | None = None, *, seed: int = 0) -> np.ndarray:
+    def effective_weights(
+        self, t_inference: float | None = None, *, seed: int | None = None
+    ) -> np.ndarray:
         """The weights the devices realise (out × in, weight units), at
-        ``t_inference`` if given (drifting there with ``seed``), else now."""
+        ``t_inference`` if given (drifting there with ``seed``, default the
+        programming seed), else now."""
         if t_inference is not None:
             self.drift_to(t_inference, seed=seed)
         return self._core.effective_weights()
 
     def set_affine(self, scale: Any, offset: Any) -> None:
         """Set the per-column affine correction ``a·y + b`` of every tile output
-        (arrays with one entry per (tile, output row), in tile order)."""
-        s = np.ascontiguousarray(scale, dtype=np.float64).ravel()
-        b = np.ascontiguousarray(offset, dtype=np.float64).ravel()
+        (arrays with one entry per (tile, output row), in tile order; copied)."""
+        s = np.array(_as_matrix(scale, "scale", (1, 2)), dtype=np.float64, copy=True).ravel()
+        b = np.array(_as_matrix(offset, "offset", (1, 2)), dtype=np.float64, copy=True).ravel()
         self._core.set_affine(s, b)
         self._affine = (s, b)
 
@@ -292,23 +361,29 @@ class AnalogMatrix:
         X: Any,
         *,
         t_inference: float | None = None,
-        seed: int = 0,
-        row_offset: int = 0,
+        seed: int | None = None,
+        row_offset: int | None = None,
     ) -> np.ndarray:
-        """``X @ W.T`` through the simulated crossbar.
+        """``X @ W.T`` through the simulated crossbar: one read of every row of ``X``.
 
         Parameters
         ----------
         X : array_like, shape (n, in_features) or (in_features,)
             Finite real inputs; float32 results stay float32.
         t_inference : float, optional
-            Seconds after programming; the devices drift there first (with
-            ``seed``) if they are elsewhere.
-        seed : int
-            Seed of the per-MVM noise (and of the drift, if any).
-        row_offset : int
-            Index of ``X``'s first row in the whole batch: sub-batches with the
-            right offsets give the same bits as one call.
+            Seconds after programming; if the devices are elsewhere they drift
+            there first (with the programming seed, see :meth:`drift_to`).
+        seed : int, optional
+            None (default): a fresh read — the rows take the next ``n`` rows of
+            the matrix's read stream and :attr:`read_position` advances by ``n``;
+            a sequence of calls gives the same bits as one call on the stacked
+            rows. An integer pins the read: the per-MVM noise of row ``i`` is row
+            ``row_offset + i`` of the stream keyed by ``seed`` (the same seed and
+            offset repeat the same noise; :attr:`read_position` is unchanged). A
+            fresh read at position ``p`` equals the pinned read with
+            ``seed=self.seed, row_offset=p``.
+        row_offset : int, optional
+            For a pinned read: the stream row of ``X``'s first row (default 0).
 
         Returns
         -------
@@ -317,23 +392,46 @@ class AnalogMatrix:
         x = _as_matrix(X, "X", (1, 2))
         one = x.ndim == 1
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        x2 = np.ascontiguousarray(x.reshape(1, -1) if one else x, dtype=dtype)
-        if t_inference is not None and (float(t_inference), int(seed)) != self._drift:
-            self.drift_to(t_inference, seed=seed)
-        if row_offset < 0:
-            raise ConfigError(f"row_offset must be >= 0, got {row_offset}")
-        y = self._core.matmul(x2, int(seed), int(row_offset))
+        # A private copy: the engine reads X after releasing the GIL, and another
+        # thread must not be able to change it under the DAC.
+        x2 = np.array(x.reshape(1, -1) if one else x, dtype=dtype, order="C", copy=True)
+        if seed is None and row_offset is not None:
+            raise ConfigError(
+                "row_offset applies to a pinned read: pass seed= as well "
+                "(fresh reads continue at read_position)"
+            )
+        if t_inference is not None and float(t_inference) != self.t_inference:
+            self.drift_to(t_inference)
+        if seed is None:
+            y = self._core.read(x2)
+        else:
+            y = self._core.matmul(
+                x2,
+                _as_u64(seed, "seed"),
+                _as_u64(0 if row_offset is None else row_offset, "row_offset"),
+            )
         return y[0] if one else y
 
     def __repr__(self) -> str:
         o, i = self.shape
         return (
             f"AnalogMatrix(shape=({o}, {i}), tiles={len(self.tiles)}, "
-            f"t_inference={self.t_inference:g} s, noise_model={self._config.noise_model!r})"
+            f"t_inference={self.t_inference:g} s, noise_model={self._config.noise_model!r}, "
+            f"read_position={self.read_position})"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (self._weights, self._config, self._seed, self._drift, self._affine))
+        return (
+            _restore,
+            (
+                self._weights,
+                self._config,
+                self._seed,
+                self._drift,
+                self._affine,
+                self.read_position,
+            ),
+        )
 
 
 def _restore(
@@ -342,10 +440,12 @@ def _restore(
     seed: int,
     drift: tuple[float, int],
     affine: tuple[np.ndarray, np.ndarray] | None,
+    read_position: int = 0,
 ) -> AnalogMatrix:
     m = AnalogMatrix.program(weights, config, seed=seed)
     if drift != (0.0, seed):
         m.drift_to(drift[0], seed=drift[1])
     if affine is not None:
         m.set_affine(*affine)
+    m.read_position = read_position
     return m

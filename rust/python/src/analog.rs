@@ -15,6 +15,8 @@ use numpy::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use crate::arrays::{as_float_array, FloatArray};
 use crate::errors::{compute, raise};
 
@@ -126,20 +128,44 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
 }
 
 /// The Rust crossbar state (use `analogkernels.analog.AnalogMatrix`).
+///
+/// Safe to share between Python threads: reads take a shared lock, so they run
+/// concurrently (each reserves its own rows of the read stream), and
+/// drift/affine changes take the exclusive lock — both inside the GIL-release
+/// helper, so a thread waiting for the lock never holds the GIL.
 #[pyclass(module = "analogkernels._core", name = "_AnalogMatrix")]
 pub struct PyAnalogMatrix {
-    inner: AnalogMatrix,
+    inner: RwLock<AnalogMatrix>,
+}
+
+/// Which noise keys a read uses.
+#[derive(Clone, Copy)]
+enum Read {
+    /// The next rows of the matrix's own read stream.
+    Fresh,
+    /// A pinned read: `(seed, first row)`.
+    Pinned(u64, u64),
 }
 
 impl PyAnalogMatrix {
-    fn matmul_typed<'py, T: Float + Element>(
+    fn shared(&self) -> RwLockReadGuard<'_, AnalogMatrix> {
+        // A panic while the lock was held is caught by `compute` before it can
+        // leave the matrix half-written (every mutation validates first, then
+        // assigns), so a poisoned lock still guards a consistent state.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exclusive(&self) -> RwLockWriteGuard<'_, AnalogMatrix> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_typed<'py, T: Float + Element>(
         &self,
         x: Bound<'py, PyArrayDyn<T>>,
-        seed: u64,
-        row_offset: u64,
+        read: Read,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = x.py();
-        let (o, in_dim) = self.inner.shape();
+        let (o, in_dim) = self.shared().shape();
         let shape = x.shape().to_vec();
         if shape.len() != 2 || shape[1] != in_dim {
             return Err(raise(
@@ -149,23 +175,58 @@ impl PyAnalogMatrix {
             ));
         }
         let n = shape[0];
-        if !x.is_c_contiguous() {
-            return Err(raise(py, "ShapeError", "X must be C-contiguous"));
-        }
-        // SAFETY: read-only view under the GIL (the data stay alive: we hold x).
-        let data = unsafe { x.as_slice() }
-            .map_err(|_| raise(py, "ShapeError", "X must be C-contiguous"))?;
-        // SAFETY: every element is written by matmul_into before it is read.
-        let y = unsafe { PyArray2::<T>::new(py, [n, o], false) };
-        // SAFETY: y is new and not shared.
+        let y = new_output::<T>(py, n, o)?;
+        // Buffer policy: the engine works on a private copy of X taken under
+        // the GIL, so no other thread can change the data it validated.
+        let data = c_order_copy(&x)?;
+        // SAFETY: y was just allocated here and is not shared yet.
         let out = unsafe { y.as_slice_mut() }
-            .map_err(|_| raise(py, "ShapeError", "output not contiguous"))?;
-        let inner = &self.inner;
-        compute(py, n * in_dim * o, || {
-            inner.matmul_into(data, n, seed, row_offset, out)
+            .map_err(|_| raise(py, "InternalError", "new output array is not contiguous"))?;
+        compute(py, n.saturating_mul(in_dim).saturating_mul(o), || {
+            let m = self.shared();
+            match read {
+                Read::Fresh => m.read_into(&data, n, out).map(|_| ()),
+                Read::Pinned(seed, row) => m.matmul_into(&data, n, seed, row, out),
+            }
         })?;
         Ok(y.into_any())
     }
+}
+
+/// The elements of `x` in C order, copied (a memcpy when `x` is C-contiguous).
+fn c_order_copy<T: Element + Copy>(x: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Vec<T>> {
+    let view = x
+        .try_readonly()
+        .map_err(|_| raise(x.py(), "ShapeError", "X is being written by another call"))?;
+    Ok(match view.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => view.as_array().iter().copied().collect(),
+    })
+}
+
+/// A new uninitialised C-order `n × o` array, allocated by numpy so that a
+/// size it cannot hold raises MemoryError (or a clear ShapeError) instead of
+/// a panic.
+fn new_output<'py, T: Element>(
+    py: Python<'py>,
+    n: usize,
+    o: usize,
+) -> PyResult<Bound<'py, PyArray2<T>>> {
+    let bytes = n
+        .checked_mul(o)
+        .and_then(|e| e.checked_mul(std::mem::size_of::<T>()))
+        .filter(|&b| b <= isize::MAX as usize);
+    if bytes.is_none() {
+        return Err(raise(
+            py,
+            "ShapeError",
+            format!("the output of {n} × {o} elements is larger than any array can be"),
+        ));
+    }
+    let dtype = numpy::dtype::<T>(py);
+    let empty = py.import("numpy")?.getattr("empty")?;
+    let array = empty.call1(((n, o), dtype))?;
+    Ok(array.cast_into::<PyArray2<T>>()?)
 }
 
 #[pymethods]
@@ -182,69 +243,142 @@ impl PyAnalogMatrix {
         let (o, i) = (w.shape()[0], w.shape()[1]);
         let data = w
             .as_slice()
+            .map(|s| s.to_vec())
             .map_err(|_| raise(py, "ShapeError", "W must be C-contiguous"))?;
-        let inner = compute(py, o * i, || {
-            AnalogMatrix::program(data, o, i, &params, seed)
+        let inner = compute(py, o.saturating_mul(i), || {
+            AnalogMatrix::program(&data, o, i, &params, seed)
         })?;
-        Ok(PyAnalogMatrix { inner })
+        Ok(PyAnalogMatrix {
+            inner: RwLock::new(inner),
+        })
     }
 
-    /// `X Wᵀ` through the simulated datapath; float32 or float64 in, the same
-    /// dtype out (C-contiguous 2-D input).
+    /// A fresh read: `X Wᵀ` with the next rows of the read stream (float32 or
+    /// float64 in, the same dtype out).
+    fn read<'py>(&self, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        match as_float_array(x, "X")? {
+            FloatArray::F32(a) => self.read_typed(a, Read::Fresh),
+            FloatArray::F64(a) => self.read_typed(a, Read::Fresh),
+        }
+    }
+
+    /// A pinned read: `X Wᵀ` with rows `row_offset ..` of the stream of `seed`.
     fn matmul<'py>(
         &self,
         x: &Bound<'py, PyAny>,
         seed: u64,
         row_offset: u64,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let read = Read::Pinned(seed, row_offset);
         match as_float_array(x, "X")? {
-            FloatArray::F32(a) => self.matmul_typed(a, seed, row_offset),
-            FloatArray::F64(a) => self.matmul_typed(a, seed, row_offset),
+            FloatArray::F32(a) => self.read_typed(a, read),
+            FloatArray::F64(a) => self.read_typed(a, read),
         }
     }
 
+    /// Test hook: the per-MVM noise terms of a pinned read of `x` (float64,
+    /// n × in), before the normals are applied — `(sigma, ir_drop, xi_w,
+    /// xi_out)`, each `n × n_col_tiles × out` float64 (see
+    /// `AnalogMatrix::read_terms`).
+    #[allow(clippy::type_complexity)]
+    fn _read_terms<'py>(
+        &self,
+        x: PyReadonlyArray2<'py, f64>,
+        seed: u64,
+        row_offset: u64,
+    ) -> PyResult<(
+        Bound<'py, PyArrayDyn<f64>>,
+        Bound<'py, PyArrayDyn<f64>>,
+        Bound<'py, PyArrayDyn<f64>>,
+        Bound<'py, PyArrayDyn<f64>>,
+    )> {
+        let py = x.py();
+        let n = x.shape()[0];
+        let data = x
+            .as_slice()
+            .map(|s| s.to_vec())
+            .map_err(|_| raise(py, "ShapeError", "X must be C-contiguous"))?;
+        let terms = compute(py, 0, || {
+            self.shared().read_terms(&data, n, seed, row_offset)
+        })?;
+        let dims = [n, terms.col_tiles, terms.out_dim];
+        let as_array = |v: Vec<f64>| {
+            PyArray1::from_vec(py, v)
+                .reshape(dims)
+                .map(|a| a.to_dyn().clone())
+        };
+        Ok((
+            as_array(terms.sigma)?,
+            as_array(terms.ir_drop)?,
+            as_array(terms.xi_w)?,
+            as_array(terms.xi_out)?,
+        ))
+    }
+
     /// Moves the devices to `t_inference` seconds after programming.
-    fn drift_to(&mut self, py: Python<'_>, t_inference: f64, seed: u64) -> PyResult<()> {
-        let inner = &mut self.inner;
-        compute(py, 1 << 20, || inner.drift_to(t_inference, seed))
+    fn drift_to(&self, py: Python<'_>, t_inference: f64, seed: u64) -> PyResult<()> {
+        compute(py, 1 << 20, || self.exclusive().drift_to(t_inference, seed))
     }
 
     /// Weights realised by the current device state (out × in, float64).
     fn effective_weights<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let (o, i) = self.inner.shape();
-        PyArray1::from_vec(py, self.inner.effective_weights()).reshape([o, i])
+        let m = self.shared();
+        let (o, i) = m.shape();
+        PyArray1::from_vec(py, m.effective_weights()).reshape([o, i])
     }
 
     /// `(row0, col0, rows, cols)` of every tile, row-tile-major.
     fn tile_layout(&self) -> Vec<(usize, usize, usize, usize)> {
-        self.inner.tile_layout()
+        self.shared().tile_layout()
     }
 
     /// Sets the per-(tile, output) affine correction.
     fn set_affine(
-        &mut self,
+        &self,
         scale: PyReadonlyArray1<'_, f64>,
         offset: PyReadonlyArray1<'_, f64>,
     ) -> PyResult<()> {
         let py = scale.py();
         let s = scale
             .as_slice()
+            .map(|s| s.to_vec())
             .map_err(|_| raise(py, "ShapeError", "scale must be contiguous"))?;
         let b = offset
             .as_slice()
+            .map(|s| s.to_vec())
             .map_err(|_| raise(py, "ShapeError", "offset must be contiguous"))?;
-        self.inner.set_affine(s, b).map_err(crate::errors::to_py)
+        compute(py, 0, || self.exclusive().set_affine(&s, &b))
     }
 
     /// Seconds after programming of the current device state.
     #[getter]
     fn t_inference(&self) -> f64 {
-        self.inner.t_inference()
+        self.shared().t_inference()
     }
 
     /// `(out_features, in_features)`.
     #[getter]
     fn shape(&self) -> (usize, usize) {
-        self.inner.shape()
+        self.shared().shape()
     }
+
+    /// Rows read so far from the matrix's own read stream.
+    #[getter]
+    fn read_position(&self) -> u64 {
+        self.shared().read_position()
+    }
+
+    #[setter]
+    fn set_read_position(&self, position: u64) {
+        self.shared().set_read_position(position)
+    }
+}
+
+/// Checks a `CrossbarConfig` dict with the core's rules (the one place where
+/// the ranges live), raising `ConfigError` naming the field.
+#[pyfunction]
+pub fn validate_crossbar_config(config: &Bound<'_, PyDict>) -> PyResult<()> {
+    params_from_dict(config)?
+        .validate()
+        .map_err(crate::errors::to_py)
 }

@@ -37,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(features::sorf_project, m)?)?;
     m.add_function(wrap_pyfunction!(features::rbf_features_fused, m)?)?;
     m.add_class::<analog::PyAnalogMatrix>()?;
+    m.add_function(wrap_pyfunction!(analog::validate_crossbar_config, m)?)?;
     m.add_class::<pcm::PyPcmArray>()?;
     Ok(())
 }

@@ -3,8 +3,12 @@
 //! IR drop), ADC, rescaling with drift compensation and affine correction,
 //! and the parallel loop over blocks of samples.
 
-use super::mapping::{padded, Tile};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::mapping::padded;
+use super::sums::Digits;
 use super::{mvm_kernels, rint, stream, AnalogMatrix, SendSlice};
+use crate::error::{Error, Result};
 use crate::hadamard::Float;
 use crate::parallel;
 use crate::rng;
@@ -30,22 +34,28 @@ fn abs_max<X: Float>(xs: &[X]) -> f64 {
 
 impl AnalogMatrix {
     /// The datapath for the `n` checked samples of `x` into `y`: blocks of
-    /// [`SAMPLES_PER_TASK`] samples in parallel, per-MVM noise drawn with `seed`.
+    /// [`SAMPLES_PER_TASK`] samples in parallel; the per-MVM noise of sample
+    /// `i` is row `first_row + i` of the streams of `seed`. Fails only when an
+    /// output overflows f64 (inputs near the float range).
     pub(super) fn forward_into<X: Float, Y: Float>(
         &self,
         x: &[X],
         n: usize,
         seed: u64,
-        row_offset: u64,
+        first_row: u64,
         y: &mut [Y],
-    ) {
+    ) -> Result<()> {
+        if self.tiles.is_empty() {
+            // No inputs (in_dim = 0): every output is an empty sum. No outputs:
+            // nothing to write.
+            y.fill(Y::from_f64(0.0));
+            return Ok(());
+        }
         let yp = SendSlice(y.as_mut_ptr());
-        let seeds = (
-            rng::derive_seed(seed, stream::OUT_NOISE),
-            rng::derive_seed(seed, stream::W_NOISE),
-        );
+        let keys = NoiseKeys::new(seed);
         let block = SAMPLES_PER_TASK;
         let bytes = std::mem::size_of_val(y);
+        let overflow = AtomicBool::new(false);
         parallel::for_each_index_populating(n.div_ceil(block), yp.0 as *mut u8, bytes, |bi| {
             let s0 = bi * block;
             let count = block.min(n - s0);
@@ -54,8 +64,51 @@ impl AnalogMatrix {
                 std::slice::from_raw_parts_mut(yp.at(s0 * self.out_dim), count * self.out_dim)
             };
             let xs = &x[s0 * self.in_dim..(s0 + count) * self.in_dim];
-            self.forward_block(xs, count, row_offset + s0 as u64, seeds, out);
+            if !self.forward_block(xs, count, first_row + s0 as u64, keys, out) {
+                overflow.store(true, Ordering::Relaxed);
+            }
         });
+        if overflow.into_inner() {
+            return Err(Error::Data(
+                "the simulated output overflows the float range: inputs this large (up to \
+                 ~1e308 times the weights) cannot be represented; scale X down"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The per-MVM noise terms of a pinned read, before the normals are
+    /// applied (a test hook: the NumPy reference recomputes them).
+    pub(super) fn record_read_terms(
+        &self,
+        x: &[f64],
+        n: usize,
+        seed: u64,
+        first_row: u64,
+    ) -> ReadTerms {
+        let len = n * self.n_col_tiles * self.out_dim;
+        let mut terms = ReadTerms {
+            col_tiles: self.n_col_tiles,
+            out_dim: self.out_dim,
+            sigma: vec![0.0; len],
+            ir_drop: vec![0.0; len],
+            xi_w: vec![0.0; len],
+            xi_out: vec![0.0; len],
+        };
+        if !self.tiles.is_empty() {
+            let mut y = vec![0.0f64; n * self.out_dim];
+            forward_block_body(
+                self,
+                x,
+                n,
+                first_row,
+                NoiseKeys::new(seed),
+                &mut y,
+                Some(&mut terms),
+            );
+        }
+        terms
     }
 
     /// Runs [`forward_block_body`] compiled for the best instruction set (the
@@ -65,71 +118,58 @@ impl AnalogMatrix {
         x: &[X],
         count: usize,
         first: u64,
-        seeds: (u64, u64),
+        keys: NoiseKeys,
         out: &mut [Y],
-    ) {
+    ) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             if *HAS_AVX512 {
                 // SAFETY: the CPU has the features.
-                return unsafe { forward_block_avx512(self, x, count, first, seeds, out) };
+                return unsafe { forward_block_avx512(self, x, count, first, keys, out) };
             }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: the CPU has the features.
-                return unsafe { forward_block_avx2(self, x, count, first, seeds, out) };
+                return unsafe { forward_block_avx2(self, x, count, first, keys, out) };
             }
         }
-        forward_block_body(self, x, count, first, seeds, out)
+        forward_block_body(self, x, count, first, keys, out, None)
     }
+}
 
-    /// PCM read noise and IR drop on one column value (aihwkit formulas,
-    /// hardware-facts §3.5), in normalised units.
-    #[allow(clippy::too_many_arguments)]
-    fn analog_extras(
-        &self,
-        mut v: f64,
-        gtile: &[i32],
-        t: &Tile,
-        r: usize,
-        codes_in: &[i32],
-        m: i64,
-        full: i64,
-        xi: f64,
-    ) -> f64 {
-        let p = &self.params;
-        let row = &gtile[r * t.cols..(r + 1) * t.cols];
-        let (mf, ff) = (m as f64, full as f64);
-        if p.w_noise > 0.0 {
-            let s: f64 = row
-                .iter()
-                .zip(codes_in)
-                .map(|(&g, &c)| (g as f64 / ff).abs() * (c as f64 / mf).powi(2))
-                .sum();
-            v += p.w_noise * s.sqrt() * xi;
+/// The per-MVM noise terms of a read, per (sample, input tile, output), as
+/// the datapath applies them: `v = acc·unit + sigma·xi_w − ir_drop`, then the
+/// output noise `xi_out` (see [`AnalogMatrix::read_terms`]).
+#[derive(Clone, Debug)]
+pub struct ReadTerms {
+    /// Input tiles (the middle dimension).
+    pub col_tiles: usize,
+    /// Outputs (the last dimension).
+    pub out_dim: usize,
+    /// PCM read-noise σ (normalised units).
+    pub sigma: Vec<f64>,
+    /// IR-drop correction subtracted from the column value (normalised units).
+    pub ir_drop: Vec<f64>,
+    /// The read-noise normals.
+    pub xi_w: Vec<f64>,
+    /// The output-noise normals.
+    pub xi_out: Vec<f64>,
+}
+
+/// The seeds of the per-MVM noise of one read.
+#[derive(Clone, Copy)]
+struct NoiseKeys {
+    out: u64,
+    w: u64,
+}
+
+impl NoiseKeys {
+    fn new(seed: u64) -> NoiseKeys {
+        NoiseKeys {
+            out: rng::derive_seed(seed, stream::OUT_NOISE),
+            w: rng::derive_seed(seed, stream::W_NOISE),
         }
-        if p.ir_drop > 0.0 {
-            let n = t.cols as f64;
-            let a_sum: f64 = row
-                .iter()
-                .zip(codes_in)
-                .map(|(&g, &c)| (g as f64 / ff).abs() * (c as f64 / mf).abs())
-                .sum();
-            let a = n / p.ir_drop_g_ratio * a_sum;
-            let cfac = a * (a * (0.05 * a - 0.2) + 0.5);
-            let shaped: f64 = row
-                .iter()
-                .zip(codes_in)
-                .enumerate()
-                .map(|(j, (&g, &c))| {
-                    let frac = 1.0 - j as f64 / n;
-                    (g as f64 / ff) * (c as f64 / mf) * (1.0 - frac * frac)
-                })
-                .sum();
-            v -= p.ir_drop * cfac * shaped;
-        }
-        v
     }
 }
 
@@ -233,10 +273,10 @@ unsafe fn forward_block_avx512<X: Float, Y: Float>(
     x: &[X],
     count: usize,
     first: u64,
-    seeds: (u64, u64),
+    keys: NoiseKeys,
     out: &mut [Y],
-) {
-    forward_block_body(m, x, count, first, seeds, out)
+) -> bool {
+    forward_block_body(m, x, count, first, keys, out, None)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -246,29 +286,58 @@ unsafe fn forward_block_avx2<X: Float, Y: Float>(
     x: &[X],
     count: usize,
     first: u64,
-    seeds: (u64, u64),
+    keys: NoiseKeys,
     out: &mut [Y],
-) {
-    forward_block_body(m, x, count, first, seeds, out)
+) -> bool {
+    forward_block_body(m, x, count, first, keys, out, None)
 }
 
-/// The datapath for `count` samples (rows of `x`), written so that the inner
-/// loops vectorise: input-tile outer loop (the DAC runs once per sample and
-/// input tile), output tiles inner; each output receives its tile partial sums
-/// in increasing input-tile order.
+/// Writes the digits of `value(j)` for `j < cols` as `digits.count` vectors of
+/// `xl` i16 (an odd tile's pad element stays 0).
+#[inline(always)]
+fn write_digits(
+    digits: Digits,
+    cols: usize,
+    xl: usize,
+    dst: &mut [i16],
+    value: impl Fn(usize) -> i64,
+) {
+    if digits.count == 1 {
+        for (j, d) in dst[..cols].iter_mut().enumerate() {
+            // One digit: |value| < 2^width ≤ 2^15.
+            *d = value(j) as i16;
+        }
+    } else {
+        for j in 0..cols {
+            digits.split(value(j), &mut dst[j..], xl);
+        }
+    }
+    for d in 0..digits.count {
+        dst[d * xl + cols..(d + 1) * xl].fill(0);
+    }
+}
+
+/// The datapath for `count` samples (rows of `x`; sample `i` reads row
+/// `first + i` of the noise streams), written so that the inner loops
+/// vectorise: input-tile outer loop (the DAC and the digit vectors are formed
+/// once per sample and input tile), output tiles inner; each output receives
+/// its tile partial sums in increasing input-tile order. Returns whether every
+/// output is finite. `record` (the test hook) receives the noise terms.
 #[inline(always)]
 fn forward_block_body<X: Float, Y: Float>(
     m: &AnalogMatrix,
     x: &[X],
     count: usize,
     first: u64,
-    (seed_out, seed_w): (u64, u64),
+    keys: NoiseKeys,
     out: &mut [Y],
-) {
+    mut record: Option<&mut ReadTerms>,
+) -> bool {
     let p = &m.params;
+    let plan = m.plan;
     let mc = p.input_max_code();
-    let full = p.full_code();
-    let unit = 1.0 / (mc as f64 * full as f64);
+    let (mf, ff) = (mc as f64, p.full_code() as f64);
+    let unit = 1.0 / (mf * ff);
     let adc = p.output_bits > 0;
     let k_adc = if adc {
         ((1i64 << (p.output_bits - 1)) - 1).max(1) as f64
@@ -278,37 +347,62 @@ fn forward_block_body<X: Float, Y: Float>(
     let (to_code, from_code) = (k_adc / p.out_bound, p.out_bound / k_adc);
     let sigma_out = p.out_noise * p.out_bound;
     let extras = p.w_noise > 0.0 || p.ir_drop > 0.0;
-    let fits_i32 = (p.tile_cols as i64) * mc * p.max_cell_code() < i32::MAX as i64;
+    // Sums wider than one i32 pass (see `sums`) are recombined in i64.
+    let main_wide = plan.main.count > 1;
+    let (km, ka, ks) = (plan.main.count, plan.abs_vectors(), plan.signed_vectors());
+    let n_sq = plan.squares.map_or(0, |d| d.count);
+    // The coarse grid step of the noise terms in normalised conductance units.
+    let step = (1u64 << plan.shift) as f64 / ff;
+    let s_factor = step / (mf * mf);
     let max_rows = padded(p.tile_rows);
     let kernel = *MVM_KERNEL;
     let tc = p.tile_cols;
-    let tc_even = tc.next_multiple_of(2);
+    let xl_max = tc.next_multiple_of(2);
     let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);
-    let out_pad = out_dim.next_multiple_of(128);
-    // Per block of samples: DAC codes, integer sums, and (several input
-    // tiles) the running f64 output sums — in this thread's reused scratch
-    // (every element read below is written first in this block).
+    // Each (input tile, output) owns an index of a row's noise streams;
+    // padded to 128 so that 256-row tiles stay aligned to the sampler's batches.
+    let out_pad = out_dim.next_multiple_of(128) as u64;
+    // Per block of samples: DAC codes, digit vectors, integer sums, and
+    // (several input tiles) the running f64 output sums — in this thread's
+    // reused scratch (every element read below is written first in this block).
     let mut guard = SCRATCH.with(|cell| cell.take());
     let Scratch {
         s_ins,
         codes_in,
-        codes16,
-        acc32,
+        x_main,
+        x_abs,
+        x_signed,
+        acc_main,
+        acc_abs,
+        acc_signed,
+        wide,
         acc,
+        sigma,
+        ir,
         noise,
         wnoise,
         o_all,
     } = &mut guard;
     s_ins.resize(count, 0.0);
     codes_in.resize(count * tc, 0);
-    codes16.resize(count * tc_even, 0);
-    acc32.resize(count * max_rows, 0);
+    x_main.resize(count * km * xl_max, 0);
+    x_abs.resize(count * ka * xl_max, 0);
+    x_signed.resize(count * ks * xl_max, 0);
+    acc_main.resize(count * km * max_rows, 0);
+    acc_abs.resize(count * ka * max_rows, 0);
+    acc_signed.resize(count * ks * max_rows, 0);
+    wide.resize(max_rows, 0);
     acc.resize(max_rows, 0.0);
+    sigma.resize(max_rows, 0.0);
+    ir.resize(max_rows, 0.0);
     noise.resize(max_rows, 0.0);
     wnoise.resize(max_rows, 0.0);
     if sigma_out == 0.0 {
         noise.fill(0.0);
     }
+    sigma.fill(0.0);
+    ir.fill(0.0);
+    wnoise.fill(0.0);
     o_all.clear();
     if n_ct > 1 {
         o_all.resize(count * out_dim, 0.0);
@@ -316,7 +410,11 @@ fn forward_block_body<X: Float, Y: Float>(
     for ct in 0..n_ct {
         let t0 = &m.tiles[ct];
         let (cols, xl) = (t0.cols, t0.cols.next_multiple_of(2));
-        // Input DAC of every sample of the block for this input tile.
+        let n_f = cols as f64;
+        let a_factor = (n_f / p.ir_drop_g_ratio) * (step / mf);
+        let h_factor = (step / mf) / (n_f * n_f);
+        // Input DAC of every sample of the block for this input tile, and the
+        // digit vectors of every sum.
         for s in 0..count {
             let xs = &x[s * in_dim + t0.col0..s * in_dim + t0.col0 + cols];
             let s_in = match p.input_range {
@@ -324,95 +422,126 @@ fn forward_block_body<X: Float, Y: Float>(
                 None => abs_max(xs),
             };
             // A scale whose reciprocal overflows counts as an all-zero input.
-            let s_in = if (mc as f64 / s_in).is_finite() {
-                s_in
-            } else {
-                0.0
-            };
+            let s_in = if (mf / s_in).is_finite() { s_in } else { 0.0 };
             s_ins[s] = s_in;
             let ci = &mut codes_in[s * tc..s * tc + cols];
             if s_in > 0.0 {
-                let r = mc as f64 / s_in;
-                let lim = mc as f64;
+                let r = mf / s_in;
                 for (c, &v) in ci.iter_mut().zip(xs) {
-                    let q = rint(v.to_f64() * r).clamp(-lim, lim);
-                    // SAFETY: q is an integer in [−lim, lim] ⊂ i32 (inputs are
-                    // checked finite), so the unchecked conversion is exact;
-                    // unlike `as`, it vectorises.
-                    *c = unsafe { q.to_int_unchecked::<i32>() };
+                    // Saturating conversion: exact for the clamped integer.
+                    *c = rint(v.to_f64() * r).clamp(-mf, mf) as i32;
                 }
             } else {
                 ci.fill(0);
             }
-            if fits_i32 {
-                // Input codes fit i16 (|code| ≤ 2^15 − 1); an odd tile gets a zero pad.
-                let c16 = &mut codes16[s * xl..(s + 1) * xl];
-                c16[cols..].fill(0);
-                for (d, &c) in c16.iter_mut().zip(ci.iter()) {
-                    *d = c as i16;
-                }
+            let ci = &codes_in[s * tc..s * tc + cols];
+            let code = |j: usize| ci[j] as i64;
+            write_digits(plan.main, cols, xl, &mut x_main[s * km * xl..], code);
+            if let Some(sq) = plan.squares {
+                write_digits(sq, cols, xl, &mut x_abs[s * ka * xl..], |j| {
+                    code(j) * code(j)
+                });
+            }
+            if let Some(mg) = plan.magnitudes {
+                let dst = &mut x_abs[(s * ka + n_sq) * xl..];
+                write_digits(mg, cols, xl, dst, |j| code(j).abs());
+            }
+            if let Some(sh) = plan.shaped {
+                // Position weight of IR drop, 1 − (1 − j/n)² = j(2n − j)/n².
+                let weight = |j: usize| (j * (2 * cols - j)) as i64;
+                let dst = &mut x_signed[s * ks * xl..];
+                write_digits(sh, cols, xl, dst, |j| code(j) * weight(j));
             }
         }
         for t in m.tiles.iter().skip(ct).step_by(n_ct) {
             let rows = t.rows;
             let rp = padded(rows);
-            if fits_i32 {
-                let len = rp * xl;
-                // SAFETY: `kernel` comes from a CPU feature check.
-                unsafe {
+            let len = rp * xl;
+            // SAFETY: `kernel` comes from a CPU feature check; each pass's sums
+            // cannot overflow i32 (the digit widths of `SumPlan`).
+            unsafe {
+                let g = &m.codes_cm[t.cm0..t.cm0 + len];
+                kernel(
+                    g,
+                    rp,
+                    &x_main[..count * km * xl],
+                    xl,
+                    count * km,
+                    acc_main,
+                    max_rows,
+                );
+                if ka > 0 {
+                    let g = &m.abs_cm[t.cm0..t.cm0 + len];
                     kernel(
-                        &m.codes_cm[t.cm0..t.cm0 + len],
+                        g,
                         rp,
-                        &codes16[..count * xl],
+                        &x_abs[..count * ka * xl],
                         xl,
-                        count,
-                        acc32,
+                        count * ka,
+                        acc_abs,
                         max_rows,
-                    )
-                };
+                    );
+                }
+                if ks > 0 {
+                    let g = &m.signed_cm[t.cm0..t.cm0 + len];
+                    let x_s = &x_signed[..count * ks * xl];
+                    kernel(g, rp, x_s, xl, count * ks, acc_signed, max_rows);
+                }
             }
+            let index = ct as u64 * out_pad + t.row0 as u64;
             for s in 0..count {
-                let sample = first + s as u64;
-                let ci = &codes_in[s * tc..s * tc + cols];
-                let sums = &acc32[s * max_rows..s * max_rows + rows];
-                if fits_i32 {
-                    if extras {
-                        for (a, &v) in acc[..rows].iter_mut().zip(sums) {
-                            *a = v as f64 * unit;
-                        }
-                    }
-                } else {
-                    let g = &m.codes[t.cell0..t.cell0 + rows * t.cols];
-                    for (r, a) in acc[..rows].iter_mut().enumerate() {
-                        let row = &g[r * t.cols..(r + 1) * t.cols];
-                        let sum: i64 = row
-                            .iter()
-                            .zip(ci.iter())
-                            .map(|(&g, &c)| g as i64 * c as i64)
-                            .sum();
+                let row = first + s as u64;
+                let sums = &acc_main[s * km * max_rows..(s + 1) * km * max_rows];
+                if main_wide {
+                    plan.main.combine(sums, max_rows, &mut wide[..rows]);
+                    let scale = if extras { unit } else { 1.0 };
+                    for (a, &v) in acc[..rows].iter_mut().zip(&wide[..rows]) {
                         // Exact: |sum| < 2^53 for every valid configuration.
-                        *a = if extras {
-                            sum as f64 * unit
-                        } else {
-                            sum as f64
-                        };
+                        *a = v as f64 * scale;
+                    }
+                } else if extras {
+                    for (a, &v) in acc[..rows].iter_mut().zip(sums) {
+                        *a = v as f64 * unit;
                     }
                 }
-                // Rows of a (sample, input tile) pair own a range of the noise
-                // streams, padded to 128 so that 256-row tiles stay batch-aligned.
-                let noise_index =
-                    (sample * n_ct as u64 + ct as u64) * out_pad as u64 + t.row0 as u64;
-                if extras {
-                    if p.w_noise > 0.0 {
-                        rng::fill_normals16(seed_w, 0, noise_index, &mut wnoise[..rows]);
+                if let Some(sq) = plan.squares {
+                    let abs_sums = &acc_abs[s * ka * max_rows..];
+                    sq.combine(abs_sums, max_rows, &mut wide[..rows]);
+                    for (sg, &v) in sigma[..rows].iter_mut().zip(&wide[..rows]) {
+                        *sg = p.w_noise * (v as f64 * s_factor).sqrt();
                     }
-                    let g = &m.codes[t.cell0..t.cell0 + rows * t.cols];
-                    for (r, a) in acc[..rows].iter_mut().enumerate() {
-                        *a = m.analog_extras(*a, g, t, r, ci, mc, full, wnoise[r] as f64);
+                    rng::fill_normals16(keys.w, row, index, &mut wnoise[..rows]);
+                    for ((a, &sg), &z) in acc[..rows]
+                        .iter_mut()
+                        .zip(&sigma[..rows])
+                        .zip(&wnoise[..rows])
+                    {
+                        *a += sg * z as f64;
+                    }
+                }
+                if let (Some(mg), Some(sh)) = (plan.magnitudes, plan.shaped) {
+                    let abs_sums = &acc_abs[(s * ka + n_sq) * max_rows..];
+                    mg.combine(abs_sums, max_rows, &mut wide[..rows]);
+                    let signed_sums = &acc_signed[s * ks * max_rows..];
+                    for r in 0..rows {
+                        let a = wide[r] as f64 * a_factor;
+                        let cfac = a * (a * (0.05 * a - 0.2) + 0.5);
+                        let shaped = sh.combine_wide(signed_sums, max_rows, r) as f64 * h_factor;
+                        ir[r] = (p.ir_drop * cfac) * shaped;
+                        acc[r] -= ir[r];
                     }
                 }
                 if sigma_out > 0.0 {
-                    rng::fill_normals16(seed_out, 0, noise_index, &mut noise[..rows]);
+                    rng::fill_normals16(keys.out, row, index, &mut noise[..rows]);
+                }
+                if let Some(rec) = record.as_deref_mut() {
+                    let at = (s * n_ct + ct) * out_dim + t.row0;
+                    for r in 0..rows {
+                        rec.sigma[at + r] = sigma[r];
+                        rec.ir_drop[at + r] = ir[r];
+                        rec.xi_w[at + r] = wnoise[r] as f64;
+                        rec.xi_out[at + r] = noise[r] as f64;
+                    }
                 }
                 let o = t.out0;
                 let post = PostTerms {
@@ -420,10 +549,10 @@ fn forward_block_body<X: Float, Y: Float>(
                     gain: &m.gain[o..o + rows],
                     offset: &m.affine_offset[o..o + rows],
                 };
-                let from_ints = fits_i32 && !extras;
-                // Raw integer sums (i32 kernel or the i64 fallback) are scaled
-                // by `unit` inside the pass; with read noise or IR drop the
-                // float path holds acc·unit plus those terms.
+                let from_ints = !main_wide && !extras;
+                // Raw integer sums are scaled by `unit` inside the pass; with
+                // read noise or IR drop the float path holds acc·unit plus
+                // those terms.
                 let (acc_unit, scale_to_code) = if adc {
                     (unit * to_code, to_code)
                 } else {
@@ -435,7 +564,7 @@ fn forward_block_body<X: Float, Y: Float>(
                     k_adc,
                     out_factor: if adc { from_code * s_ins[s] } else { s_ins[s] },
                 };
-                let ints = sums.iter().map(|&v| v as f64);
+                let ints = sums[..rows].iter().map(|&v| v as f64);
                 let floats = acc[..rows].iter().copied();
                 let lo = s * out_dim + t.row0;
                 if n_ct == 1 {
@@ -463,6 +592,8 @@ fn forward_block_body<X: Float, Y: Float>(
         }
     }
     SCRATCH.with(|cell| cell.replace(guard));
+    // The block's outputs are still in cache: checking them here costs little.
+    out.iter().all(|v| v.to_f64().is_finite())
 }
 
 /// Buffers of [`forward_block_body`], kept per thread between blocks (a
@@ -471,9 +602,18 @@ fn forward_block_body<X: Float, Y: Float>(
 struct Scratch {
     s_ins: Vec<f64>,
     codes_in: Vec<i32>,
-    codes16: Vec<i16>,
-    acc32: Vec<i32>,
+    /// Digit vectors against the exact codes, the coarse |g| and the coarse g.
+    x_main: Vec<i16>,
+    x_abs: Vec<i16>,
+    x_signed: Vec<i16>,
+    /// Their kernel sums, `max_rows` per digit vector.
+    acc_main: Vec<i32>,
+    acc_abs: Vec<i32>,
+    acc_signed: Vec<i32>,
+    wide: Vec<i64>,
     acc: Vec<f64>,
+    sigma: Vec<f64>,
+    ir: Vec<f64>,
     noise: Vec<f32>,
     wnoise: Vec<f32>,
     o_all: Vec<f64>,

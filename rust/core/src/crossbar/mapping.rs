@@ -124,15 +124,26 @@ impl AnalogMatrix {
             .collect()
     }
 
-    /// Copies the current cell codes into `codes_cm`, the kernel layout.
+    /// Copies the current cell codes into `codes_cm`, the kernel layout, and
+    /// their coarse versions into `abs_cm` / `signed_cm` when the per-MVM noise
+    /// terms need them.
     pub(super) fn layout_codes_cm(&mut self) {
+        let plan = self.plan;
+        let (with_abs, with_signed) = (!self.abs_cm.is_empty(), !self.signed_cm.is_empty());
         for t in &self.tiles {
             let rp = padded(t.rows);
             for r in 0..t.rows {
                 for c in 0..t.cols {
+                    let at = t.cm0 + (c / 2) * 2 * rp + 2 * r + (c % 2);
+                    let g = self.codes[t.cell0 + r * t.cols + c];
                     // |code| ≤ 1.5 · 2^14 = 24576 (see device_code_ceiling): fits i16.
-                    self.codes_cm[t.cm0 + (c / 2) * 2 * rp + 2 * r + (c % 2)] =
-                        self.codes[t.cell0 + r * t.cols + c] as i16;
+                    self.codes_cm[at] = g as i16;
+                    if with_abs {
+                        self.abs_cm[at] = plan.coarse_abs(g);
+                    }
+                    if with_signed {
+                        self.signed_cm[at] = plan.coarse_signed(g);
+                    }
                 }
             }
         }

@@ -60,6 +60,8 @@
 //!
 //! [`NoiseModel`]: crate::noise_models::NoiseModel
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{Error, Result};
 use crate::hadamard::Float;
 
@@ -68,7 +70,9 @@ mod devices;
 mod mapping;
 mod mvm_kernels;
 mod params;
+mod sums;
 
+pub use datapath::ReadTerms;
 pub use params::{CrossbarParams, DriftCompensation, Programming, WeightScaling};
 
 use mapping::Tile;
@@ -86,6 +90,12 @@ mod stream {
 #[derive(Clone, Debug)]
 pub struct AnalogMatrix {
     params: CrossbarParams,
+    /// The programming seed; also keys the matrix's own read stream.
+    seed: u64,
+    /// Rows read so far from the read stream.
+    cursor: ReadCursor,
+    /// The integer sums of one read (digit widths, coarse grid).
+    plan: sums::SumPlan,
     out_dim: usize,
     in_dim: usize,
     tiles: Vec<Tile>,
@@ -105,6 +115,10 @@ pub struct AnalogMatrix {
     /// as interleaved i16 pairs `g[o, 2p], g[o, 2p+1]` (a multiply-add of i16
     /// pairs, `vpmaddwd`, then covers two inputs at once).
     codes_cm: Vec<i16>,
+    /// Coarse `(|g| + h) >> k` and `(g + h) >> k` codes of the per-MVM noise
+    /// terms in the same layout (empty when those terms are off; see `sums`).
+    abs_cm: Vec<i16>,
+    signed_cm: Vec<i16>,
     t_inference: f64,
     /// Drift-compensation factor per (tile, output row).
     compensation: Vec<f64>,
@@ -117,6 +131,19 @@ pub struct AnalogMatrix {
     /// Per-(tile, output row) affine correction.
     affine_scale: Vec<f64>,
     affine_offset: Vec<f64>,
+}
+
+/// The read cursor: rows read so far from a matrix's read stream. Reads on
+/// several threads each reserve their rows with one atomic add, so concurrent
+/// reads never share noise (which thread gets which rows is then up to the
+/// scheduler; a single thread's sequence of reads is reproducible).
+#[derive(Debug, Default)]
+struct ReadCursor(AtomicU64);
+
+impl Clone for ReadCursor {
+    fn clone(&self) -> Self {
+        ReadCursor(AtomicU64::new(self.0.load(Ordering::SeqCst)))
+    }
 }
 
 /// Round half to even, as numpy's `rint`.
@@ -160,7 +187,14 @@ impl AnalogMatrix {
             cm_len,
         } = mapping::map_weights(w, out_dim, in_dim, &p);
         let out0 = w_max.len();
+        let plan = sums::SumPlan::new(&p);
+        let aux_len = |used: bool| if used { cm_len } else { 0 };
         let mut m = AnalogMatrix {
+            abs_cm: vec![0; aux_len(plan.abs_vectors() > 0)],
+            signed_cm: vec![0; aux_len(plan.signed_vectors() > 0)],
+            plan,
+            seed,
+            cursor: ReadCursor::default(),
             params: p,
             out_dim,
             in_dim,
@@ -269,9 +303,58 @@ impl AnalogMatrix {
         w
     }
 
-    /// `Y = X Wᵀ` through the simulated datapath. `x`: `n × in_dim`, C order,
-    /// finite. `seed` drives the per-MVM noise; `row_offset` is the index of
-    /// `x`'s first row within the whole batch (for bit-identical sub-batches).
+    /// The programming seed (it also keys the read stream).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Rows read so far from the matrix's read stream: the next
+    /// [`AnalogMatrix::read_into`] reads from this row on.
+    pub fn read_position(&self) -> u64 {
+        self.cursor.0.load(Ordering::SeqCst)
+    }
+
+    /// Moves the read cursor (to replay reads from `position`, or to skip).
+    pub fn set_read_position(&self, position: u64) {
+        self.cursor.0.store(position, Ordering::SeqCst)
+    }
+
+    /// A fresh read `Y = X Wᵀ`: the rows of `x` take the next `n` rows of the
+    /// matrix's read stream (the pinned read with `seed = self.seed()` and
+    /// `row_offset = read_position()`), and the cursor advances by `n`, so a
+    /// chip read twice, or read in any split of the rows, never repeats a noise
+    /// realisation and gives the same bits as one call. Returns the stream row
+    /// of `x`'s first row. The cursor does not move if `x` is rejected.
+    pub fn read_into<X: Float, Y: Float>(&self, x: &[X], n: usize, y: &mut [Y]) -> Result<u64> {
+        self.check_read(x, n, y)?;
+        let first = self
+            .cursor
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
+                p.checked_add(n as u64)
+            })
+            .map_err(|p| {
+                Error::value(
+                    "read_position",
+                    format!("{p} + {n} rows read would pass the last stream row 2^64 - 1"),
+                )
+            })?;
+        self.forward_into(x, n, self.seed, first, y)?;
+        Ok(first)
+    }
+
+    /// [`AnalogMatrix::read_into`] into a new `n × out_dim` f64 array.
+    pub fn read(&self, x: &[f64], n: usize) -> Result<Vec<f64>> {
+        let mut y = vec![0.0f64; n * self.out_dim];
+        self.read_into(x, n, &mut y)?;
+        Ok(y)
+    }
+
+    /// A pinned read `Y = X Wᵀ` through the simulated datapath: the per-MVM
+    /// noise of row `i` of `x` (`n × in_dim`, C order, finite) is row
+    /// `row_offset + i` of the streams of `seed` — the same arguments repeat
+    /// the same noise, and sub-batches with the right offsets give the bits of
+    /// one call. The read cursor does not move.
     pub fn matmul(&self, x: &[f64], n: usize, seed: u64, row_offset: u64) -> Result<Vec<f64>> {
         let mut y = vec![0.0f64; n * self.out_dim];
         self.matmul_into(x, n, seed, row_offset, &mut y)?;
@@ -289,14 +372,40 @@ impl AnalogMatrix {
         row_offset: u64,
         y: &mut [Y],
     ) -> Result<()> {
-        if x.len() != n * self.in_dim {
+        self.check_read(x, n, y)?;
+        if row_offset.checked_add(n as u64).is_none() {
+            return Err(Error::value(
+                "row_offset",
+                format!("{row_offset} + {n} rows would pass the last stream row 2^64 - 1"),
+            ));
+        }
+        self.forward_into(x, n, seed, row_offset, y)
+    }
+
+    /// The per-MVM noise terms of the pinned read `matmul(x, n, seed,
+    /// row_offset)` before the normals are applied, per (sample, input tile,
+    /// output): a test hook for an independent reference of the read model.
+    pub fn read_terms(&self, x: &[f64], n: usize, seed: u64, row_offset: u64) -> Result<ReadTerms> {
+        self.check_read(x, n, &vec![0.0f64; n * self.out_dim])?;
+        if row_offset.checked_add(n as u64).is_none() {
+            return Err(Error::value(
+                "row_offset",
+                "too large for the stream".to_string(),
+            ));
+        }
+        Ok(self.record_read_terms(x, n, seed, row_offset))
+    }
+
+    /// Shapes and finiteness of a read's arguments.
+    fn check_read<X: Float, Y: Float>(&self, x: &[X], n: usize, y: &[Y]) -> Result<()> {
+        if Some(x.len()) != n.checked_mul(self.in_dim) {
             return Err(Error::Shape(format!(
                 "X has {} elements, expected n × in_dim = {n} × {}",
                 x.len(),
                 self.in_dim
             )));
         }
-        if y.len() != n * self.out_dim {
+        if Some(y.len()) != n.checked_mul(self.out_dim) {
             return Err(Error::Shape(format!(
                 "output has {} elements, expected n × out_dim = {n} × {}",
                 y.len(),
@@ -311,7 +420,6 @@ impl AnalogMatrix {
                 pos % self.in_dim.max(1)
             )));
         }
-        self.forward_into(x, n, seed, row_offset, y);
         Ok(())
     }
 }

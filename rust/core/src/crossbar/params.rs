@@ -69,23 +69,16 @@ pub struct CrossbarParams {
 impl CrossbarParams {
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        let pos = |field: &'static str, v: f64| {
-            if v.is_finite() && v > 0.0 {
+        // Bounded ranges, wide around every physical value, so that no
+        // accepted config can overflow the f32 device state or the f64
+        // datapath constants (a 5e-324 ADC range makes every output NaN).
+        let range = |field: &'static str, v: f64, lo: f64, hi: f64| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
                 Err(Error::value(
                     field,
-                    format!("must be a positive finite number, got {v}"),
-                ))
-            }
-        };
-        let nonneg = |field: &'static str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(Error::value(
-                    field,
-                    format!("must be a finite number >= 0, got {v}"),
+                    format!("must be a finite number in [{lo:e}, {hi:e}], got {v}"),
                 ))
             }
         };
@@ -115,19 +108,23 @@ impl CrossbarParams {
                 format!("must be 0 (no ADC) or in 1..=24, got {}", self.output_bits),
             ));
         }
-        pos("g_max", self.g_max)?;
-        pos("t0", self.t0)?;
-        pos("t_read", self.t_read)?;
-        pos("out_bound", self.out_bound)?;
-        pos("ir_drop_g_ratio", self.ir_drop_g_ratio)?;
-        nonneg("prog_noise_scale", self.prog_noise_scale)?;
-        nonneg("drift_scale", self.drift_scale)?;
-        nonneg("read_noise_scale", self.read_noise_scale)?;
-        nonneg("out_noise", self.out_noise)?;
-        nonneg("w_noise", self.w_noise)?;
-        nonneg("ir_drop", self.ir_drop)?;
+        range("g_max", self.g_max, 1e-6, 1e6)?;
+        range("t0", self.t0, 1e-12, 1e12)?;
+        range("t_read", self.t_read, 1e-15, 1e3)?;
+        range("out_bound", self.out_bound, 1e-6, 1e6)?;
+        range("ir_drop_g_ratio", self.ir_drop_g_ratio, 1e-3, 1e12)?;
+        for (field, v) in [
+            ("prog_noise_scale", self.prog_noise_scale),
+            ("drift_scale", self.drift_scale),
+            ("read_noise_scale", self.read_noise_scale),
+            ("out_noise", self.out_noise),
+            ("w_noise", self.w_noise),
+            ("ir_drop", self.ir_drop),
+        ] {
+            range(field, v, 0.0, 1e3)?;
+        }
         if let Some(r) = self.input_range {
-            pos("input_range", r)?;
+            range("input_range", r, 1e-30, 1e30)?;
         }
         Ok(())
     }

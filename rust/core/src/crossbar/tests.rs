@@ -142,3 +142,66 @@ fn iterative_programming_plugs_in() {
         again.matmul(&x, n, 1, 0).unwrap()
     );
 }
+
+#[test]
+fn fresh_reads_advance_the_cursor_and_split_freely() {
+    let (o, i, n) = (70, 300, 40);
+    let w = data(o * i, 31);
+    let x = data(n * i, 32);
+    let mut p = noisy();
+    p.tile_rows = 64;
+    p.tile_cols = 128;
+    p.ir_drop = 0.5;
+    let m = AnalogMatrix::program(&w, o, i, &p, 7).unwrap();
+    let whole = m.read(&x, n).unwrap();
+    assert_eq!(m.read_position(), n as u64);
+    // A second read of the same input draws new noise.
+    let again = m.read(&x, n).unwrap();
+    assert_ne!(whole, again);
+    // Replaying from 0 in three calls gives the first read's bits.
+    m.set_read_position(0);
+    let mut split = Vec::new();
+    for (a, b) in [(0, 9), (9, 10), (10, n)] {
+        split.extend(m.read(&x[a * i..b * i], b - a).unwrap());
+    }
+    assert_eq!(split, whole);
+    // A fresh read at position p is the pinned read (own seed, row p).
+    assert_eq!(m.matmul(&x, n, m.seed(), n as u64).unwrap(), again);
+    // Rejected input leaves the cursor where it was.
+    let before = m.read_position();
+    assert!(m.read(&[f64::NAN; 300], 1).is_err());
+    assert_eq!(m.read_position(), before);
+}
+
+#[test]
+fn empty_matrices_read_zeros_and_stream_limits_are_errors() {
+    let p = noisy();
+    let m = AnalogMatrix::program(&[], 3, 0, &p, 0).unwrap();
+    let mut y = vec![f64::NAN; 15];
+    m.matmul_into::<f64, f64>(&[], 5, 0, 0, &mut y).unwrap();
+    assert_eq!(y, vec![0.0; 15]);
+    let m = AnalogMatrix::program(&[], 0, 4, &p, 0).unwrap();
+    assert_eq!(m.matmul(&[1.0; 8], 2, 0, 0).unwrap(), Vec::<f64>::new());
+    let m = AnalogMatrix::program(&[1.0, 2.0], 1, 2, &p, 0).unwrap();
+    let err = m.matmul(&[1.0, 1.0], 1, 0, u64::MAX).unwrap_err();
+    assert!(err.to_string().contains("row_offset"), "{err}");
+    assert!(m.matmul(&[1.0, 1.0], 1, 0, u64::MAX - 1).is_ok());
+    m.set_read_position(u64::MAX);
+    assert!(m
+        .read(&[1.0, 1.0], 1)
+        .unwrap_err()
+        .to_string()
+        .contains("read_position"));
+}
+
+#[test]
+fn outputs_that_overflow_f64_are_an_error_not_inf() {
+    let m = AnalogMatrix::program(&[0.1, 0.1, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0], 2, 4, &ideal(), 0)
+        .unwrap();
+    // The exact product is finite (2e307) but the datapath scales by s_in·w_max.
+    let big = [1e308, 1e308, 0.0, 0.0];
+    match m.matmul(&big, 1, 0, 0) {
+        Ok(y) => assert!(y.iter().all(|v| v.is_finite()), "{y:?}"),
+        Err(e) => assert!(e.to_string().contains("overflows"), "{e}"),
+    }
+}
