@@ -6,12 +6,22 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+MAX_THREADS: int
 
 def set_num_threads(n: int) -> None:
-    """Set the Rust core's thread count (0 restores the default)."""
+    """Set the Rust core's thread count, 0 to ``MAX_THREADS`` (0 restores the default).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``n``, when it is not an integer in that range.
+    """
 
 def get_num_threads() -> int:
     """The Rust core's thread count."""
+
+def _num_threads_env_problem() -> str | None:
+    """Why ``ANALOGKERNELS_NUM_THREADS`` is ignored, if it is set and invalid."""
 
 def fwht(
     x: npt.ArrayLike,
@@ -107,7 +117,7 @@ class _AnalogMatrix:
 class _PcmArray:
     """Rust PCM device array; use :class:`analogkernels.pcm.DeviceArray`."""
 
-    def __new__(cls, targets: np.ndarray[Any, Any], config: dict[str, Any]) -> _PcmArray: ...
+    def __new__(cls, targets: npt.ArrayLike, config: dict[str, Any]) -> _PcmArray: ...
     def program(self) -> dict[str, Any]: ...
     def read(self, t_inference: float, seed: int, per_read_noise: bool) -> np.ndarray[Any, Any]: ...
     def stats(self) -> dict[str, Any]: ...

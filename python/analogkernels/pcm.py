@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._validation import as_float_array, check_int, check_real, check_seed
 from .exceptions import ConfigError, ShapeError
 
 __all__ = ["FAULTS", "PHASES", "DeviceArray", "PCMConfig"]
@@ -128,19 +129,23 @@ class PCMConfig:
         base.update(overrides)
         return cls(**base)
 
+    def __post_init__(self) -> None:
+        # Check types here and ranges in the core (which owns them) at once,
+        # so that a bad config fails where it is written, naming the field,
+        # instead of programming devices to inf or NaN later.
+        _core._PcmArray(np.empty(0), self._as_dict())
+
     def _as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for key, value in d.items():
-            if key in ("max_iterations", "devices_per_polarity", "seed"):
-                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                    raise ConfigError(
-                        f"invalid value for `{key}`: must be an integer, got {value!r}"
-                    )
-                if value < 0:
-                    raise ConfigError(f"invalid value for `{key}`: must be >= 0, got {value}")
-                d[key] = int(value)
+            if key == "seed":
+                d[key] = check_seed(value, key)
+            elif key == "max_iterations":
+                d[key] = check_int(value, key, high=2**32 - 1)
+            elif key == "devices_per_polarity":
+                d[key] = check_int(value, key, high=2**32 - 1)
             else:
-                d[key] = float(value)
+                d[key] = check_real(value, key)
         return d
 
 
@@ -165,10 +170,12 @@ class DeviceArray:
         config = PCMConfig() if config is None else config
         if not isinstance(config, PCMConfig):
             raise ConfigError(f"config must be a PCMConfig, got {type(config).__name__}")
-        t = np.asarray(targets, dtype=np.float64)
+        # as_float_array refuses complex input (its imaginary part would be
+        # dropped); the copy keeps the caller's array from aliasing ours.
+        t = np.array(as_float_array(targets, "targets"), dtype=np.float64, order="C", copy=True)
         if t.ndim != 1:
             raise ShapeError(f"targets must be 1-D, got shape {t.shape}")
-        self._targets = np.ascontiguousarray(t)
+        self._targets = t
         self._config = config
         self._core = _core._PcmArray(self._targets, config._as_dict())
 
@@ -193,7 +200,11 @@ class DeviceArray:
         for RESET and intermediate states) and accumulated 1/f read noise drawn
         with ``seed``; ``per_read_noise`` adds the instantaneous noise of one
         read (``verify_noise``)."""
-        return self._core.read(float(t_inference), int(seed), bool(per_read_noise))
+        return self._core.read(
+            check_real(t_inference, "t_inference"),
+            check_seed(seed),
+            bool(per_read_noise),
+        )
 
     def stats(self) -> dict[str, Any]:
         """Yield report: counts of stuck devices, fraction converged (healthy

@@ -269,7 +269,12 @@ fn check_sorf<T>(w: &SorfMatrix<'_, T>, d: usize) -> Result<()> {
         )));
     }
     let blocks = s.div_ceil(n.max(1));
-    if w.signs.len() < blocks * 3 * n {
+    let needed = blocks.checked_mul(3 * n).ok_or_else(|| {
+        Error::Shape(format!(
+            "{s} SORF features are too many for the addressable memory"
+        ))
+    })?;
+    if w.signs.len() < needed {
         return Err(Error::Shape(format!(
             "signs has {} entries, {s} features need {blocks} blocks × 3 × {n}",
             w.signs.len()

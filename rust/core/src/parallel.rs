@@ -4,48 +4,152 @@
 //! built, and users expect `set_num_threads(n)` to take effect at once (as in
 //! numpy's threadpoolctl or torch.set_num_threads). The size comes from, in order:
 //! the last `set_num_threads(n)` call, the environment variable
-//! `ANALOGKERNELS_NUM_THREADS`, the number of available CPUs.
+//! `ANALOGKERNELS_NUM_THREADS`, the number of available CPUs. It never exceeds
+//! [`MAX_THREADS`]: spawning more threads than that only costs time and memory
+//! (100,000 threads took 80 s to spawn, then failed).
 //!
-//! Fork safety: worker threads do not survive `fork()`; a child that used the
-//! parent's pool would wait forever. A `pthread_atfork` child handler marks the
-//! pool stale, and the next use in the child builds a fresh one (the stale pool is
-//! leaked on purpose: dropping it would signal threads that do not exist).
+//! # Fork safety
+//! Worker threads do not survive `fork()`. Two things could leave a child stuck:
+//! - a pool inherited from the parent (its workers are gone): a
+//!   `pthread_atfork` child handler marks the pool stale, and the next use in
+//!   the child builds a fresh one (the stale pool is leaked on purpose:
+//!   dropping it would signal threads that do not exist);
+//! - the lock that guards the pool slot, if another thread held it at the
+//!   moment of the fork: the child would inherit it locked, with no thread
+//!   left to release it. So the prepare handler takes the lock itself (waiting
+//!   for any builder to finish; building never waits on anything a forking
+//!   thread holds) and the parent and child handlers release it: no fork
+//!   happens while another thread is inside the lock. This is how glibc keeps
+//!   its own allocator locks consistent across `fork()`.
+//!
+//! Nothing else on the paths that a child takes blocks on state a vanished
+//! thread could own: the default thread count and the instruction set are
+//! cached in atomics, not in `OnceLock`s (a fork during their first
+//! initialisation would leave a `OnceLock` "running" forever in the child).
+//!
+//! # Interruption
+//! [`run_interruptible`] lets the thread that calls into the core poll for a
+//! cancellation (Ctrl-C) between the tasks of [`for_each_index`]: once the poll
+//! says stop, no new task starts on any thread, later `for_each_index` calls
+//! of the same computation return at once, and the caller learns that the
+//! result is incomplete.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Once, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
+use crate::error::{Error, Result};
+
+static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
 /// Requested thread count; 0 means "not set, use the environment or the CPU count".
 static REQUESTED: AtomicUsize = AtomicUsize::new(0);
+/// The default thread count once read (0: not read yet).
+static DEFAULT: AtomicUsize = AtomicUsize::new(0);
 static FORKED: AtomicBool = AtomicBool::new(false);
 static REGISTER_ATFORK: Once = Once::new();
 
 /// Name of the environment variable that sets the default thread count.
 pub const NUM_THREADS_ENV: &str = "ANALOGKERNELS_NUM_THREADS";
 
-extern "C" fn mark_forked() {
+/// Most worker threads a pool may have (far above any CPU this code runs on;
+/// each thread reserves a stack, and spawning thousands takes seconds).
+pub const MAX_THREADS: usize = 1024;
+
+fn lock_pool() -> MutexGuard<'static, Option<Arc<ThreadPool>>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    /// The pool lock held across a `fork()` by the forking thread (set by the
+    /// prepare handler, released by the parent/child handlers, which run on
+    /// the same thread).
+    static FORK_GUARD: RefCell<Option<MutexGuard<'static, Option<Arc<ThreadPool>>>>> =
+        const { RefCell::new(None) };
+}
+
+extern "C" fn before_fork() {
+    let guard = lock_pool();
+    FORK_GUARD.with(|g| *g.borrow_mut() = Some(guard));
+}
+
+extern "C" fn after_fork_parent() {
+    FORK_GUARD.with(|g| drop(g.borrow_mut().take()));
+}
+
+extern "C" fn after_fork_child() {
     FORKED.store(true, Ordering::SeqCst);
+    FORK_GUARD.with(|g| drop(g.borrow_mut().take()));
+}
+
+/// Registers the fork handlers (once per process). The bindings call it when
+/// the module loads, before any thread can use the pool; [`pool`] calls it too
+/// for pure-Rust users.
+pub fn register_fork_handlers() {
+    REGISTER_ATFORK.call_once(|| {
+        // SAFETY: plain extern "C" handlers; they only lock/unlock a mutex
+        // and store an atomic.
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(after_fork_child),
+            );
+        }
+    });
+}
+
+/// Parses a value of [`NUM_THREADS_ENV`]: an integer from 1 to [`MAX_THREADS`].
+/// The error says what is wrong, for the warning the bindings show.
+pub fn parse_num_threads(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    match t.parse::<i128>() {
+        Ok(n) if (1..=MAX_THREADS as i128).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(format!(
+            "{NUM_THREADS_ENV}={text:?} is out of range: expected an integer from 1 to {MAX_THREADS}; got {n}"
+        )),
+        Err(_) => Err(format!(
+            "{NUM_THREADS_ENV}={text:?} is not an integer: expected an integer from 1 to {MAX_THREADS}"
+        )),
+    }
+}
+
+/// Why the value of [`NUM_THREADS_ENV`] is ignored, if it is set and invalid
+/// (the default is then the CPU count).
+pub fn num_threads_env_problem() -> Option<String> {
+    let text = std::env::var_os(NUM_THREADS_ENV)?;
+    match text.to_str() {
+        Some(s) => parse_num_threads(s).err(),
+        None => Some(format!("{NUM_THREADS_ENV} is not valid UTF-8")),
+    }
 }
 
 /// The default thread count, read once (environment, then CPU count): it is
 /// consulted on every call and the syscalls behind it cost more than a small
-/// transform.
+/// transform. Cached in an atomic (see the module notes on fork safety).
 fn default_threads() -> usize {
-    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *DEFAULT.get_or_init(read_default_threads)
+    match DEFAULT.load(Ordering::Relaxed) {
+        0 => {
+            let n = read_default_threads();
+            DEFAULT.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
 }
 
 fn read_default_threads() -> usize {
-    if let Ok(text) = std::env::var(NUM_THREADS_ENV) {
-        if let Ok(n) = text.trim().parse::<usize>() {
-            if n > 0 {
-                return n;
-            }
-        }
+    if let Some(Ok(n)) = std::env::var(NUM_THREADS_ENV)
+        .ok()
+        .map(|t| parse_num_threads(&t))
+    {
+        return n;
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
 }
 
 /// The number of threads the engines will use.
@@ -56,10 +160,17 @@ pub fn num_threads() -> usize {
     }
 }
 
-/// Sets the number of worker threads (`n >= 1`); 0 restores the default.
-pub fn set_num_threads(n: usize) {
+/// Sets the number of worker threads, `1 ..= MAX_THREADS`; 0 restores the
+/// default. Larger values are an error naming `n`.
+pub fn try_set_num_threads(n: usize) -> Result<()> {
+    if n > MAX_THREADS {
+        return Err(Error::value(
+            "n",
+            format!("the thread count must be from 0 (the default) to {MAX_THREADS}, got {n}"),
+        ));
+    }
     REQUESTED.store(n, Ordering::SeqCst);
-    let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
+    let mut guard = lock_pool();
     if let Some(old) = guard.take() {
         // Dropping an Arc<ThreadPool> only asks idle workers to exit; fine in the
         // parent process. In a forked child the handle is stale: leak it.
@@ -67,30 +178,26 @@ pub fn set_num_threads(n: usize) {
             std::mem::forget(old);
         }
     }
+    Ok(())
+}
+
+/// [`try_set_num_threads`], with counts above [`MAX_THREADS`] clamped to it.
+pub fn set_num_threads(n: usize) {
+    // Cannot fail once clamped.
+    let _ = try_set_num_threads(n.min(MAX_THREADS));
 }
 
 /// The worker pool: `num_threads() - 1` workers, the calling thread being the
 /// last participant (see [`for_each_index`]).
 fn pool() -> Arc<ThreadPool> {
-    REGISTER_ATFORK.call_once(|| {
-        // SAFETY: registering a plain extern "C" handler that only stores an atomic.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(mark_forked));
-        }
-    });
+    register_fork_handlers();
+    let want = num_threads().saturating_sub(1).max(1);
+    let mut guard = lock_pool();
     if FORKED.swap(false, Ordering::SeqCst) {
-        let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
         if let Some(stale) = guard.take() {
             std::mem::forget(stale);
         }
     }
-    let want = num_threads().saturating_sub(1).max(1);
-    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        if p.current_num_threads() == want {
-            return Arc::clone(p);
-        }
-    }
-    let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = guard.as_ref() {
         if p.current_num_threads() == want {
             return Arc::clone(p);
@@ -107,6 +214,83 @@ fn pool() -> Arc<ThreadPool> {
     built
 }
 
+/// How often the calling thread polls for a cancellation while it computes.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The cancellation state of one [`run_interruptible`] call, on its stack.
+struct Interrupt {
+    poll: RefCell<Box<dyn FnMut() -> bool>>,
+    last: Cell<Instant>,
+    stopped: Cell<bool>,
+}
+
+thread_local! {
+    /// The innermost [`run_interruptible`] of this thread (null: none).
+    static INTERRUPT: Cell<*const Interrupt> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Restores the previous interrupt state when a [`run_interruptible`] call
+/// ends, also when it unwinds.
+struct RestoreInterrupt(*const Interrupt);
+
+impl Drop for RestoreInterrupt {
+    fn drop(&mut self) {
+        INTERRUPT.with(|c| c.set(self.0));
+    }
+}
+
+/// Runs `f` on this thread; while it runs, every [`for_each_index`] called
+/// from this thread asks `poll` (at most every 50 ms, between tasks, on this
+/// thread only) whether to stop. Once `poll` returns true, no further task
+/// starts and every later `for_each_index` of `f` returns at once. Returns
+/// `f`'s result and whether it was stopped (the result is then incomplete and
+/// must be discarded).
+///
+/// `poll` may call back into the core (a Python signal handler can): nested
+/// calls neither poll again nor see the outer state as theirs.
+pub fn run_interruptible<R>(poll: Box<dyn FnMut() -> bool>, f: impl FnOnce() -> R) -> (R, bool) {
+    let state = Interrupt {
+        poll: RefCell::new(poll),
+        last: Cell::new(Instant::now()),
+        stopped: Cell::new(false),
+    };
+    let previous = INTERRUPT.with(|c| c.replace(&state as *const Interrupt));
+    let restore = RestoreInterrupt(previous);
+    let result = f();
+    drop(restore);
+    (result, state.stopped.get())
+}
+
+/// The calling thread's interrupt state (null when none).
+fn current_interrupt() -> *const Interrupt {
+    INTERRUPT.with(|c| c.get())
+}
+
+/// Whether the computation of `state` must stop; polls when it is time.
+fn should_stop(state: *const Interrupt) -> bool {
+    if state.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null pointer is set only by `run_interruptible` for the
+    // duration of its `f`, on this thread, and points to its live stack frame.
+    let s = unsafe { &*state };
+    if s.stopped.get() {
+        return true;
+    }
+    let now = Instant::now();
+    if now.duration_since(s.last.get()) < POLL_INTERVAL {
+        return false;
+    }
+    s.last.set(now);
+    // try_borrow_mut: a poll that re-enters the core must not poll again.
+    if let Ok(mut poll) = s.poll.try_borrow_mut() {
+        if poll() {
+            s.stopped.set(true);
+        }
+    }
+    s.stopped.get()
+}
+
 /// Runs `f(i)` for every `i` in `0..count`, spread over the calling thread and
 /// the pool's workers.
 ///
@@ -116,10 +300,22 @@ fn pool() -> Arc<ThreadPool> {
 /// `ThreadPool::install` does) would add a wake-up to every call and leave the
 /// calling core idle. `f` must not depend on which thread runs it; results are
 /// then independent of the thread count.
+///
+/// Inside [`run_interruptible`], the calling thread polls between its tasks
+/// and, when told to stop, makes every thread stop taking new indices.
 pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
+    let state = current_interrupt();
+    if should_stop(state) {
+        return;
+    }
     let threads = num_threads().min(count);
     if threads <= 1 {
-        (0..count).for_each(f);
+        for i in 0..count {
+            if i > 0 && should_stop(state) {
+                return;
+            }
+            f(i);
+        }
         return;
     }
     let next = AtomicUsize::new(0);
@@ -134,7 +330,18 @@ pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
         for _ in 1..threads {
             scope.spawn(|_| work());
         }
-        work();
+        // The calling thread: as `work`, polling between its tasks.
+        loop {
+            if should_stop(state) {
+                next.fetch_max(count, Ordering::Relaxed);
+                break;
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                break;
+            }
+            f(i);
+        }
     });
 }
 
@@ -192,4 +399,78 @@ fn populate_for_write(addr: usize, len: usize) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (addr, len);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn thread_counts_are_bounded_and_the_variable_is_checked() {
+        let err = try_set_num_threads(MAX_THREADS + 1).unwrap_err();
+        assert!(err.to_string().contains("`n`"), "{err}");
+        assert!(try_set_num_threads(usize::MAX).is_err());
+        assert_eq!(parse_num_threads(" 4 "), Ok(4));
+        assert_eq!(parse_num_threads("1024"), Ok(1024));
+        for bad in [
+            "0",
+            "-3",
+            "abc",
+            "",
+            "1025",
+            "100000",
+            "99999999999999999999999",
+        ] {
+            let msg = parse_num_threads(bad).unwrap_err();
+            assert!(msg.contains(NUM_THREADS_ENV), "{msg}");
+        }
+    }
+
+    #[test]
+    fn an_interrupt_stops_every_thread_between_tasks() {
+        for threads in [1, 3] {
+            let done = AtomicUsize::new(0);
+            let polls = Arc::new(AtomicUsize::new(0));
+            let p = Arc::clone(&polls);
+            let task = |_: usize| {
+                std::thread::sleep(Duration::from_millis(2));
+                done.fetch_add(1, Ordering::Relaxed);
+            };
+            let (_, stopped) = run_interruptible(
+                Box::new(move || p.fetch_add(1, Ordering::Relaxed) >= 1),
+                || {
+                    // One thread count per pass; for_each_index reads it.
+                    REQUESTED.store(threads, Ordering::SeqCst);
+                    for_each_index(2000, task);
+                    // A later parallel loop of the same computation does nothing.
+                    for_each_index(2000, task);
+                },
+            );
+            REQUESTED.store(0, Ordering::SeqCst);
+            assert!(stopped);
+            let n = done.load(Ordering::Relaxed);
+            assert!(n < 2000, "{threads} threads ran {n} of 4000 tasks");
+            assert_eq!(polls.load(Ordering::Relaxed), 2);
+            // Outside run_interruptible nothing polls.
+            let all = AtomicUsize::new(0);
+            for_each_index(50, |_| {
+                all.fetch_add(1, Ordering::Relaxed);
+            });
+            assert_eq!(all.load(Ordering::Relaxed), 50);
+        }
+    }
+
+    #[test]
+    fn an_uninterrupted_computation_runs_everything() {
+        let done = AtomicUsize::new(0);
+        let (value, stopped) = run_interruptible(Box::new(|| false), || {
+            for_each_index(300, |_| {
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+            7
+        });
+        assert_eq!((value, stopped), (7, false));
+        assert_eq!(done.load(Ordering::Relaxed), 300);
+    }
 }

@@ -122,6 +122,10 @@ impl PcmParams {
     }
 
     /// Checks every field; the error names it.
+    ///
+    /// Besides sign and finiteness, every field has an upper bound far beyond
+    /// any physical device ([`PcmParams::LIMITS`]): larger values made the
+    /// float32 device state overflow to inf, or reads return NaN.
     pub fn validate(&self) -> Result<()> {
         let finite_pos = |f: &'static str, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -133,6 +137,15 @@ impl PcmParams {
                 ))
             }
         };
+        for &(f, lo, hi) in Self::LIMITS {
+            let v = self.field(f);
+            if v.is_finite() && !(lo..=hi).contains(&v) {
+                return Err(Error::value(
+                    f,
+                    format!("must lie in [{lo:e}, {hi:e}], got {v}"),
+                ));
+            }
+        }
         let unit = |f: &'static str, v: f64| {
             if (0.0..=1.0).contains(&v) {
                 Ok(())
@@ -179,6 +192,16 @@ impl PcmParams {
                 "stuck probabilities add up to more than 1",
             ));
         }
+        for (f, v) in [
+            ("i_low", self.i_low),
+            ("i_high", self.i_high),
+            ("i_min", self.i_min),
+            ("i_max", self.i_max),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::value(f, format!("must be a finite number, got {v}")));
+            }
+        }
         if !(self.i_low < self.i_high && self.i_min < self.i_max) {
             return Err(Error::value(
                 "i_high",
@@ -198,6 +221,55 @@ impl PcmParams {
             return Err(Error::value("devices_per_polarity", "must be 1 or 2"));
         }
         Ok(())
+    }
+
+    /// Range of every real field (checked after sign and finiteness):
+    /// conductances up to 1 mS (PCM: 25 µS), relative spreads and noise up
+    /// to 10 (PCM: below 0.1), currents up to 1 A, times from 1 fs to about
+    /// 30 million years.
+    pub const LIMITS: &'static [(&'static str, f64, f64)] = &[
+        ("g_max", 0.0, 1e3),
+        ("g_set_mean", 0.0, 100.0),
+        ("g_set_sd", 0.0, 10.0),
+        ("g_reset", 0.0, 100.0),
+        ("i_low", -1e6, 1e6),
+        ("i_high", -1e6, 1e6),
+        ("i_sd", 0.0, 1e6),
+        ("i_min", -1e6, 1e6),
+        ("i_max", -1e6, 1e6),
+        ("c2c", 0.0, 10.0),
+        ("additive", 0.0, 10.0),
+        ("relaxation", 0.0, 10.0),
+        ("verify_noise", 0.0, 10.0),
+        ("tolerance_counts", 0.0, 1e9),
+        ("counts_per_gmax", 0.0, 1e9),
+        ("gain", 0.0, 100.0),
+        ("t0", 1e-15, 1e15),
+        ("t_read", 1e-15, 1e15),
+    ];
+
+    fn field(&self, name: &str) -> f64 {
+        match name {
+            "g_max" => self.g_max,
+            "g_set_mean" => self.g_set_mean,
+            "g_set_sd" => self.g_set_sd,
+            "g_reset" => self.g_reset,
+            "i_low" => self.i_low,
+            "i_high" => self.i_high,
+            "i_sd" => self.i_sd,
+            "i_min" => self.i_min,
+            "i_max" => self.i_max,
+            "c2c" => self.c2c,
+            "additive" => self.additive,
+            "relaxation" => self.relaxation,
+            "verify_noise" => self.verify_noise,
+            "tolerance_counts" => self.tolerance_counts,
+            "counts_per_gmax" => self.counts_per_gmax,
+            "gain" => self.gain,
+            "t0" => self.t0,
+            "t_read" => self.t_read,
+            _ => f64::NAN,
+        }
     }
 
     fn tolerance(&self) -> f64 {
@@ -387,7 +459,16 @@ impl DeviceArray {
         let p = &self.params;
         let s = rng::derive_seed(p.seed, stream::PULSE);
         let base = dev * 256 * DRAWS_PER_ITERATION + iteration * DRAWS_PER_ITERATION;
-        let frac = ((current - dd.i_low) / (dd.i_high - dd.i_low)).clamp(0.0, 1.0);
+        // The drawn i_high can fall at or below the drawn i_low when i_sd is
+        // large: the curve is then a step at i_low (0/0 would give NaN).
+        let span = dd.i_high - dd.i_low;
+        let frac = if span > 0.0 {
+            ((current - dd.i_low) / span).clamp(0.0, 1.0)
+        } else if current >= dd.i_low {
+            1.0
+        } else {
+            0.0
+        };
         let curve = dd.g_set * (-frac * (dd.g_set / p.g_reset).ln()).exp();
         (curve * (1.0 + p.c2c * rng::normal(s, 0, base)) + p.additive * rng::normal(s, 0, base + 1))
             .max(0.0)
@@ -586,7 +667,15 @@ impl DeviceArray {
         }
         let p = &self.params;
         let t = t_inference + p.t0;
-        let log_term = ((t + p.t_read) / (2.0 * p.t_read)).ln().max(0.0).sqrt();
+        let ratio = (t + p.t_read) / (2.0 * p.t_read);
+        // For a huge t_inference the ratio overflows: take it in logarithms
+        // then (not always: the bits of ordinary reads stay as they were).
+        let log_ratio = if ratio.is_finite() {
+            ratio.ln()
+        } else {
+            (t + p.t_read).ln() - (2.0 * p.t_read).ln()
+        };
+        let log_term = log_ratio.max(0.0).sqrt();
         let s = rng::derive_seed(seed, stream::T_READ);
         Ok(self
             .conductance
@@ -595,6 +684,7 @@ impl DeviceArray {
             .enumerate()
             .map(|(i, (&g, &nu))| {
                 let g = g as f64;
+                // (t/t0) may overflow to inf: inf^-nu is 0 (nu > 0) or 1, the limits.
                 let gd = g * (t / p.t0).powf(-(nu as f64));
                 let qs = NoiseModel::Pcm.read_qs(g / p.g_max, 1);
                 let mut v = gd + gd.abs() * qs * log_term * rng::normal(s, 0, i as u64);

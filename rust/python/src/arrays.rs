@@ -2,7 +2,9 @@
 //! through; anything else goes once through `analogkernels._validation`
 //! (numpy.asarray, integer → float64, a clear error for complex or text).
 
-use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
+use numpy::{Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -70,13 +72,76 @@ pub fn byte_span<T: numpy::Element>(a: &Bound<'_, PyArrayDyn<T>>) -> (usize, usi
     )
 }
 
+/// A new, uninitialised C-ordered array of `shape`, or a `MemoryError` when
+/// it cannot be allocated: a shape whose size in bytes cannot even be
+/// addressed is refused before numpy is asked, and numpy's own failure
+/// (`MemoryError`, `ValueError` for sizes it rejects) is passed on. Never a
+/// panic (rust-numpy's constructors panic on a failed allocation).
+///
+/// # Safety
+/// The caller writes every element before the array is read.
+pub unsafe fn new_uninit<'py, T: Element>(
+    py: Python<'py>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let bytes = shape
+        .iter()
+        .try_fold(std::mem::size_of::<T>(), |acc, &d| acc.checked_mul(d));
+    if bytes.is_none_or(|b| b > isize::MAX as usize)
+        || shape.iter().any(|&d| d > isize::MAX as usize)
+    {
+        return Err(PyMemoryError::new_err(format!(
+            "cannot allocate the result: shape {shape:?} of {}-byte elements exceeds the \
+             addressable memory",
+            std::mem::size_of::<T>()
+        )));
+    }
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    // SAFETY: a valid type object and descriptor (the call steals the
+    // descriptor's reference), dims of the given length, no strides or data:
+    // numpy allocates a C-ordered buffer or returns null with an exception set.
+    let ptr = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            T::get_dtype(py).into_dtype_ptr(),
+            dims.len() as std::ffi::c_int,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if ptr.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a new reference to an ndarray of element type T.
+    Ok(unsafe { Bound::from_owned_ptr(py, ptr).cast_into_unchecked() })
+}
+
+/// `len` items of `items` in a new `Vec`, or a `MemoryError` when the memory
+/// cannot be reserved (an infallible `Vec` would abort the process).
+pub fn try_collect<T>(len: usize, items: impl Iterator<Item = T>) -> PyResult<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        PyMemoryError::new_err(format!(
+            "cannot allocate a copy of {len} elements of {} bytes",
+            std::mem::size_of::<T>()
+        ))
+    })?;
+    v.extend(items.take(len));
+    Ok(v)
+}
+
 /// Runs `f` on the elements of `a` in C order: a read-only view when `a` is
 /// C-contiguous and not mutably borrowed by Rust, otherwise a copy (large
-/// inputs are then not copied just to be read).
-pub fn with_c_slice<T: numpy::Element, R>(
+/// inputs are then not copied just to be read; a copy that cannot be
+/// allocated is a `MemoryError`).
+pub fn with_c_slice<T: numpy::Element + Copy, R>(
     a: &Bound<'_, PyArrayDyn<T>>,
-    f: impl FnOnce(&[T]) -> R,
-) -> R {
+    f: impl FnOnce(&[T]) -> PyResult<R>,
+) -> PyResult<R> {
     if a.is_c_contiguous() {
         if let Ok(view) = a.try_readonly() {
             if let Ok(slice) = view.as_slice() {
@@ -84,9 +149,49 @@ pub fn with_c_slice<T: numpy::Element, R>(
             }
         }
     }
-    let owned = a.to_owned_array();
-    let slice = owned
-        .as_slice()
-        .expect("an owned ndarray in standard layout is contiguous");
-    f(slice)
+    // SAFETY: read under the GIL; the copy is taken before `f` runs.
+    let owned = try_collect(a.len(), unsafe { a.as_array() }.iter().copied())?;
+    f(&owned)
+}
+
+/// An integer argument or config field `name` in `0..=max`: a Python `int`
+/// (or numpy integer), not a bool, float or string; anything else is a
+/// `ConfigError` that names it (not pyo3's bare `OverflowError`/`TypeError`).
+pub fn int_in_range(value: &Bound<'_, PyAny>, name: &str, max: u64) -> PyResult<u64> {
+    let py = value.py();
+    let is_int = !value.is_instance_of::<pyo3::types::PyBool>()
+        && (value.is_instance_of::<pyo3::types::PyInt>()
+            || value.hasattr("__index__").unwrap_or(false)
+                && !value.is_instance_of::<pyo3::types::PyFloat>());
+    if !is_int {
+        return Err(crate::errors::raise(
+            py,
+            "ConfigError",
+            format!(
+                "invalid value for `{name}`: must be an integer, got {} {}",
+                value
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                value.repr().map(|r| r.to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    let out_of_range = || {
+        crate::errors::raise(
+            py,
+            "ConfigError",
+            format!(
+                "invalid value for `{name}`: must be an integer from 0 to {max}, got {}",
+                value.str().map(|r| r.to_string()).unwrap_or_default()
+            ),
+        )
+    };
+    // __index__ covers numpy integers; a value beyond u64 fails to convert.
+    let index = value.call_method0("__index__")?;
+    match index.extract::<u64>() {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(out_of_range()),
+    }
 }

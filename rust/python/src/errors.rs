@@ -4,11 +4,21 @@
 //! Core errors become the exception classes of `analogkernels.exceptions`, so
 //! users catch one hierarchy whose root also subclasses `ValueError`. A Rust
 //! panic is caught here and becomes `analogkernels.exceptions.InternalError`:
-//! no panic ever unwinds into the interpreter.
+//! no panic ever unwinds into the interpreter (pyo3 would raise its
+//! `PanicException`, a `BaseException` that `except Exception` misses). Each
+//! binding runs its whole body through [`guarded`]; the computation itself
+//! runs through [`compute`].
+//!
+//! Ctrl-C: while a long computation runs without the GIL, the calling thread
+//! checks for signals between the core's parallel tasks, at most every 50 ms
+//! (`parallel::run_interruptible`, as polars checks between its chunks): a
+//! signal handler that raises (KeyboardInterrupt) stops the computation on
+//! every thread, and its exception is raised instead of the result.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
-use analogkernels_core::Error;
+use analogkernels_core::{parallel, Error};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -63,8 +73,34 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+fn internal_error(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    raise(
+        py,
+        "InternalError",
+        format!(
+            "internal error in the Rust core (please report it): {}",
+            panic_message(payload)
+        ),
+    )
+}
+
+/// Runs a binding's body, turning a panic anywhere in it (argument
+/// conversion, allocation, the computation) into `InternalError`: the last
+/// line of defence behind the validation that should have prevented it.
+pub fn guarded<T>(py: Python<'_>, body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => Err(internal_error(py, payload)),
+    }
+}
+
 /// Runs `f` with the GIL released when `work` is large enough, catching
-/// panics and mapping core errors. Every binding that computes goes through it.
+/// panics, mapping core errors and stopping at a signal whose handler raises
+/// (Ctrl-C). Every binding that computes goes through it.
+///
+/// A computation stopped by a signal leaves whatever it was writing (a new
+/// array, or the caller's `out`) partly computed; the signal's exception is
+/// raised.
 pub fn compute<T: Send>(
     py: Python<'_>,
     work: usize,
@@ -72,20 +108,34 @@ pub fn compute<T: Send>(
 ) -> PyResult<T> {
     let guarded = move || catch_unwind(AssertUnwindSafe(f));
     let outcome = if work >= DETACH_MIN_WORK {
-        py.detach(guarded)
+        let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&raised);
+        let (outcome, stopped) = py.detach(move || {
+            // Called on this thread only, between tasks: take the GIL back
+            // briefly and run Python's signal handlers.
+            let poll = Box::new(move || {
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => false,
+                    Err(e) => {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        true
+                    }
+                })
+            });
+            parallel::run_interruptible(poll, guarded)
+        });
+        if stopped {
+            if let Some(err) = raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(err);
+            }
+        }
+        outcome
     } else {
         guarded()
     };
     match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(e)),
-        Err(payload) => Err(raise(
-            py,
-            "InternalError",
-            format!(
-                "internal error in the Rust core (please report it): {}",
-                panic_message(payload)
-            ),
-        )),
+        Err(payload) => Err(internal_error(py, payload)),
     }
 }

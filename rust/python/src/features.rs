@@ -6,8 +6,8 @@ use analogkernels_core::hadamard::Float;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use crate::arrays::{as_float_array, with_c_slice, FloatArray};
-use crate::errors::{compute, raise};
+use crate::arrays::{as_float_array, new_uninit, try_collect, with_c_slice, FloatArray};
+use crate::errors::{compute, guarded, raise};
 
 /// `(rows, cols)` of a 2-D array argument, or a ShapeError naming it.
 fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult<(usize, usize)> {
@@ -21,10 +21,23 @@ fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult
     }
 }
 
+/// `factor · n`, or a `ShapeError` naming `what` when it overflows (a
+/// feature count so large that the output could not be addressed).
+fn times(py: Python<'_>, factor: usize, n: usize, what: &str) -> PyResult<usize> {
+    factor.checked_mul(n).ok_or_else(|| {
+        raise(
+            py,
+            "ShapeError",
+            format!("{what} = {n} is too large: the output could not be addressed"),
+        )
+    })
+}
+
 /// A new `rows × cols` array filled by `fill(input, output)`, run through
 /// [`compute`] (GIL released for large `work`, panics caught) with the
-/// input's elements in C order.
-fn new_filled<'py, T: Element>(
+/// input's elements in C order. The output is allocated first: a result
+/// that does not fit in memory is a `MemoryError` before any copy is made.
+fn new_filled<'py, T: Element + Copy>(
     input: &Bound<'py, PyArrayDyn<T>>,
     (rows, cols): (usize, usize),
     work: usize,
@@ -32,7 +45,7 @@ fn new_filled<'py, T: Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = input.py();
     // SAFETY: `fill` writes every element before anything reads it.
-    let out = unsafe { numpy::PyArray2::<T>::new(py, [rows, cols], false) };
+    let out = unsafe { new_uninit::<T>(py, &[rows, cols]) }?;
     // SAFETY: new array, not shared.
     let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
     with_c_slice(input, |data| compute(py, work, || fill(data, dst)))?;
@@ -45,18 +58,22 @@ fn features_typed<'py, T: SinCos + Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let (rows, s) = matrix_dims(&u, "U")?;
     let sc = T::from_f64(scale);
-    new_filled(&u, (rows, 2 * s), rows * s * 8, |data, dst| {
-        analogkernels_core::features::rbf_features(data, rows, s, sc, dst)
-    })
+    let cols = times(u.py(), 2, s, "the number of columns of U")?;
+    new_filled(
+        &u,
+        (rows, cols),
+        rows.saturating_mul(s).saturating_mul(8),
+        |data, dst| analogkernels_core::features::rbf_features(data, rows, s, sc, dst),
+    )
 }
 
 /// `scale · [cos(U), sin(U)]` row by row (float32/float64 kept).
 #[pyfunction]
 pub fn rbf_features<'py>(u: &Bound<'py, PyAny>, scale: f64) -> PyResult<Bound<'py, PyAny>> {
-    match as_float_array(u, "U")? {
+    guarded(u.py(), || match as_float_array(u, "U")? {
         FloatArray::F32(a) => features_typed(a, scale),
         FloatArray::F64(a) => features_typed(a, scale),
-    }
+    })
 }
 
 fn sorf_typed<'py, T: Float + Element>(
@@ -76,7 +93,7 @@ fn sorf_typed<'py, T: Float + Element>(
     new_filled(
         &x,
         (rows, n_components),
-        rows * n_components * 8,
+        rows.saturating_mul(n_components).saturating_mul(8),
         |data, dst| analogkernels_core::features::sorf_project(data, rows, d, &w, dst),
     )
 }
@@ -91,21 +108,27 @@ pub fn sorf_project<'py>(
     n_components: usize,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    match as_float_array(x, "X")? {
+    guarded(x.py(), || match as_float_array(x, "X")? {
         FloatArray::F32(a) => sorf_typed(a, signs, n_components, scale),
         FloatArray::F64(a) => sorf_typed(a, signs, n_components, scale),
-    }
+    })
 }
 
-/// The elements of `a` (any float dtype) converted to `T`, C order.
-fn converted<T: Float>(a: FloatArray<'_>) -> Vec<T> {
+/// The elements of `a` (any float dtype) converted to `T`, C order (a
+/// `MemoryError` when the copy cannot be allocated).
+fn converted<T: Float>(a: FloatArray<'_>) -> PyResult<Vec<T>> {
+    // SAFETY: read under the GIL.
     match a {
-        FloatArray::F32(a) => a
-            .to_owned_array()
-            .iter()
-            .map(|&v| T::from_f64(v as f64))
-            .collect(),
-        FloatArray::F64(a) => a.to_owned_array().iter().map(|&v| T::from_f64(v)).collect(),
+        FloatArray::F32(a) => try_collect(
+            a.len(),
+            unsafe { a.as_array() }
+                .iter()
+                .map(|&v| T::from_f64(v as f64)),
+        ),
+        FloatArray::F64(a) => try_collect(
+            a.len(),
+            unsafe { a.as_array() }.iter().map(|&v| T::from_f64(v)),
+        ),
     }
 }
 
@@ -121,7 +144,7 @@ fn sorf_signs<T: Float>(py: Python<'_>, signs: &Bound<'_, PyAny>) -> PyResult<(V
         ));
     }
     let n = sshape[2];
-    Ok((converted(sg), n))
+    Ok((converted(sg)?, n))
 }
 
 fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
@@ -147,7 +170,7 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
                     ),
                 ));
             }
-            (converted(wa), 0)
+            (converted(wa)?, 0)
         }
         (None, Some(sg)) => sorf_signs(py, sg)?,
         _ => {
@@ -172,10 +195,11 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
         })
     };
     let sc = T::from_f64(scale);
+    let cols = times(py, 2, n_components, "n_components")?;
     new_filled(
         &x,
-        (rows, 2 * n_components),
-        rows * n_components * 16,
+        (rows, cols),
+        rows.saturating_mul(n_components).saturating_mul(16),
         |data, dst| {
             analogkernels_core::features::rbf_features_fused(data, rows, d, &projection, sc, dst)
         },
@@ -195,8 +219,8 @@ pub fn rbf_features_fused<'py>(
     signs: Option<&Bound<'py, PyAny>>,
     projection_scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    match as_float_array(x, "X")? {
+    guarded(x.py(), || match as_float_array(x, "X")? {
         FloatArray::F32(a) => fused_typed(a, weights, signs, n_components, projection_scale, scale),
         FloatArray::F64(a) => fused_typed(a, weights, signs, n_components, projection_scale, scale),
-    }
+    })
 }

@@ -6,8 +6,8 @@ use numpy::ndarray::ArrayViewMutD;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use crate::arrays::{as_float_array, byte_span, FloatArray};
-use crate::errors::{compute, raise};
+use crate::arrays::{as_float_array, byte_span, new_uninit, try_collect, FloatArray};
+use crate::errors::{compute, guarded, raise, to_py};
 
 fn parse_isa(py: Python<'_>, isa: Option<&str>) -> PyResult<Option<Isa>> {
     match isa {
@@ -25,11 +25,15 @@ fn parse_isa(py: Python<'_>, isa: Option<&str>) -> PyResult<Option<Isa>> {
     }
 }
 
-/// Validates the shape, makes the destination (a new array or `out`), copies
-/// `x` into it unless it already is `out`, and runs `op(dst, row_len)` on it.
+/// Validates the call (shape, the diagonals' lengths, the instruction set),
+/// makes the destination (a new array or `out`), copies `x` into it unless it
+/// already is `out`, and runs `op(dst, row_len)` on it. Everything that can
+/// fail is checked before `out` is written: a failed call leaves it as it was.
 fn transform_into<'py, T: Float + Element>(
     x: Bound<'py, PyArrayDyn<T>>,
     out: Option<&Bound<'py, PyAny>>,
+    diagonals: &[(&str, usize)],
+    isa: Option<Isa>,
     op: impl FnOnce(&mut [T], usize) -> Result<(), Error> + Send,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
@@ -49,12 +53,12 @@ fn transform_into<'py, T: Float + Element>(
     let n = *shape.last().unwrap_or(&0);
     let total: usize = shape.iter().product();
     if total > 0 {
-        core_h::check_row_len(total, n).map_err(crate::errors::to_py)?;
+        core_h::check_transform::<T>(total, n, diagonals, isa).map_err(to_py)?;
     }
     let dst: Bound<'py, PyArrayDyn<T>> = match out {
         None => {
             // SAFETY: every element is written by the copy below before use.
-            let dst = unsafe { PyArrayDyn::<T>::new(py, shape.clone(), false) };
+            let dst = unsafe { new_uninit::<T>(py, &shape) }?;
             copy_into(&x, &dst);
             dst
         }
@@ -101,7 +105,9 @@ fn transform_into<'py, T: Float + Element>(
                 if a0 < b1 && b0 < a1 {
                     // Partial overlap: read x completely before writing out.
                     // SAFETY: the GIL is held; no other code touches x now.
-                    let owned = unsafe { x.as_array() }.to_owned();
+                    let owned = try_collect(total, unsafe { x.as_array() }.iter().copied())?;
+                    let owned = numpy::ndarray::ArrayViewD::from_shape(shape.as_slice(), &owned)
+                        .map_err(|e| raise(py, "ShapeError", e.to_string()))?;
                     unsafe { o.as_array_mut() }.assign(&owned);
                 } else {
                     copy_into(&x, o);
@@ -157,17 +163,19 @@ fn vector_of<T: Float>(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<T>> {
             format!("{name} must be 1-D, got shape {shape:?}"),
         ));
     }
+    let len = shape[0];
     // SAFETY: read under the GIL.
-    Ok(match arr {
-        FloatArray::F32(a) => unsafe { a.as_array() }
-            .iter()
-            .map(|&e| T::from_f64(e as f64))
-            .collect(),
-        FloatArray::F64(a) => unsafe { a.as_array() }
-            .iter()
-            .map(|&e| T::from_f64(e))
-            .collect(),
-    })
+    match arr {
+        FloatArray::F32(a) => try_collect(
+            len,
+            unsafe { a.as_array() }
+                .iter()
+                .map(|&e| T::from_f64(e as f64)),
+        ),
+        FloatArray::F64(a) => {
+            try_collect(len, unsafe { a.as_array() }.iter().map(|&e| T::from_f64(e)))
+        }
+    }
 }
 
 /// Fast Walsh–Hadamard transform of a vector or of every row of a 2-D array.
@@ -179,14 +187,18 @@ pub fn fwht<'py>(
     out: Option<&Bound<'py, PyAny>>,
     isa: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let params = FwhtParams {
-        normalize,
-        isa: parse_isa(x.py(), isa)?,
-    };
-    match as_float_array(x, "x")? {
-        FloatArray::F32(a) => transform_into(a, out, move |d, n| core_h::fwht(d, n, &params)),
-        FloatArray::F64(a) => transform_into(a, out, move |d, n| core_h::fwht(d, n, &params)),
-    }
+    guarded(x.py(), || {
+        let isa = parse_isa(x.py(), isa)?;
+        let params = FwhtParams { normalize, isa };
+        match as_float_array(x, "x")? {
+            FloatArray::F32(a) => {
+                transform_into(a, out, &[], isa, move |d, n| core_h::fwht(d, n, &params))
+            }
+            FloatArray::F64(a) => {
+                transform_into(a, out, &[], isa, move |d, n| core_h::fwht(d, n, &params))
+            }
+        }
+    })
 }
 
 /// `H · diag(signs) · x` for a vector or every row, in one pass.
@@ -199,24 +211,26 @@ pub fn randomized_hadamard<'py>(
     out: Option<&Bound<'py, PyAny>>,
     isa: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let params = FwhtParams {
-        normalize,
-        isa: parse_isa(x.py(), isa)?,
-    };
-    match as_float_array(x, "x")? {
-        FloatArray::F32(a) => {
-            let s = vector_of::<f32>(signs, "signs")?;
-            transform_into(a, out, move |d, n| {
-                core_h::randomized_hadamard(d, n, &s, &params)
-            })
+    guarded(x.py(), || {
+        let isa = parse_isa(x.py(), isa)?;
+        let params = FwhtParams { normalize, isa };
+        match as_float_array(x, "x")? {
+            FloatArray::F32(a) => {
+                let s = vector_of::<f32>(signs, "signs")?;
+                let diag = [("signs", s.len())];
+                transform_into(a, out, &diag, isa, move |d, n| {
+                    core_h::randomized_hadamard(d, n, &s, &params)
+                })
+            }
+            FloatArray::F64(a) => {
+                let s = vector_of::<f64>(signs, "signs")?;
+                let diag = [("signs", s.len())];
+                transform_into(a, out, &diag, isa, move |d, n| {
+                    core_h::randomized_hadamard(d, n, &s, &params)
+                })
+            }
         }
-        FloatArray::F64(a) => {
-            let s = vector_of::<f64>(signs, "signs")?;
-            transform_into(a, out, move |d, n| {
-                core_h::randomized_hadamard(d, n, &s, &params)
-            })
-        }
-    }
+    })
 }
 
 /// One SORF block `sqrt(n) Ĥ D1 Ĥ D2 Ĥ D3 x` for a vector or every row.
@@ -230,29 +244,32 @@ pub fn sorf_block<'py>(
     out: Option<&Bound<'py, PyAny>>,
     isa: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let isa = parse_isa(x.py(), isa)?;
-    match as_float_array(x, "x")? {
-        FloatArray::F32(a) => {
-            let (d1, d2, d3) = (
-                vector_of::<f32>(d1, "d1")?,
-                vector_of(d2, "d2")?,
-                vector_of(d3, "d3")?,
-            );
-            transform_into(a, out, move |d, n| {
-                core_h::sorf_block(d, n, &d1, &d2, &d3, isa)
-            })
+    guarded(x.py(), || {
+        let isa = parse_isa(x.py(), isa)?;
+        match as_float_array(x, "x")? {
+            FloatArray::F32(a) => sorf_typed::<f32>(a, d1, d2, d3, out, isa),
+            FloatArray::F64(a) => sorf_typed::<f64>(a, d1, d2, d3, out, isa),
         }
-        FloatArray::F64(a) => {
-            let (d1, d2, d3) = (
-                vector_of::<f64>(d1, "d1")?,
-                vector_of(d2, "d2")?,
-                vector_of(d3, "d3")?,
-            );
-            transform_into(a, out, move |d, n| {
-                core_h::sorf_block(d, n, &d1, &d2, &d3, isa)
-            })
-        }
-    }
+    })
+}
+
+fn sorf_typed<'py, T: Float + Element>(
+    x: Bound<'py, PyArrayDyn<T>>,
+    d1: &Bound<'py, PyAny>,
+    d2: &Bound<'py, PyAny>,
+    d3: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+    isa: Option<Isa>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (d1, d2, d3) = (
+        vector_of::<T>(d1, "d1")?,
+        vector_of::<T>(d2, "d2")?,
+        vector_of::<T>(d3, "d3")?,
+    );
+    let diag = [("d1", d1.len()), ("d2", d2.len()), ("d3", d3.len())];
+    transform_into(x, out, &diag, isa, move |d, n| {
+        core_h::sorf_block(d, n, &d1, &d2, &d3, isa)
+    })
 }
 
 /// Names of the instruction sets this CPU can run, best last.

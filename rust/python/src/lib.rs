@@ -12,10 +12,15 @@ mod pcm;
 use pyo3::prelude::*;
 
 /// Sets the number of worker threads of the Rust core (0 restores the default:
-/// `ANALOGKERNELS_NUM_THREADS`, else the CPU count).
+/// `ANALOGKERNELS_NUM_THREADS`, else the CPU count); at most
+/// `parallel::MAX_THREADS`. Anything else is a ConfigError naming `n`.
 #[pyfunction]
-fn set_num_threads(n: usize) {
-    analogkernels_core::parallel::set_num_threads(n);
+fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
+    use analogkernels_core::parallel;
+    errors::guarded(n.py(), || {
+        let n = arrays::int_in_range(n, "n", parallel::MAX_THREADS as u64)?;
+        parallel::try_set_num_threads(n as usize).map_err(errors::to_py)
+    })
 }
 
 /// The number of worker threads the Rust core uses.
@@ -24,11 +29,22 @@ fn get_num_threads() -> usize {
     analogkernels_core::parallel::num_threads()
 }
 
+/// Why `ANALOGKERNELS_NUM_THREADS` is ignored, if it is set to an invalid
+/// value (`None` otherwise); the package warns with it on import.
+#[pyfunction]
+fn _num_threads_env_problem() -> Option<String> {
+    analogkernels_core::parallel::num_threads_env_problem()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Before any thread can use the pool: a fork must never find its lock held.
+    analogkernels_core::parallel::register_fork_handlers();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_THREADS", analogkernels_core::parallel::MAX_THREADS)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_num_threads_env_problem, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::fwht, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::randomized_hadamard, m)?)?;
     m.add_function(wrap_pyfunction!(hadamard::sorf_block, m)?)?;

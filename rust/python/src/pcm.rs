@@ -1,12 +1,15 @@
 //! Bindings of `analogkernels_core::pcm`: a private `_PcmArray` wrapped by
 //! `analogkernels.pcm.DeviceArray`.
 
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
 use analogkernels_core::pcm::{DeviceArray, PcmParams, YieldReport};
-use numpy::{PyArray1, PyReadonlyArray1};
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{compute, raise, to_py};
+use crate::arrays::{as_float_array, int_in_range, try_collect, FloatArray};
+use crate::errors::{compute, guarded, raise, to_py};
 
 fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<PcmParams> {
     let py = d.py();
@@ -21,13 +24,18 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<PcmParams> {
     };
     macro_rules! f {
         ($name:literal) => {
-            get($name)?.extract().map_err(|_| {
+            get($name)?.extract::<f64>().map_err(|_| {
                 raise(
                     py,
                     "ConfigError",
-                    format!("config field `{}` has the wrong type", $name),
+                    format!("invalid value for `{}`: must be a real number", $name),
                 )
             })?
+        };
+    }
+    macro_rules! int {
+        ($name:literal, $t:ty) => {
+            int_in_range(&get($name)?, $name, <$t>::MAX as u64)? as $t
         };
     }
     Ok(PcmParams {
@@ -46,14 +54,14 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<PcmParams> {
         verify_noise: f!("verify_noise"),
         tolerance_counts: f!("tolerance_counts"),
         counts_per_gmax: f!("counts_per_gmax"),
-        max_iterations: f!("max_iterations"),
+        max_iterations: int!("max_iterations", u32),
         gain: f!("gain"),
         stuck_reset_prob: f!("stuck_reset_prob"),
         stuck_set_prob: f!("stuck_set_prob"),
-        devices_per_polarity: f!("devices_per_polarity"),
+        devices_per_polarity: int!("devices_per_polarity", u32) as usize,
         t0: f!("t0"),
         t_read: f!("t_read"),
-        seed: f!("seed"),
+        seed: int!("seed", u64),
     })
 }
 
@@ -76,30 +84,77 @@ fn report_dict<'py>(py: Python<'py>, r: &YieldReport) -> PyResult<Bound<'py, PyD
 }
 
 /// The Rust device array (use `analogkernels.pcm.DeviceArray`).
-#[pyclass(module = "analogkernels._core", name = "_PcmArray")]
+///
+/// Safe to share between threads: the state sits behind a mutex. A thread
+/// never waits for it while holding the GIL (it waits with the GIL released),
+/// because the thread that holds it may need the GIL to check for Ctrl-C.
+#[pyclass(module = "analogkernels._core", name = "_PcmArray", frozen)]
 pub struct PyPcmArray {
-    inner: DeviceArray,
+    inner: Mutex<DeviceArray>,
+}
+
+impl PyPcmArray {
+    fn lock(&self, py: Python<'_>) -> MutexGuard<'_, DeviceArray> {
+        loop {
+            match self.inner.try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    // Wait for the holder without the GIL, then try again.
+                    py.detach(|| drop(self.inner.lock()));
+                }
+            }
+        }
+    }
 }
 
 #[pymethods]
 impl PyPcmArray {
     #[new]
-    fn new(targets: PyReadonlyArray1<'_, f64>, config: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let params = params_from_dict(config)?;
-        let t = targets
-            .as_slice()
-            .map_err(|_| raise(targets.py(), "ShapeError", "targets must be contiguous"))?;
-        Ok(PyPcmArray {
-            inner: DeviceArray::new(t, &params).map_err(to_py)?,
+    fn new(targets: &Bound<'_, PyAny>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = targets.py();
+        guarded(py, || {
+            let config = config.cast::<PyDict>().map_err(|_| {
+                raise(
+                    py,
+                    "ConfigError",
+                    "config must be a dict of PCMConfig fields",
+                )
+            })?;
+            let params = params_from_dict(config)?;
+            let arr = as_float_array(targets, "targets")?;
+            let shape = arr.shape();
+            if shape.len() != 1 {
+                return Err(raise(
+                    py,
+                    "ShapeError",
+                    format!("targets must be 1-D, got shape {shape:?}"),
+                ));
+            }
+            // SAFETY: read under the GIL.
+            let t: Vec<f64> = match arr {
+                FloatArray::F32(a) => {
+                    try_collect(shape[0], unsafe { a.as_array() }.iter().map(|&v| v as f64))?
+                }
+                FloatArray::F64(a) => {
+                    try_collect(shape[0], unsafe { a.as_array() }.iter().copied())?
+                }
+            };
+            Ok(PyPcmArray {
+                inner: Mutex::new(DeviceArray::new(&t, &params).map_err(to_py)?),
+            })
         })
     }
 
     /// Runs program-and-verify; returns the yield report.
-    fn program<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let n = self.inner.targets().len() * 8;
-        let inner = &mut self.inner;
-        let report = compute(py, n, || inner.program())?;
-        report_dict(py, &report)
+    fn program<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let mut guard = self.lock(py);
+            let inner = &mut *guard;
+            let n = inner.targets().len().saturating_mul(8);
+            let report = compute(py, n, || inner.program())?;
+            report_dict(py, &report)
+        })
     }
 
     /// Conductances (µS) `t_inference` seconds after programming.
@@ -107,26 +162,31 @@ impl PyPcmArray {
         &self,
         py: Python<'py>,
         t_inference: f64,
-        seed: u64,
+        seed: &Bound<'py, PyAny>,
         per_read_noise: bool,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let inner = &self.inner;
-        let v = compute(py, inner.conductance.len(), || {
-            inner.read(t_inference, seed, per_read_noise)
-        })?;
-        Ok(PyArray1::from_vec(py, v))
+        guarded(py, || {
+            let seed = int_in_range(seed, "seed", u64::MAX)?;
+            let guard = self.lock(py);
+            let inner = &*guard;
+            let v = compute(py, inner.conductance.len(), || {
+                inner.read(t_inference, seed, per_read_noise)
+            })?;
+            Ok(PyArray1::from_vec(py, v))
+        })
     }
 
     /// The yield report of the last programming.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        report_dict(py, &self.inner.stats())
+        let stats = self.lock(py).stats();
+        report_dict(py, &stats)
     }
 
     /// Per-device arrays: conductance (µS), phase, fault, nu, iterations, pulses,
     /// t_last_pulse (s);
     /// per target: converged.
     fn arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let a = &self.inner;
+        let a = self.lock(py);
         let d = PyDict::new(py);
         d.set_item(
             "conductance",
@@ -149,7 +209,7 @@ impl PyPcmArray {
     }
 
     #[getter]
-    fn programmed(&self) -> bool {
-        self.inner.is_programmed()
+    fn programmed(&self, py: Python<'_>) -> bool {
+        self.lock(py).is_programmed()
     }
 }

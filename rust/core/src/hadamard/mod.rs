@@ -72,6 +72,10 @@ pub trait Float:
     const ZERO: Self;
     /// One.
     const ONE: Self;
+    /// The largest finite value.
+    const MAX: Self;
+    /// `max |x_i|` over `x` (0 when empty; NaN or inf when `x` has one).
+    fn max_abs(x: &[Self]) -> f64;
     /// Conversion from f64 (rounding to nearest).
     fn from_f64(x: f64) -> Self;
     /// Conversion to f64 (exact).
@@ -83,6 +87,13 @@ pub trait Float:
 impl Float for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const MAX: Self = f32::MAX;
+    fn max_abs(x: &[Self]) -> f64 {
+        // The magnitude's bits order like the magnitude (NaN above inf), and
+        // an integer max vectorises where a float max does not.
+        let bits = x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+        f32::from_bits(bits) as f64
+    }
     fn from_f64(x: f64) -> Self {
         x as f32
     }
@@ -105,6 +116,13 @@ impl Float for f32 {
 impl Float for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const MAX: Self = f64::MAX;
+    fn max_abs(x: &[Self]) -> f64 {
+        let bits = x
+            .iter()
+            .fold(0u64, |m, v| m.max(v.to_bits() & 0x7fff_ffff_ffff_ffff));
+        f64::from_bits(bits)
+    }
     fn from_f64(x: f64) -> Self {
         x
     }
@@ -167,8 +185,17 @@ impl Isa {
 
     /// The best instruction set of this CPU.
     pub fn best() -> Isa {
-        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| *Isa::available().last().unwrap_or(&Isa::Scalar))
+        // Cached in an atomic rather than a OnceLock: a fork() while another
+        // thread initialises a OnceLock leaves it locked in the child.
+        static BEST: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+        let cached = BEST.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(&isa) = Isa::ALL.get(cached as usize) {
+            return isa;
+        }
+        let best = *Isa::available().last().unwrap_or(&Isa::Scalar);
+        let index = Isa::ALL.iter().position(|&i| i == best).unwrap_or(0);
+        BEST.store(index as u8, std::sync::atomic::Ordering::Relaxed);
+        best
     }
 
     /// Lower-case name, as accepted by [`Isa::from_name`].
@@ -245,6 +272,28 @@ pub fn check_row_len(len: usize, row_len: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Checks a transform call before anything is written: the row length (as
+/// [`check_row_len`]), the length of each diagonal (`(name, length)`, each
+/// must equal `row_len`) and the instruction set. The bindings call it before
+/// they copy the input into a caller's `out`, so that a call that fails leaves
+/// `out` untouched.
+pub fn check_transform<T: Float>(
+    len: usize,
+    row_len: usize,
+    diagonals: &[(&str, usize)],
+    isa: Option<Isa>,
+) -> Result<()> {
+    check_row_len(len, row_len)?;
+    for &(name, dlen) in diagonals {
+        if dlen != row_len {
+            return Err(Error::Shape(format!(
+                "{name} has length {dlen} but rows have length {row_len}"
+            )));
+        }
+    }
+    kernels_for::<T>(isa).map(|_| ())
 }
 
 fn kernels_for<T: Float>(isa: Option<Isa>) -> Result<Kernels<T>> {
@@ -371,15 +420,8 @@ fn run_rows<T: Float>(
     scale: Option<T>,
     isa: Option<Isa>,
 ) -> Result<()> {
-    check_row_len(data.len(), row_len)?;
-    if let Some(s) = signs {
-        if s.len() != row_len {
-            return Err(Error::Shape(format!(
-                "signs has length {} but rows have length {row_len}",
-                s.len()
-            )));
-        }
-    }
+    let diagonal = signs.map(|s| ("signs", s.len()));
+    check_transform::<T>(data.len(), row_len, diagonal.as_slice(), isa)?;
     let k = kernels_for::<T>(isa)?;
     if data.is_empty() {
         return Ok(());
@@ -390,15 +432,19 @@ fn run_rows<T: Float>(
     let sgn = SendPtr(sp as *mut T);
     let total = data.len();
     let threads = parallel::num_threads();
-    if total < PARALLEL_MIN_ELEMENTS || threads <= 1 {
+    if total < PARALLEL_MIN_ELEMENTS {
         // SAFETY: `data` has rows * n elements, `sp` is null or has n elements.
         unsafe { transform_rows(&k, data.as_mut_ptr(), n, rows, sp, scale, false) };
         return Ok(());
     }
+    // Large calls go through `parallel::for_each_index` even on one thread:
+    // it polls for interruption (Ctrl-C) between its tasks.
     if rows >= 2 * threads || n <= block_len::<T>() {
         // A few tasks per thread for balance, none so small that the hand-off
         // shows.
-        let rows_per_task = (TASK_ELEMENTS / n).max(rows / (4 * threads)).max(1);
+        let rows_per_task = (TASK_ELEMENTS / n)
+            .max(rows / threads.saturating_mul(4))
+            .max(1);
         let tasks = rows.div_ceil(rows_per_task);
         let base = SendPtr(data.as_mut_ptr());
         parallel::for_each_index(tasks, |t| {
@@ -414,6 +460,89 @@ fn run_rows<T: Float>(
     Ok(())
 }
 
+/// Largest exponent of the overflow prescaling: `2^±e` stay normal numbers
+/// in f32 for `e <= 100`.
+const MAX_PRESCALE_EXP: i32 = 100;
+
+/// Rows whose transform could overflow although its exact result is finite,
+/// each with the exponent `e` of the exact power of two `2^-e` that keeps it
+/// in range.
+///
+/// Every intermediate value of a Walsh–Hadamard transform is bounded by the
+/// largest output of that transform (an intermediate is an average of outputs
+/// of the remaining stages), and an output by `n · max|x|`. So a row whose
+/// `max|x| · 2^log2_growth` stays below `MAX / 4` cannot overflow, and one
+/// above it is brought below by `2^-e` (exact: it only changes exponents,
+/// except for elements that fall below the smallest normal number, which are
+/// then far too small to change the result's rounding).
+fn overflow_prescale<T: Float>(data: &[T], n: usize, log2_growth: f64) -> Vec<(usize, i32)> {
+    if data.is_empty() || n == 0 || !log2_growth.is_finite() {
+        return Vec::new();
+    }
+    let limit = T::MAX.to_f64().log2() - 2.0;
+    let rows = data.len() / n;
+    let rows_per_task = (TASK_ELEMENTS / n).max(1);
+    let found = std::sync::Mutex::new(Vec::new());
+    let scan = |t: usize| {
+        let first = t * rows_per_task;
+        let last = (first + rows_per_task).min(rows);
+        let mut hot = Vec::new();
+        for r in first..last {
+            let m = T::max_abs(&data[r * n..(r + 1) * n]);
+            // Non-finite input gives non-finite output anyway; zero rows are safe.
+            if m.is_finite() && m > 0.0 {
+                let need = m.log2() + log2_growth - limit;
+                if need > 0.0 {
+                    hot.push((r, (need.ceil() as i32).clamp(1, MAX_PRESCALE_EXP)));
+                }
+            }
+        }
+        if !hot.is_empty() {
+            found.lock().unwrap_or_else(|e| e.into_inner()).extend(hot);
+        }
+    };
+    let tasks = rows.div_ceil(rows_per_task);
+    if data.len() < PARALLEL_MIN_ELEMENTS {
+        (0..tasks).for_each(scan);
+    } else {
+        parallel::for_each_index(tasks, scan);
+    }
+    let mut hot = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    hot.sort_unstable();
+    hot
+}
+
+/// Runs `transform` on `data` with the rows that could overflow (see
+/// [`overflow_prescale`]) scaled by `2^-e` before and `2^e` after: the
+/// result is what exact-range arithmetic would give, bit for bit, and only
+/// rows that need it pay more than one read of the data.
+fn without_overflow<T: Float>(
+    data: &mut [T],
+    n: usize,
+    log2_growth: f64,
+    transform: impl FnOnce(&mut [T]) -> Result<()>,
+) -> Result<()> {
+    let hot = overflow_prescale(data, n, log2_growth);
+    let scale_rows = |data: &mut [T], sign: i32| {
+        for &(r, e) in &hot {
+            let f = T::from_f64(2f64.powi(sign * e));
+            data[r * n..(r + 1) * n]
+                .iter_mut()
+                .for_each(|v| *v = *v * f);
+        }
+    };
+    scale_rows(data, -1);
+    transform(data)?;
+    scale_rows(data, 1);
+    Ok(())
+}
+
+/// `log2` of the growth bound of `stages` transforms of length `n`, each after
+/// a diagonal of the given largest magnitude.
+fn log2_growth(n: usize, stages: u32, diagonal_max: &[f64]) -> f64 {
+    stages as f64 * (n.max(1) as f64).log2() + diagonal_max.iter().map(|m| m.log2()).sum::<f64>()
+}
+
 fn normalization<T: Float>(normalize: bool, n: usize) -> Option<T> {
     normalize.then(|| T::from_f64(1.0 / (n as f64).sqrt()))
 }
@@ -422,15 +551,18 @@ fn normalization<T: Float>(normalize: bool, n: usize) -> Option<T> {
 /// transform of every row of `data`, in place.
 ///
 /// `data` holds `data.len() / row_len` rows of `row_len` elements, C order;
-/// `row_len` is a power of two from 1 to 2^26.
+/// `row_len` is a power of two from 1 to 2^26. The normalised transform never
+/// overflows where its exact result is finite (the unnormalised one cannot:
+/// its intermediates are bounded by its outputs).
 pub fn fwht<T: Float>(data: &mut [T], row_len: usize, params: &FwhtParams) -> Result<()> {
-    run_rows(
-        data,
-        row_len,
-        None,
-        normalization(params.normalize, row_len),
-        params.isa,
-    )
+    let scale = normalization(params.normalize, row_len);
+    check_transform::<T>(data.len(), row_len, &[], params.isa)?;
+    if scale.is_none() {
+        return run_rows(data, row_len, None, None, params.isa);
+    }
+    without_overflow(data, row_len, log2_growth(row_len, 1, &[]), |d| {
+        run_rows(d, row_len, None, scale, params.isa)
+    })
 }
 
 /// `H · diag(signs) · x` for every row `x` of `data`, in one pass (the
@@ -441,20 +573,23 @@ pub fn randomized_hadamard<T: Float>(
     signs: &[T],
     params: &FwhtParams,
 ) -> Result<()> {
-    run_rows(
-        data,
-        row_len,
-        Some(signs),
-        normalization(params.normalize, row_len),
-        params.isa,
-    )
+    let scale = normalization(params.normalize, row_len);
+    check_transform::<T>(data.len(), row_len, &[("signs", signs.len())], params.isa)?;
+    if scale.is_none() {
+        return run_rows(data, row_len, Some(signs), None, params.isa);
+    }
+    let growth = log2_growth(row_len, 1, &[T::max_abs(signs)]);
+    without_overflow(data, row_len, growth, |d| {
+        run_rows(d, row_len, Some(signs), scale, params.isa)
+    })
 }
 
 /// One structured-orthogonal block of SORF (Yu et al., NeurIPS 2016), applied to
 /// every row `x` of `data` without forming a matrix:
 /// `sqrt(n) · Ĥ D1 Ĥ D2 Ĥ D3 x` with `Ĥ = H/sqrt(n)` the orthonormal transform,
 /// i.e. `(1/n) · H D1 H D2 H D3 x`. The factor `1/n` is a power of two, so the
-/// scaling is exact.
+/// scaling is exact; rows large enough for the unscaled intermediates to
+/// overflow are computed prescaled (same bits as exact-range arithmetic).
 pub fn sorf_block<T: Float>(
     data: &mut [T],
     row_len: usize,
@@ -463,10 +598,23 @@ pub fn sorf_block<T: Float>(
     d3: &[T],
     isa: Option<Isa>,
 ) -> Result<()> {
+    check_transform::<T>(
+        data.len(),
+        row_len,
+        &[("d1", d1.len()), ("d2", d2.len()), ("d3", d3.len())],
+        isa,
+    )?;
     let scale = (row_len > 0).then(|| T::from_f64(1.0 / row_len as f64));
-    run_rows(data, row_len, Some(d3), None, isa)?;
-    run_rows(data, row_len, Some(d2), None, isa)?;
-    run_rows(data, row_len, Some(d1), scale, isa)
+    let growth = log2_growth(
+        row_len,
+        3,
+        &[T::max_abs(d1), T::max_abs(d2), T::max_abs(d3)],
+    );
+    without_overflow(data, row_len, growth, |data| {
+        run_rows(data, row_len, Some(d3), None, isa)?;
+        run_rows(data, row_len, Some(d2), None, isa)?;
+        run_rows(data, row_len, Some(d1), scale, isa)
+    })
 }
 
 /// [`sorf_block`] on the calling thread only, for callers that already

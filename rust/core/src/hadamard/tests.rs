@@ -253,3 +253,74 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scaled_transforms_do_not_overflow_where_the_result_is_finite() {
+    // Exact results: normalised H [a, a, 0, 0] = [a, 0, a, 0] (n = 4).
+    let a = 3e38f32;
+    for isa in Isa::available() {
+        let params = FwhtParams {
+            normalize: true,
+            isa: Some(isa),
+        };
+        let mut x = vec![a, a, 0.0, 0.0];
+        fwht(&mut x, 4, &params).unwrap();
+        assert_eq!(x, vec![a, 0.0, a, 0.0], "{}", isa.name());
+        let mut y = vec![a, -a, 0.0, 0.0];
+        randomized_hadamard(&mut y, 4, &[1.0, -1.0, 1.0, 1.0], &params).unwrap();
+        assert_eq!(y, vec![a, 0.0, a, 0.0], "{}", isa.name());
+    }
+    // SORF with unit diagonals is sqrt(n)·Ĥ³ = sqrt(n)·Ĥ = H: for n = 4,
+    // [b, b, 0, 0] → [2b, 0, 2b, 0] (the unscaled H H H x reaches 8b).
+    let ones = [1.0f64; 4];
+    let big = 5e307;
+    let mut z = vec![big, big, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0];
+    sorf_block(&mut z, 4, &ones, &ones, &ones, None).unwrap();
+    assert_eq!(&z[..4], &[2.0 * big, 0.0, 2.0 * big, 0.0]);
+    // The ordinary row next to it is untouched by the prescaling.
+    let mut w = vec![1.0, 2.0, 3.0, 4.0];
+    sorf_block(&mut w, 4, &ones, &ones, &ones, None).unwrap();
+    assert_eq!(&z[4..], &w[..]);
+    // A result that is itself beyond range still overflows, and NaN stays NaN.
+    let mut v = vec![f32::MAX, f32::MAX, f32::MAX, f32::MAX];
+    fwht(&mut v, 4, &FwhtParams::default()).unwrap();
+    assert!(v[0].is_infinite());
+    let mut nan = vec![f64::NAN, 1e308, 0.0, 0.0];
+    fwht(
+        &mut nan,
+        4,
+        &FwhtParams {
+            normalize: true,
+            isa: None,
+        },
+    )
+    .unwrap();
+    assert!(nan.iter().all(|v| v.is_nan()));
+}
+
+#[test]
+fn prescaling_is_per_row_and_leaves_ordinary_bits_alone() {
+    // Many rows, large enough for the parallel path: one hot row among them.
+    let n = 256;
+    let mut x = data::<f32>(n * 600, 11);
+    let ordinary = x.clone();
+    // H·[c; n] = [n·c, 0, ...]: normalised 16c = 1.6e38, unscaled 2.6e39.
+    x[n * 300..n * 301].fill(1e37);
+    let params = FwhtParams {
+        normalize: true,
+        isa: None,
+    };
+    let mut expected = ordinary.clone();
+    fwht(&mut expected, n, &params).unwrap();
+    for threads in [1, 3] {
+        crate::parallel::set_num_threads(threads);
+        let mut got = x.clone();
+        fwht(&mut got, n, &params).unwrap();
+        assert!(got.iter().all(|v| v.is_finite()));
+        assert_eq!(got[n * 300], 16.0 * 1e37);
+        assert!(got[n * 300 + 1..n * 301].iter().all(|&v| v == 0.0));
+        assert!(bits_equal(&got[..n * 300], &expected[..n * 300]));
+        assert!(bits_equal(&got[n * 301..], &expected[n * 301..]));
+    }
+    crate::parallel::set_num_threads(0);
+}

@@ -186,3 +186,44 @@ fn reads_drift_down_and_validation_names_fields() {
         .to_string()
         .contains("max_iterations"));
 }
+
+#[test]
+fn extreme_fields_are_refused_or_stay_finite() {
+    let base = PcmParams::pcm_like(25.0);
+    // Each of these used to pass validation and give inf/NaN devices or reads.
+    for (field, value) in [
+        ("g_max", 1e300),
+        ("c2c", 1e300),
+        ("additive", 1e300),
+        ("relaxation", 1e300),
+        ("t_read", 5e-324),
+    ] {
+        let mut p = base.clone();
+        match field {
+            "g_max" => p.g_max = value,
+            "c2c" => p.c2c = value,
+            "additive" => p.additive = value,
+            "relaxation" => p.relaxation = value,
+            _ => p.t_read = value,
+        }
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    // At the limits, and with i_sd spanning the whole current range (the drawn
+    // i_high can fall below i_low), everything stays finite.
+    let mut p = base.clone();
+    p.g_max = 1e3;
+    p.c2c = 10.0;
+    p.additive = 10.0;
+    p.relaxation = 10.0;
+    p.i_sd = 1e6;
+    p.t_read = 1e-15;
+    p.validate().unwrap();
+    let mut arr = DeviceArray::new(&vec![500.0; 2000], &p).unwrap();
+    arr.program().unwrap();
+    assert!(arr.conductance.iter().all(|g| g.is_finite()));
+    for t in [0.0, 1e300, f64::MAX] {
+        let read = arr.read(t, 3, true).unwrap();
+        assert!(read.iter().all(|g| g.is_finite() && *g >= 0.0), "t = {t}");
+    }
+}
