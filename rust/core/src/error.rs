@@ -21,6 +21,10 @@ pub enum Error {
     /// Input data contain values the engine cannot take (NaN, inf, out of range).
     #[error("{0}")]
     Data(String),
+    /// The computation was stopped by [`crate::parallel::run_interruptible`]'s
+    /// poll (Ctrl-C) before it finished; nothing was committed.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Result alias used across the core.

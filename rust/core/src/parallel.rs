@@ -261,6 +261,16 @@ pub fn run_interruptible<R>(poll: Box<dyn FnMut() -> bool>, f: impl FnOnce() -> 
     (result, state.stopped.get())
 }
 
+/// Whether the computation running on this thread (inside
+/// [`run_interruptible`]) has been told to stop. Engines that keep state
+/// check it before they commit a result, so that a stopped call leaves the
+/// state as it was instead of half-updated.
+pub fn interrupted() -> bool {
+    let state = current_interrupt();
+    // SAFETY: as in `should_stop`.
+    !state.is_null() && unsafe { &*state }.stopped.get()
+}
+
 /// The calling thread's interrupt state (null when none).
 fn current_interrupt() -> *const Interrupt {
     INTERRUPT.with(|c| c.get())
@@ -437,7 +447,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(2));
                 done.fetch_add(1, Ordering::Relaxed);
             };
-            let (_, stopped) = run_interruptible(
+            let (seen, stopped) = run_interruptible(
                 Box::new(move || p.fetch_add(1, Ordering::Relaxed) >= 1),
                 || {
                     // One thread count per pass; for_each_index reads it.
@@ -445,10 +455,12 @@ mod tests {
                     for_each_index(2000, task);
                     // A later parallel loop of the same computation does nothing.
                     for_each_index(2000, task);
+                    interrupted()
                 },
             );
             REQUESTED.store(0, Ordering::SeqCst);
-            assert!(stopped);
+            assert!(stopped && seen);
+            assert!(!interrupted());
             let n = done.load(Ordering::Relaxed);
             assert!(n < 2000, "{threads} threads ran {n} of 4000 tasks");
             assert_eq!(polls.load(Ordering::Relaxed), 2);

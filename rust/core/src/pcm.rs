@@ -636,6 +636,10 @@ impl DeviceArray {
                 unsafe { out.put_converged(t, ok) };
             }
         });
+        if parallel::interrupted() {
+            // Stopped part-way (Ctrl-C): keep the previous state whole.
+            return Err(Error::Interrupted);
+        }
         self.conductance = cond;
         self.phase = phases;
         self.fault = faults;

@@ -34,6 +34,14 @@ fn converter(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|f| f.bind(py))
 }
 
+/// Fills this module's caches (see `errors::init_caches`).
+pub fn init_caches(py: Python<'_>) -> PyResult<()> {
+    converter(py)?;
+    // The first numpy call loads numpy's C API table (a once-cell).
+    numpy::PyArray1::<f64>::zeros(py, 0, false);
+    Ok(())
+}
+
 /// `x` as a float32/float64 numpy array (no copy when it already is one).
 /// `name` is the argument's name, used in error messages.
 pub fn as_float_array<'py>(x: &Bound<'py, PyAny>, name: &str) -> PyResult<FloatArray<'py>> {

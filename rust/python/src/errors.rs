@@ -46,6 +46,15 @@ fn new_err(py: Python<'_>, class: &'static str, message: String) -> PyErr {
     }
 }
 
+/// Fills the lazily initialised caches (the exception module, the argument
+/// converter, numpy's C API table) while the module loads. A `fork()` while
+/// another thread was filling one of them would leave it "being initialised"
+/// forever in the child, whose first call then hangs.
+pub fn init_caches(py: Python<'_>) -> PyResult<()> {
+    exception_class(py, "AnalogKernelsError")?;
+    crate::arrays::init_caches(py)
+}
+
 /// Maps a core error to its Python exception.
 pub fn to_py(err: Error) -> PyErr {
     Python::attach(|py| {
@@ -53,6 +62,8 @@ pub fn to_py(err: Error) -> PyErr {
             Error::Shape(_) => "ShapeError",
             Error::Value { .. } => "ConfigError",
             Error::Data(_) => "DataError",
+            // Normally replaced by the signal's own exception (see compute).
+            Error::Interrupted => "InternalError",
         };
         new_err(py, class, err.to_string())
     })

@@ -40,6 +40,7 @@ fn _num_threads_env_problem() -> Option<String> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Before any thread can use the pool: a fork must never find its lock held.
     analogkernels_core::parallel::register_fork_handlers();
+    errors::init_caches(m.py())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_THREADS", analogkernels_core::parallel::MAX_THREADS)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
