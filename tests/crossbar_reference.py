@@ -36,17 +36,17 @@ def reference_matmul(
     output_bits: int = 0,
     out_bound: float = 12.0,
     affine: tuple[np.ndarray, np.ndarray] | None = None,
-    noise: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     out_noise: float = 0.0,
     w_noise: float = 0.0,
     ir_drop: float = 0.0,
 ) -> np.ndarray:
-    """``X @ W.T`` through the datapath. With ``noise = (sigma, ir, xi_w,
-    xi_out)`` (each n × input tiles × outputs: the engine's normals and the
-    terms of :func:`reference_read_terms`), the per-MVM stage is included:
-    ``v = acc·unit + sigma·xi_w − ir`` (only the terms that are on), then the
-    output noise by one fused multiply-add, ``fma(xi_out, σ_out·to_code,
-    v·to_code)``."""
+    """``X @ W.T`` through the datapath. With ``noise = (sigma, ir, xi)`` (each
+    n × input tiles × outputs: the engine's normals and the terms of
+    :func:`reference_read_terms`), the per-MVM stage is included: with PCM read
+    noise or IR drop on, ``v = acc·unit − ir + f64(f32(sigma)·f32(xi))``, then
+    ``v·to_code``; otherwise the output noise by one fused multiply-add,
+    ``fma(xi, σ_out·to_code, acc·(unit·to_code))``."""
     W = np.asarray(W, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     out_dim, in_dim = W.shape
@@ -106,17 +106,16 @@ def reference_matmul(
             if noise is None:
                 pre = acc.astype(np.float64) * (unit * to_code)
             else:
-                sig, irr, xi_w, xi_out = (t[:, ct, r0 : r0 + rows] for t in noise)
+                sig, irr, xi = (t[:, ct, r0 : r0 + rows] for t in noise)
                 if extras:
                     v = acc.astype(np.float64) * unit
-                    if w_noise > 0:
-                        v = v + sig * xi_w
                     if ir_drop > 0:
                         v = v - irr
-                    base = v * to_code
+                    v = v + (sig.astype(np.float32) * xi.astype(np.float32)).astype(np.float64)
+                    pre = v * to_code
                 else:
                     base = acc.astype(np.float64) * (unit * to_code)
-                pre = _fma(xi_out, (out_noise * out_bound) * to_code, base)
+                    pre = _fma(xi, (out_noise * out_bound) * to_code, base)
             if output_bits > 0:
                 code = np.clip(np.rint(pre), -k, k)
                 v = code * ((out_bound / k) * s_in)[:, None]
@@ -153,6 +152,8 @@ def reference_read_terms(
     w_noise: float = 0.0,
     ir_drop: float = 0.0,
     ir_drop_g_ratio: float = 1.0 / (0.35 * 5e-6),
+    out_noise: float = 0.0,
+    out_bound: float = 12.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The integer column sums ``acc`` and the per-MVM terms before the normals
     are applied: the PCM read-noise σ and the IR-drop correction, per (sample,
@@ -163,7 +164,11 @@ def reference_read_terms(
     ``gq = (|g| + h) >> k`` and ``gs = (g + h) >> k`` (``h = 2**k >> 1``),
     ``n`` the tile's columns, ``j`` the column within the tile:
 
-    - ``S = Σ gq·c²``, ``σ = w_noise · sqrt(S · ((2**k/2**b)/(m·m)))``;
+    - ``S = Σ gq·c²``; the PCM read noise and the output noise are one normal
+      with σ = ``sqrt(f32(S)·var_w + var_out)`` in float32, ``var_w =
+      f32(w_noise·w_noise·((2**k/2**b)/(m·m)))``, ``var_out = f32(σ_out²)``,
+      ``σ_out = out_noise·out_bound`` (without read noise and IR drop σ is
+      ``σ_out`` itself, applied in the per-output stage);
     - ``A = Σ gq·|c|``, ``a = A · ((n/ratio) · ((2**k/2**b)/m))``,
       ``cfac = a·(a·(0.05·a − 0.2) + 0.5)``;
     - ``H = Σ gs·c·j·(2n − j)``, ``shaped = H · (((2**k/2**b)/m)/(n·n))``,
@@ -187,8 +192,12 @@ def reference_read_terms(
     half = (1 << k) >> 1
     step = float(2**k) / float(full)
     n_ct = -(-in_dim // tile_cols)
+    extras = w_noise > 0 or ir_drop > 0
+    sigma_out = out_noise * out_bound
+    var_w = np.float32(w_noise * w_noise * (step / float(m * m)))
+    var_out = np.float32(sigma_out * sigma_out)
     acc_all = np.zeros((n, n_ct, out_dim), dtype=np.int64)
-    sigma = np.zeros((n, n_ct, out_dim))
+    sigma = np.full((n, n_ct, out_dim), 0.0 if extras else sigma_out)
     ir = np.zeros((n, n_ct, out_dim))
     for r0 in range(0, out_dim, tile_rows):
         for ct, c0 in enumerate(range(0, in_dim, tile_cols)):
@@ -222,11 +231,10 @@ def reference_read_terms(
             gq = (np.abs(g) + half) >> k
             gs = (g + half) >> k
             j = np.arange(cols, dtype=np.int64)
-            if w_noise > 0:
-                s_sum = (c * c) @ gq.T
-                sigma[:, ct, r0 : r0 + rows] = w_noise * np.sqrt(
-                    s_sum.astype(np.float64) * (step / float(m * m))
-                )
+            if extras:
+                s_sum = (c * c) @ gq.T if w_noise > 0 else np.zeros((n, rows), np.int64)
+                var = s_sum.astype(np.float32) * var_w + var_out
+                sigma[:, ct, r0 : r0 + rows] = np.sqrt(var).astype(np.float64)
             if ir_drop > 0:
                 nf = float(cols)
                 a_sum = np.abs(c) @ gq.T

@@ -177,7 +177,7 @@ def test_pcm_read_noise_sigma_as_configured():
     X = rng.standard_normal((1000, 48))
     cfg = CrossbarConfig.ideal(w_noise=0.0175)
     m = AnalogMatrix.program(W, cfg, seed=3)
-    sigma, _, _, _ = m._core._read_terms(np.ascontiguousarray(X), 0, 0)
+    sigma, _, _ = m._core._read_terms(np.ascontiguousarray(X), 0, 0)
     clean = AnalogMatrix.program(W, CrossbarConfig.ideal()).matmul(X)
     s_in = np.abs(X).max(axis=1, keepdims=True)
     z = (m.matmul(X, seed=0) - clean) / (s_in * np.abs(W).max() * sigma[:, 0, :])
@@ -203,15 +203,13 @@ def noisy_cases(draw):
 def test_read_noise_terms_and_noisy_outputs_match_numpy_reference_bit_for_bit(case, seed):
     W, X, kwargs = case
     m = AnalogMatrix.program(W, CrossbarConfig.ideal(**kwargs), seed=1)
-    sigma, ir, xi_w, xi_out = m._core._read_terms(np.ascontiguousarray(X), seed, 5)
-    ref_kwargs = {
-        k: v for k, v in kwargs.items() if k not in ("output_bits", "out_bound", "out_noise")
-    }
+    sigma, ir, xi = m._core._read_terms(np.ascontiguousarray(X), seed, 5)
+    ref_kwargs = {k: v for k, v in kwargs.items() if k != "output_bits"}
     _acc, ref_sigma, ref_ir = reference_read_terms(W, X, **ref_kwargs)
     assert sigma.tobytes() == ref_sigma.tobytes()
     assert ir.tobytes() == ref_ir.tobytes()
     got = m.matmul(X, seed=seed, row_offset=5)
-    noise = (sigma, ir, xi_w, xi_out)
+    noise = (sigma, ir, xi)
     ref_noise = {k: kwargs[k] for k in ("out_noise", "w_noise", "ir_drop")}
     main_kwargs = {
         k: v

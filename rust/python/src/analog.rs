@@ -277,9 +277,8 @@ impl PyAnalogMatrix {
     }
 
     /// Test hook: the per-MVM noise terms of a pinned read of `x` (float64,
-    /// n × in), before the normals are applied — `(sigma, ir_drop, xi_w,
-    /// xi_out)`, each `n × n_col_tiles × out` float64 (see
-    /// `AnalogMatrix::read_terms`).
+    /// n × in) — `(sigma, ir_drop, xi)`, each `n × n_col_tiles × out` float64
+    /// (see `analogkernels_core::crossbar::ReadTerms`).
     #[allow(clippy::type_complexity)]
     fn _read_terms<'py>(
         &self,
@@ -287,7 +286,6 @@ impl PyAnalogMatrix {
         seed: u64,
         row_offset: u64,
     ) -> PyResult<(
-        Bound<'py, PyArrayDyn<f64>>,
         Bound<'py, PyArrayDyn<f64>>,
         Bound<'py, PyArrayDyn<f64>>,
         Bound<'py, PyArrayDyn<f64>>,
@@ -310,8 +308,7 @@ impl PyAnalogMatrix {
         Ok((
             as_array(terms.sigma)?,
             as_array(terms.ir_drop)?,
-            as_array(terms.xi_w)?,
-            as_array(terms.xi_out)?,
+            as_array(terms.xi)?,
         ))
     }
 

@@ -93,8 +93,7 @@ impl AnalogMatrix {
             out_dim: self.out_dim,
             sigma: vec![0.0; len],
             ir_drop: vec![0.0; len],
-            xi_w: vec![0.0; len],
-            xi_out: vec![0.0; len],
+            xi: vec![0.0; len],
         };
         if !self.tiles.is_empty() {
             let mut y = vec![0.0f64; n * self.out_dim];
@@ -139,36 +138,35 @@ impl AnalogMatrix {
 }
 
 /// The per-MVM noise terms of a read, per (sample, input tile, output), as
-/// the datapath applies them: `v = acc·unit + sigma·xi_w − ir_drop`, then the
-/// output noise `xi_out` (see [`AnalogMatrix::read_terms`]).
+/// the datapath applies them (see [`AnalogMatrix::read_terms`]). With PCM read
+/// noise or IR drop on, `v = acc·unit − ir_drop + f64(sigma·xi)` with `sigma =
+/// sqrt(S·var_w + var_out)` in f32; otherwise the output noise `sigma·xi`
+/// enters the per-output stage by a fused multiply-add (`sigma = σ_out`).
 #[derive(Clone, Debug)]
 pub struct ReadTerms {
     /// Input tiles (the middle dimension).
     pub col_tiles: usize,
     /// Outputs (the last dimension).
     pub out_dim: usize,
-    /// PCM read-noise σ (normalised units).
+    /// σ of the per-MVM noise (normalised units).
     pub sigma: Vec<f64>,
     /// IR-drop correction subtracted from the column value (normalised units).
     pub ir_drop: Vec<f64>,
-    /// The read-noise normals.
-    pub xi_w: Vec<f64>,
-    /// The output-noise normals.
-    pub xi_out: Vec<f64>,
+    /// The normals.
+    pub xi: Vec<f64>,
 }
 
-/// The seeds of the per-MVM noise of one read.
+/// The seed of the per-MVM noise of one read (one normal per row, input
+/// tile and output).
 #[derive(Clone, Copy)]
 struct NoiseKeys {
-    out: u64,
-    w: u64,
+    noise: u64,
 }
 
 impl NoiseKeys {
     fn new(seed: u64) -> NoiseKeys {
         NoiseKeys {
-            out: rng::derive_seed(seed, stream::OUT_NOISE),
-            w: rng::derive_seed(seed, stream::W_NOISE),
+            noise: rng::derive_seed(seed, stream::MVM_NOISE),
         }
     }
 }
@@ -353,7 +351,9 @@ fn forward_block_body<X: Float, Y: Float>(
     let n_sq = plan.squares.map_or(0, |d| d.count);
     // The coarse grid step of the noise terms in normalised conductance units.
     let step = (1u64 << plan.shift) as f64 / ff;
-    let s_factor = step / (mf * mf);
+    // Variances of the combined per-MVM noise, normalised units squared.
+    let var_w = (p.w_noise * p.w_noise * (step / (mf * mf))) as f32;
+    let var_out = (sigma_out * sigma_out) as f32;
     let max_rows = padded(p.tile_rows);
     let kernel = *MVM_KERNEL;
     let tc = p.tile_cols;
@@ -380,7 +380,7 @@ fn forward_block_body<X: Float, Y: Float>(
         sigma,
         ir,
         noise,
-        wnoise,
+        xi,
         o_all,
     } = &mut guard;
     s_ins.resize(count, 0.0);
@@ -396,13 +396,13 @@ fn forward_block_body<X: Float, Y: Float>(
     sigma.resize(max_rows, 0.0);
     ir.resize(max_rows, 0.0);
     noise.resize(max_rows, 0.0);
-    wnoise.resize(max_rows, 0.0);
-    if sigma_out == 0.0 {
+    xi.resize(max_rows, 0.0);
+    if sigma_out == 0.0 || extras {
+        // No output noise, or all of it drawn in the extras path: the
+        // per-output stage adds 0·0.
         noise.fill(0.0);
     }
-    sigma.fill(0.0);
     ir.fill(0.0);
-    wnoise.fill(0.0);
     o_all.clear();
     if n_ct > 1 {
         o_all.resize(count * out_dim, 0.0);
@@ -504,43 +504,90 @@ fn forward_block_body<X: Float, Y: Float>(
                         *a = v as f64 * unit;
                     }
                 }
-                if let Some(sq) = plan.squares {
-                    let abs_sums = &acc_abs[s * ka * max_rows..];
-                    sq.combine(abs_sums, max_rows, &mut wide[..rows]);
-                    for (sg, &v) in sigma[..rows].iter_mut().zip(&wide[..rows]) {
-                        *sg = p.w_noise * (v as f64 * s_factor).sqrt();
+                // The HERMES default (read noise, no IR drop, one digit per
+                // sum) in one pass over the outputs; the general path below
+                // gives the same bits.
+                let fused =
+                    record.is_none() && !main_wide && plan.squares.is_some_and(|d| d.count == 1);
+                if extras {
+                    if let (Some(mg), Some(sh)) = (plan.magnitudes, plan.shaped) {
+                        let abs_sums = &acc_abs[(s * ka + n_sq) * max_rows..];
+                        mg.combine(abs_sums, max_rows, &mut wide[..rows]);
+                        for (f, &v) in ir[..rows].iter_mut().zip(&wide[..rows]) {
+                            *f = v as f64 * a_factor;
+                        }
+                        let signed_sums = &acc_signed[s * ks * max_rows..];
+                        if plan.shaped_wide {
+                            for (r, f) in ir[..rows].iter_mut().enumerate() {
+                                // i128 → f64 rounds once, like the i64 path.
+                                let h = sh.combine_wide(signed_sums, max_rows, r) as f64;
+                                let a = *f;
+                                let cfac = a * (a * (0.05 * a - 0.2) + 0.5);
+                                *f = (p.ir_drop * cfac) * (h * h_factor);
+                            }
+                        } else {
+                            sh.combine(signed_sums, max_rows, &mut wide[..rows]);
+                            for (f, &h) in ir[..rows].iter_mut().zip(&wide[..rows]) {
+                                let a = *f;
+                                let cfac = a * (a * (0.05 * a - 0.2) + 0.5);
+                                *f = (p.ir_drop * cfac) * (h as f64 * h_factor);
+                            }
+                        }
+                        for (v, &f) in acc[..rows].iter_mut().zip(&ir[..rows]) {
+                            *v -= f;
+                        }
                     }
-                    rng::fill_normals16(keys.w, row, index, &mut wnoise[..rows]);
-                    for ((a, &sg), &z) in acc[..rows]
-                        .iter_mut()
-                        .zip(&sigma[..rows])
-                        .zip(&wnoise[..rows])
-                    {
-                        *a += sg * z as f64;
+                    // The PCM read noise and the output noise are independent
+                    // Gaussians added to the same column value before the
+                    // ADC: one normal with the summed variance has exactly
+                    // their joint law, at half the draws. σ in f32 (IEEE
+                    // sqrt: the same bits on every path; its rounding, 6e-8
+                    // relative, is far below any physical significance).
+                    rng::fill_normals16(keys.noise, row, index, &mut xi[..rows]);
+                    match plan.squares {
+                        Some(_) if fused => {
+                            let abs_sums = &acc_abs[s * ka * max_rows..s * ka * max_rows + rows];
+                            let terms = acc[..rows]
+                                .iter_mut()
+                                .zip(&sums[..rows])
+                                .zip(abs_sums)
+                                .zip(&ir[..rows])
+                                .zip(&xi[..rows]);
+                            for ((((v, &acc_int), &abs), &f), &z) in terms {
+                                let sg = (abs as f32 * var_w + var_out).sqrt();
+                                *v = (acc_int as f64 * unit - f) + (sg * z) as f64;
+                            }
+                        }
+                        Some(sq) if sq.count == 1 => {
+                            let abs_sums = &acc_abs[s * ka * max_rows..];
+                            for (sg, &v) in sigma[..rows].iter_mut().zip(abs_sums) {
+                                *sg = (v as f32 * var_w + var_out).sqrt();
+                            }
+                        }
+                        Some(sq) => {
+                            let abs_sums = &acc_abs[s * ka * max_rows..];
+                            sq.combine(abs_sums, max_rows, &mut wide[..rows]);
+                            for (sg, &v) in sigma[..rows].iter_mut().zip(&wide[..rows]) {
+                                *sg = (v as f32 * var_w + var_out).sqrt();
+                            }
+                        }
+                        None => sigma[..rows].fill(var_out.sqrt()),
                     }
-                }
-                if let (Some(mg), Some(sh)) = (plan.magnitudes, plan.shaped) {
-                    let abs_sums = &acc_abs[(s * ka + n_sq) * max_rows..];
-                    mg.combine(abs_sums, max_rows, &mut wide[..rows]);
-                    let signed_sums = &acc_signed[s * ks * max_rows..];
-                    for r in 0..rows {
-                        let a = wide[r] as f64 * a_factor;
-                        let cfac = a * (a * (0.05 * a - 0.2) + 0.5);
-                        let shaped = sh.combine_wide(signed_sums, max_rows, r) as f64 * h_factor;
-                        ir[r] = (p.ir_drop * cfac) * shaped;
-                        acc[r] -= ir[r];
+                    if !fused {
+                        let terms = acc[..rows].iter_mut().zip(&sigma[..rows]).zip(&xi[..rows]);
+                        for ((v, &sg), &z) in terms {
+                            *v += (sg * z) as f64;
+                        }
                     }
-                }
-                if sigma_out > 0.0 {
-                    rng::fill_normals16(keys.out, row, index, &mut noise[..rows]);
+                } else if sigma_out > 0.0 {
+                    rng::fill_normals16(keys.noise, row, index, &mut noise[..rows]);
                 }
                 if let Some(rec) = record.as_deref_mut() {
                     let at = (s * n_ct + ct) * out_dim + t.row0;
                     for r in 0..rows {
-                        rec.sigma[at + r] = sigma[r];
+                        rec.sigma[at + r] = if extras { sigma[r] as f64 } else { sigma_out };
                         rec.ir_drop[at + r] = ir[r];
-                        rec.xi_w[at + r] = wnoise[r] as f64;
-                        rec.xi_out[at + r] = noise[r] as f64;
+                        rec.xi[at + r] = if extras { xi[r] } else { noise[r] } as f64;
                     }
                 }
                 let o = t.out0;
@@ -560,7 +607,11 @@ fn forward_block_body<X: Float, Y: Float>(
                 };
                 let c = PostConsts {
                     acc_factor: if extras { scale_to_code } else { acc_unit },
-                    noise_factor: sigma_out * scale_to_code,
+                    noise_factor: if extras {
+                        0.0
+                    } else {
+                        sigma_out * scale_to_code
+                    },
                     k_adc,
                     out_factor: if adc { from_code * s_ins[s] } else { s_ins[s] },
                 };
@@ -593,7 +644,28 @@ fn forward_block_body<X: Float, Y: Float>(
     }
     SCRATCH.with(|cell| cell.replace(guard));
     // The block's outputs are still in cache: checking them here costs little.
-    out.iter().all(|v| v.to_f64().is_finite())
+    all_finite(out)
+}
+
+/// Whether every value is finite, as a branch-free reduction that vectorises:
+/// `v − v` is 0 for a finite value and NaN for ±inf or NaN, and any NaN makes
+/// the lane sums NaN.
+#[allow(clippy::eq_op)] // `v - v` is the point: 0 or NaN
+#[inline(always)]
+fn all_finite<D: Float>(values: &[D]) -> bool {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            let v = v.to_f64();
+            *l += v - v;
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        let v = v.to_f64();
+        *l += v - v;
+    }
+    lanes.iter().sum::<f64>() == 0.0
 }
 
 /// Buffers of [`forward_block_body`], kept per thread between blocks (a
@@ -612,10 +684,10 @@ struct Scratch {
     acc_signed: Vec<i32>,
     wide: Vec<i64>,
     acc: Vec<f64>,
-    sigma: Vec<f64>,
+    sigma: Vec<f32>,
     ir: Vec<f64>,
     noise: Vec<f32>,
-    wnoise: Vec<f32>,
+    xi: Vec<f32>,
     o_all: Vec<f64>,
 }
 

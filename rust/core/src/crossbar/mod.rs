@@ -82,8 +82,10 @@ mod stream {
     pub const PROGRAM: u64 = 1;
     pub const NU: u64 = 2;
     pub const READ: u64 = 3;
-    pub const OUT_NOISE: u64 = 4;
-    pub const W_NOISE: u64 = 5;
+    /// The per-MVM noise (output noise and PCM read noise, one normal per
+    /// read row, input tile and output). 4 and 5 keyed the two separate
+    /// draws of earlier versions.
+    pub const MVM_NOISE: u64 = 6;
 }
 
 /// A weight matrix programmed onto simulated crossbar tiles.

@@ -96,6 +96,9 @@ pub(super) struct SumPlan {
     pub magnitudes: Option<Digits>,
     /// `c·j(2n−j)` against `(g + h) >> k` (IR drop; `None` when off).
     pub shaped: Option<Digits>,
+    /// Whether that sum can exceed i64 (16-bit inputs on 4096-column tiles):
+    /// it is then recombined in i128.
+    pub shaped_wide: bool,
 }
 
 impl SumPlan {
@@ -119,6 +122,8 @@ impl SumPlan {
             squares: (p.w_noise > 0.0).then(|| Digits::plan(m * m, q, cols)),
             magnitudes: (p.ir_drop > 0.0).then(|| Digits::plan(m, q, cols)),
             shaped: (p.ir_drop > 0.0).then(|| Digits::plan(m * max_weight, q, cols)),
+            shaped_wide: cols as u128 * q as u128 * m as u128 * max_weight as u128
+                > i64::MAX as u128,
         }
     }
 
