@@ -83,7 +83,7 @@ def test_large_logits_stay_finite():
     assert np.all(np.isfinite(softmax_attention(Q, K, V)))
 
 
-def test_analog_projection_and_determinism():
+def test_analog_projection_reads_afresh_and_reproduces_from_its_seed():
     Q, K, V = qkv(b=1, h=2, L=32)
     exact = softmax_attention(Q, K, V)
     fp = fitted(256, sampler="sorf")
@@ -92,7 +92,20 @@ def test_analog_projection_and_determinism():
     a1 = favor_attention(Q, K, V, chip)
     e_chip = attention_error(exact, a1)
     assert e_chip < e_fp + 0.1  # the chip adds noise, the estimate stays usable
-    assert a1.tobytes() == favor_attention(Q, K, V, chip).tobytes()
+    rows = Q[..., 0].size + K[..., 0].size  # queries, then keys: one fresh read each
+    assert chip.analog_.read_position == rows
+    # A second call reads afresh: new noise, a different output ...
+    a2 = favor_attention(Q, K, V, chip)
+    assert not np.array_equal(a1, a2)
+    # ... and the sequence is reproducible from the seeds,
+    again = fitted(256, sampler="sorf", backend=CrossbarConfig.hermes(), backend_seed=3)
+    assert favor_attention(Q, K, V, again).tobytes() == a1.tobytes()
+    assert favor_attention(Q, K, V, again).tobytes() == a2.tobytes()
+    # or by setting the read position back.
+    chip.analog_.read_position = rows
+    assert favor_attention(Q, K, V, chip).tobytes() == a2.tobytes()
+    # The digital map stays deterministic.
+    assert favor_attention(Q, K, V, fp).tobytes() == favor_attention(Q, K, V, fp).tobytes()
 
 
 def test_trig_features_and_float32():

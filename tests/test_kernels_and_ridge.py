@@ -1,4 +1,5 @@
-"""Exact kernels against direct formulas; ridge against scikit-learn."""
+"""Exact kernels against direct formulas; ridge against scikit-learn; ridge with
+a feature map on the chip (batch-size invariance, fresh reads); one paper run."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, make_blobs
 from sklearn.linear_model import RidgeClassifier as SkRidge
 from sklearn.linear_model import RidgeClassifierCV as SkRidgeCV
+from sklearn.preprocessing import StandardScaler
 
+from analogkernels import linear_model
+from analogkernels.analog import CrossbarConfig
 from analogkernels.exceptions import ShapeError
 from analogkernels.kernel_approximation import RandomFourierFeatures
 from analogkernels.kernels import (
@@ -127,3 +133,175 @@ def test_paper_targets_01_with_threshold_half():
     # The paper: prediction = round(clip(A w, 0, 1)).
     expected = np.rint(np.clip(A @ w, 0, 1)).astype(int)
     np.testing.assert_array_equal(model.predict(P), expected)
+
+
+# -- feature maps on the simulated chip ---------------------------------------
+
+
+def breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def chip_map(**kw):
+    params = {
+        "gamma": 0.05,
+        "n_components": 59,
+        "backend": CrossbarConfig.hermes(),
+        "random_state": 1,
+        "backend_seed": 5,
+    }
+    params.update(kw)
+    return RandomFourierFeatures(**params)
+
+
+def _bits(clf, X):
+    return (
+        clf.coef_.tobytes(),
+        clf.intercept_.tobytes(),
+        clf.decision_function(X).tobytes(),
+        clf.predict(X).tobytes(),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cls", [linear_model.RidgeClassifier, linear_model.RidgeClassifierCV])
+def test_chip_feature_map_results_do_not_depend_on_batch_size(cls, dtype):
+    # Breast cancer with batch_size=7 flipped 4 of 569 predictions when every
+    # batch reused the same noise rows.
+    X, y = breast_cancer()
+    X = X.astype(dtype)
+    kw = {"alpha": 0.5} if cls is linear_model.RidgeClassifier else {}
+    ref = _bits(cls(feature_map=chip_map(), **kw).fit(X, y), X)
+    for batch_size in (7, 100):
+        got = _bits(cls(feature_map=chip_map(), batch_size=batch_size, **kw).fit(X, y), X)
+        assert got == ref
+
+
+def test_batch_size_invariance_across_several_blocks(monkeypatch):
+    # Blocks of 64 rows: 569 rows make 8 full blocks and a partial one, and
+    # batches of 7, 100, 64 or 300 rows straddle the block boundaries.
+    monkeypatch.setattr(linear_model, "BLOCK_ROWS", 64)
+    X, y = breast_cancer()
+    w = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    ref = None
+    for batch_size in (7, 64, 100, 300, 4096):
+        for fm in (chip_map(), chip_map(backend=None)):
+            clf = linear_model.RidgeClassifier(alpha=0.5, feature_map=fm, batch_size=batch_size)
+            got = (_bits(clf.fit(X, y), X), _bits(clf.fit(X, y, sample_weight=w), X))
+            ref = ref or {}
+            assert ref.setdefault(fm.backend is None, got) == got
+    # The weighted blocks still give scikit-learn's solution.
+    P = chip_map(backend=None).fit(X).transform(X)
+    ours = linear_model.RidgeClassifier(alpha=0.5).fit(P, y, sample_weight=w)
+    theirs = SkRidge(alpha=0.5).fit(P, y, sample_weight=w)
+    np.testing.assert_allclose(ours.coef_.ravel(), theirs.coef_.ravel(), atol=1e-8)
+
+
+def test_fit_batches_does_not_depend_on_the_split(monkeypatch):
+    monkeypatch.setattr(linear_model, "BLOCK_ROWS", 50)
+    X, P = features()
+    y = (X[:, 0] > 0).astype(int)
+    fits = []
+    for size in (7, 50, 133, len(y)):
+        batches = ((P[i : i + size], y[i : i + size]) for i in range(0, len(y), size))
+        fits.append(linear_model.RidgeClassifier(alpha=0.5).fit_batches(batches, classes=[0, 1]))
+    assert len({f.coef_.tobytes() + f.intercept_.tobytes() for f in fits}) == 1
+
+
+def test_classifier_reads_training_then_prediction_rows_afresh():
+    X, y = breast_cancer()
+    clf = linear_model.RidgeClassifier(alpha=0.5, feature_map=chip_map()).fit(X, y)
+    chip = clf.feature_map_.analog_
+    assert chip.read_position == X.shape[0]
+    # The same chip read in the same order: the training features are its first
+    # read, the next prediction is its second (same bits as the in-memory solver).
+    twin = chip_map().fit(X)
+    first, second = twin.transform(X), twin.transform(X)
+    in_memory = linear_model.RidgeClassifier(alpha=0.5).fit(first, y)
+    assert clf.coef_.tobytes() == in_memory.coef_.tobytes()
+    assert clf.decision_function(X).tobytes() == in_memory.decision_function(second).tobytes()
+    assert chip.read_position == 2 * X.shape[0]
+    # Every prediction is a fresh read: the scores differ by read noise.
+    assert not np.array_equal(clf.decision_function(X), clf.decision_function(X))
+    # Refitting starts a new chip with the same seeds: the same sequence again.
+    assert clone(clf).fit(X, y).decision_function(X).tobytes() == (
+        in_memory.decision_function(second).tobytes()
+    )
+
+
+def test_fitted_feature_map_is_copied_not_advanced():
+    X, y = breast_cancer()
+    fm = chip_map().fit(X)
+    clf = linear_model.RidgeClassifier(alpha=0.5, feature_map=fm).fit(X, y)
+    clf.predict(X)
+    assert clf.feature_map_ is not fm and clf.feature_map_.analog_ is not fm.analog_
+    assert fm.analog_.read_position == 0  # the caller's chip was never read
+    assert clf.feature_map_.analog_.read_position == 2 * X.shape[0]
+    # The copy is the same chip: the classifier's training read is fm's first read.
+    assert clf.coef_.tobytes() == (
+        linear_model.RidgeClassifier(alpha=0.5).fit(fm.transform(X), y).coef_.tobytes()
+    )
+
+
+def test_cv_leave_one_out_uses_the_features_it_was_fitted_on():
+    # The leave-one-out pass replays the training reads: its errors are those of
+    # the in-memory solver on the chip's first read of X, bit for bit.
+    X, y = breast_cancer()
+    alphas = [0.01, 0.1, 1.0, 10.0]
+    cv = linear_model.RidgeClassifierCV(alphas=alphas, feature_map=chip_map()).fit(X, y)
+    first = chip_map().fit(X).transform(X)
+    ref = linear_model.RidgeClassifierCV(alphas=alphas).fit(first, y)
+    assert cv.cv_errors_.tobytes() == ref.cv_errors_.tobytes()
+    assert cv.alpha_ == ref.alpha_ and cv.coef_.tobytes() == ref.coef_.tobytes()
+    assert cv.feature_map_.analog_.read_position == X.shape[0]  # read once, replayed once
+    # ... and scikit-learn agrees on those features.
+    sk = SkRidgeCV(alphas=alphas, store_cv_results=True).fit(first, y)
+    np.testing.assert_allclose(cv.cv_errors_, sk.cv_results_.mean(axis=0).ravel(), rtol=1e-8)
+
+
+def test_analog_classifier_trains_and_replayed_reads_agree():
+    # What check_classifiers_train tests, apart from comparing two reads: the
+    # accuracy on its blobs (> 0.83), shapes, and predict == argmax of the scores
+    # of the same read (replayed by resetting the read position).
+    X, y = make_blobs(n_samples=300, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    for Xp, yp in ((X[y != 2], y[y != 2]), (X, y)):
+        fm = RandomFourierFeatures(n_components=20, backend=CrossbarConfig.hermes(), random_state=0)
+        clf = linear_model.RidgeClassifier(alpha=0.5, feature_map=fm).fit(Xp, yp)
+        chip = clf.feature_map_.analog_
+        start = chip.read_position
+        pred = clf.predict(Xp)
+        assert pred.shape == yp.shape and np.mean(pred == yp) > 0.83
+        chip.read_position = start
+        scores = clf.decision_function(Xp)
+        labels = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        np.testing.assert_array_equal(clf.classes_[labels], pred)
+        with pytest.raises(ValueError):
+            clf.predict(Xp[:, :1])
+
+
+def test_paper_run_reads_training_evaluation_and_kernel_points_in_turn():
+    from analogkernels import experiments
+
+    cfg = experiments.RunConfig(
+        dataset="sklearn:breast_cancer", kernel="rbf", sampler="orf", k=1, seed=3, backend="analog"
+    )
+    record = experiments.run_one(cfg)
+    assert experiments.run_one(cfg)["accuracy"] == record["accuracy"]  # reproducible
+    # The same run by hand: one chip, read in turn for the training rows, the
+    # evaluation rows and the kernel-error points (independent reads).
+    data = experiments._dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir)
+    fm = experiments.feature_map(cfg, data.X_train.shape[1]).fit(data.X_train)
+    train = fm.transform(data.X_train)
+    evaluation = fm.transform(data.X_eval)
+    points = data.X_eval[: experiments.APPROX_POINTS]
+    phi = fm.transform(points)
+    clf = linear_model.RidgeClassifier(
+        alpha=experiments.ALPHA, regularize_intercept=True, targets="01"
+    ).fit(train, data.y_train)
+    assert record["accuracy"] == float(np.mean(clf.predict(evaluation) == data.y_eval))
+    K = rbf_kernel(points, gamma=experiments.GAMMA)
+    assert record["approximation_error"] == approximation_error(K, phi @ phi.T)
+    # Not the evaluation read again: the kernel points got their own read.
+    assert not np.array_equal(phi, evaluation[: len(points)])

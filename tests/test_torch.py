@@ -1,5 +1,6 @@
 """PyTorch layers: agreement with the numpy path, same bits on the simulated
-chip, gradients (gradcheck), masks, redraws, hardware-aware training layers."""
+chip, fresh reads per forward pass, gradients (gradcheck), masks, redraws,
+hardware-aware training layers."""
 
 from __future__ import annotations
 
@@ -37,13 +38,27 @@ def test_torch_matches_numpy_path(causal, feature_map):
 
 def test_analog_path_gives_the_numpy_bits():
     Q, K, V = qkv(dtype=np.float32)
+    tq, tk, tv = (torch.from_numpy(a) for a in (Q, K, V))
     attn = FavorAttention(8, 64, seed=1).eval()
     attn.use_analog(CrossbarConfig.hermes(), t_inference=3600.0, seed=5)
-    got = attn(*(torch.from_numpy(a) for a in (Q, K, V)))
-    ref = favor_attention(Q, K, V, attn._analog)
-    assert got.numpy().tobytes() == ref.tobytes()
+    chip = attn.analog_features.analog_
+    assert chip.seed == 5 and chip.t_inference == 3600.0
+    got = attn(tq, tk, tv)
+    rows = 2 * Q[..., 0].size  # queries, then keys
+    assert chip.read_position == rows
+    again = attn(tq, tk, tv)
+    # Each forward pass is a fresh read of the chip ...
+    assert not np.array_equal(got.numpy(), again.numpy())
+    # ... and is the numpy path's read at the same position, bit for bit.
+    chip.read_position = 0
+    assert favor_attention(Q, K, V, attn.analog_features).tobytes() == got.numpy().tobytes()
+    assert favor_attention(Q, K, V, attn.analog_features).tobytes() == again.numpy().tobytes()
+    # Programming again with the same seed reproduces the sequence.
+    attn.use_analog(CrossbarConfig.hermes(), t_inference=3600.0, seed=5)
+    assert attn(tq, tk, tv).numpy().tobytes() == got.numpy().tobytes()
     attn.use_analog(None)
-    assert not np.array_equal(attn(*(torch.from_numpy(a) for a in (Q, K, V))).numpy(), ref)
+    assert attn.analog_features is None
+    assert not np.array_equal(attn(tq, tk, tv).numpy(), got.numpy())
 
 
 def test_gradcheck_float64():
@@ -115,4 +130,33 @@ def test_hwa_linear_noise_and_conversion():
     y_chip, y_fp = analog(x), model(x)
     rel = (torch.linalg.norm(y_chip - y_fp) / torch.linalg.norm(y_fp)).item()
     assert rel < 0.2
-    torch.testing.assert_close(analog(x), y_chip)  # deterministic
+
+
+def test_analog_linear_reads_afresh_and_reproduces_from_its_seed():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    x = torch.randn(3, 40, 32)  # batch of sequences: flattened to 120 rows per read
+    analog = convert_to_analog(model, CrossbarConfig.hermes(), seed=4, t_inference=60.0)
+    # One chip per layer, each with its own seed (the conversion seed, then + 1).
+    assert (analog[0].analog.seed, analog[2].analog.seed) == (4, 5)
+    assert analog[0].analog.t_inference == 60.0
+    first, second = analog(x), analog(x)
+    # Every forward pass draws fresh read noise ...
+    assert not torch.equal(first, second)
+    assert analog[0].analog.read_position == analog[2].analog.read_position == 2 * 120
+    # ... reproducible from the seed: a new conversion gives the same sequence,
+    again = convert_to_analog(model, CrossbarConfig.hermes(), seed=4, t_inference=60.0)
+    assert again(x).numpy().tobytes() == first.numpy().tobytes()
+    assert again(x).numpy().tobytes() == second.numpy().tobytes()
+    # for any split of the rows into forward passes (each layer reads row-wise),
+    split = convert_to_analog(model, CrossbarConfig.hermes(), seed=4, t_inference=60.0)
+    parts = torch.cat([split(x[:1]), split(x[1:])])
+    assert parts.numpy().tobytes() == first.numpy().tobytes()
+    # and a read is repeated by setting the read positions back.
+    analog[0].analog.read_position = 0
+    assert not torch.equal(analog(x), first)  # the second layer still read afresh
+    analog[0].analog.read_position = analog[2].analog.read_position = 0
+    assert analog(x).numpy().tobytes() == first.numpy().tobytes()
+    # The noise is the chip's: a different seed gives a different read.
+    other = convert_to_analog(model, CrossbarConfig.hermes(), seed=6, t_inference=60.0)
+    assert not torch.equal(other(x), first)

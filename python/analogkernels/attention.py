@@ -3,11 +3,17 @@
 Performer attention (Choromanski et al., ICLR 2021) replaces
 ``softmax(QKᵀ/√d) V`` by ``D⁻¹ Q′ (K′ᵀ V)`` with ``Q′ = φ(Q·d^(-1/4))``,
 ``K′ = φ(K·d^(-1/4))`` random features of the softmax kernel and
-``D = diag(Q′ (K′ᵀ 1))`` — linear in the sequence length. The paper runs the
-random projection inside ``φ`` on the HERMES chip ([KA-attn]
-``hardware_attn.py``; attention-facts §1.3): pass a
-:class:`~analogkernels.kernel_approximation.FavorPlusFeatures` fitted with a
-``backend=CrossbarConfig(...)``.
+``D = diag(Q′ (K′ᵀ 1))`` — linear in the sequence length. Büchel et al.
+(Nat. Mach. Intell. 2024) run the random projection inside ``φ`` on the HERMES
+chip: pass a :class:`~analogkernels.kernel_approximation.FavorPlusFeatures`
+fitted with a ``backend=CrossbarConfig(...)``.
+
+On the chip every call is a fresh read, as on hardware: :func:`favor_attention`
+projects the queries, then the keys, as consecutive rows of the chip's read
+stream (``features.analog_.read_position`` advances by the number of query plus
+key rows), so calling it twice on the same inputs gives two different noisy
+outputs. The same fitted map and the same sequence of calls give the same bits;
+to repeat a call, set ``features.analog_.read_position`` back first.
 
 Numerics: the positive features ``exp(±w·x − ‖x‖²/2)`` are computed with the
 usual max-subtraction — per query row for ``Q′`` and one global constant for
@@ -95,7 +101,7 @@ def favor_features(X: np.ndarray, features: FavorPlusFeatures, *, query: bool) -
     """``φ(X·d^(-1/4))`` for every row of ``X`` (..., L, d), stabilised: queries
     are shifted by their row maximum, keys by one global maximum (constants that
     cancel in the attention normaliser). Trigonometric features are returned
-    unshifted."""
+    unshifted. With a map on the chip: one fresh read of every row of ``X``."""
     d = X.shape[-1]
     flat = X.reshape(-1, d) * X.dtype.type(d**-0.25)
     if features.kind != "positive":
@@ -130,7 +136,9 @@ def favor_attention(
     Q, K : array_like, shape (..., L, d)
     V : array_like, shape (..., L, d_v)
     features : FavorPlusFeatures
-        Fitted on ``d``-dimensional inputs (``n_features_in_ == d``).
+        Fitted on ``d``-dimensional inputs (``n_features_in_ == d``). On the
+        chip (fitted with a ``backend``), the call reads ``Q`` and then ``K``
+        afresh (new read noise every call).
     causal : bool
         Position i attends to keys ``j ≤ i`` (prefix sums, O(L·m·d_v) memory).
     key_padding_mask : bool array_like, shape (..., L), optional

@@ -122,14 +122,19 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     X_tr, y_tr = _subsample(data.X_train, data.y_train, cfg.max_train)
     X_ev, y_ev = _subsample(data.X_eval, data.y_eval, cfg.max_eval)
     d = X_tr.shape[1]
-    fm = feature_map(cfg, d).fit(X_tr)
     binary = len(np.unique(y_tr)) <= 2
+    # One map per run, fitted once (W from the run's seed; on the chip: programmed
+    # once with backend_seed = the run's seed). All features are then reads of
+    # that one chip, in order and each with fresh noise: the training rows (fit),
+    # the evaluation rows (predict), the kernel-error points — independent reads,
+    # reproducible from the seed.
     clf = RidgeClassifier(
         alpha=ALPHA,
         regularize_intercept=True,
         targets="01" if binary else "pm1",
-        feature_map=fm,
+        feature_map=feature_map(cfg, d),
     ).fit(X_tr, y_tr)
+    fm = clf.feature_map_
     accuracy = float(np.mean(clf.predict(X_ev) == y_ev))
     Xa = X_ev[:APPROX_POINTS]
     K = rbf_kernel(Xa, gamma=GAMMA) if cfg.kernel == "rbf" else arccos_kernel(Xa, order=0)

@@ -1,22 +1,47 @@
 """Random-feature maps as scikit-learn transformers, digital or on a simulated chip.
 
-``φ(x) = h(x) · s^(-1/2) · f(Wx + b)`` (hardware-facts §1.2, [KA-code]
-``hwkeap/kernels/approximations``): only the projection ``Wx`` can run on the
-analog crossbar (``backend=CrossbarConfig(...)``); ``f`` and ``h`` stay digital.
+``φ(x) = h(x) · s^(-1/2) · f(Wx + b)`` (Büchel et al., "Kernel approximation using
+analogue in-memory computing", Nat. Mach. Intell. 6, 2024): only the projection
+``Wx`` can run on the analog crossbar (``backend=CrossbarConfig(...)``); ``f`` and
+``h`` stay digital.
 
 Samplers of ``W`` (``s × d``):
 
-- ``"rff"``: i.i.d. standard normal entries (optionally truncated to
-  ``[-truncation, truncation]``; the paper uses 3).
-- ``"orf"``: orthogonal random features (Yu et al. 2016): stacked ``d × d``
-  blocks ``Qᵀ`` of the QR decomposition of a (truncated) normal matrix, rows
-  rescaled by ``χ(d)`` draws, the last block cut to the rows still needed.
+- ``"rff"``: i.i.d. standard normal entries (Rahimi & Recht, NeurIPS 2007;
+  optionally truncated to ``[-truncation, truncation]``; the paper uses 3).
+- ``"orf"``: orthogonal random features (Yu et al., NeurIPS 2016): stacked
+  ``d × d`` blocks ``Qᵀ`` of the QR decomposition of a (truncated) normal matrix,
+  rows rescaled by ``χ(d)`` draws, the last block cut to the rows still needed.
 - ``"sorf"``: structured orthogonal random features, blocks
   ``sqrt(n)·Ĥ D1 Ĥ D2 Ĥ D3`` with ``n`` the next power of two ``≥ d`` (input
   zero-padded), computed with the fused fast Walsh–Hadamard transform without
   forming the matrix when the projection is digital.
 
 For the RBF kernel ``W`` is scaled by ``sqrt(2γ)``.
+
+Analog backend: reads are non-deterministic, as on a chip
+------------------------------------------------------------
+With ``backend=CrossbarConfig(...)``, ``fit`` programs ``W`` onto a simulated
+crossbar (:class:`~analogkernels.analog.AnalogMatrix`, attribute ``analog_``)
+with the seed ``backend_seed_`` and drifts it to ``t_inference``. Every
+``transform`` is then a *read* of that chip: it draws fresh per-MVM noise (output
+noise, PCM read noise), so transforming the same ``X`` twice gives two different
+noisy feature matrices, as on hardware. In scikit-learn terms the fitted
+estimator is non-deterministic (the ``non_deterministic`` estimator tag is set
+when a backend is given). It is reproducible as a *sequence*: the rows read so
+far are counted by ``analog_.read_position``, row ``p`` of the chip's read
+stream always gets the same noise, so the same fit followed by the same sequence
+of ``transform`` calls gives the same bits — for any thread count and however
+the rows are split into calls (``transform(X)`` equals
+``vstack([transform(X[:k]), transform(X[k:])])`` bit for bit). Pickling and
+:func:`copy.deepcopy` keep the read position.
+
+To repeat a read, set the position back before transforming
+(``p = est.analog_.read_position; A = est.transform(X);
+est.analog_.read_position = p; assert (est.transform(X) == A).all()``), or
+compute a pinned projection ``est.analog_.matmul(X, seed=..., row_offset=...)``
+that does not move the cursor. A digital backend (``backend=None``) is
+deterministic: ``transform`` is a pure function of the fitted ``W``.
 """
 
 from __future__ import annotations
@@ -78,7 +103,7 @@ _PROJECTION_CONSTRAINTS: dict = {
     "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
     "backend": [None, CrossbarConfig],
     "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
-    "backend_seed": [None, Interval(numbers.Integral, 0, None, closed="left")],
+    "backend_seed": [None, Interval(numbers.Integral, 0, 2**64 - 1, closed="both")],
     "random_state": ["random_state"],
 }
 
@@ -110,19 +135,24 @@ class _ProjectionMixin:
         else:
             self.random_weights_ = _normal(rng, (s, d), self.truncation) * scale
         if self.backend is not None:
-            if not isinstance(self.backend, CrossbarConfig):
-                raise ValueError(
-                    f"backend must be None or a CrossbarConfig, got {type(self.backend).__name__}"
-                )
             seed = self.backend_seed
             if seed is None:
                 seed = int(rng.randint(0, 2**31 - 1))
             self.backend_seed_ = int(seed)
-            self.analog_ = AnalogMatrix.program(
+            chip = AnalogMatrix.program(
                 self.projection_matrix(), self.backend, seed=self.backend_seed_
             )
+            if self.t_inference != 0:
+                chip.drift_to(float(self.t_inference))  # with the programming seed
+            self.analog_ = chip
         else:
             self.analog_ = None
+
+    def _analog_tags(self, tags: Any) -> Any:
+        # A chip draws fresh noise at every read: transform is not a function of X.
+        tags.non_deterministic = self.backend is not None
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     def projection_matrix(self) -> np.ndarray:
         """The ``s × d`` matrix ``W`` (for SORF formed from its blocks)."""
@@ -135,7 +165,8 @@ class _ProjectionMixin:
 
     def _project(self, X: np.ndarray) -> np.ndarray:
         if self.analog_ is not None:
-            return self.analog_.matmul(X, t_inference=self.t_inference, seed=self.backend_seed_ + 1)
+            # A fresh read: the rows take the next rows of the chip's read stream.
+            return self.analog_.matmul(X)
         if self.random_weights_ is not None:
             return X @ self.random_weights_.T.astype(X.dtype, copy=False)
         # Fused: each row padded, transformed block by block in L1 (Rust).
@@ -168,14 +199,18 @@ class RandomFourierFeatures(
         Truncate the normal draws to ``[-truncation, truncation]`` (the paper: 3).
     backend : CrossbarConfig or None, default None
         None computes ``Wx`` digitally; a :class:`~analogkernels.analog.CrossbarConfig`
-        programs ``W`` once in ``fit`` and runs every projection on the simulated chip.
+        programs ``W`` once in ``fit`` and runs every projection on the simulated
+        chip, each ``transform`` a fresh read with its own noise (see the module
+        documentation: the estimator is then tagged ``non_deterministic``).
     t_inference : float, default 0.0
-        Seconds after programming at which the chip is read (analog backend).
+        Seconds after programming at which the chip is read (analog backend);
+        ``fit`` drifts the devices there, with the programming seed.
     backend_seed : int or None, default None
-        Seed of the programming noise (the per-MVM noise uses ``backend_seed + 1``);
-        None draws it from ``random_state`` in ``fit``.
+        The chip's seed, ``0 .. 2**64 - 1``: programming noise, drift and the read
+        stream of every ``transform`` derive from it (independent streams). None
+        draws it from ``random_state`` in ``fit``.
     random_state : int, RandomState or None
-        Seed of ``W``.
+        Seed of ``W`` (and of ``backend_seed_`` when ``backend_seed`` is None).
 
     Attributes
     ----------
@@ -184,7 +219,10 @@ class RandomFourierFeatures(
     sorf_signs_ : ndarray of shape (blocks, 3, n)
         The SORF diagonals ``D1, D2, D3`` (SORF only).
     analog_ : AnalogMatrix or None
-        The programmed crossbar (analog backend only).
+        The programmed crossbar (analog backend only). Its ``read_position``
+        counts the rows read so far; set it back to repeat reads.
+    backend_seed_ : int
+        The seed the chip was programmed with (analog backend only).
     n_features_in_ : int
     """
 
@@ -221,7 +259,9 @@ class RandomFourierFeatures(
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> RandomFourierFeatures:
-        """Draw ``W`` (and program it on the chip for an analog backend)."""
+        """Draw ``W`` (for an analog backend: program it on a new chip, drift it to
+        ``t_inference``; the chip's read position starts at 0). Only the shape of
+        ``X`` is used."""
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         scale = np.sqrt(2.0 * self.gamma) if self.kernel == "rbf" else 1.0
@@ -229,7 +269,13 @@ class RandomFourierFeatures(
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """Map ``X`` (n × d) to random features (n × 2s for RBF, n × s for arccos)."""
+        """Map ``X`` (n × d) to random features (n × 2s for RBF, n × s for arccos).
+
+        Digital backend: deterministic. Analog backend: one fresh read of the chip
+        per row (its ``read_position`` advances by n), so two calls on the same
+        ``X`` differ by the read noise; see the module documentation for how to
+        repeat a read.
+        """
         check_is_fitted(self, "projection_scale_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         s = self.n_components
@@ -262,9 +308,7 @@ class RandomFourierFeatures(
         return 2 * self.n_components if self.kernel == "rbf" else self.n_components
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+        return self._analog_tags(super().__sklearn_tags__())
 
 
 class FavorPlusFeatures(
@@ -272,7 +316,7 @@ class FavorPlusFeatures(
 ):
     """FAVOR+ random features for the softmax kernel ``exp(x·y)`` (Choromanski et al. 2021).
 
-    ``"positive"`` (the paper's choice, [KA-code] ``favor.py``):
+    ``"positive"`` (the choice of Büchel et al. 2024):
     ``φ(x) = exp(−‖x‖²/2) · [exp(Wx), exp(−Wx)] / sqrt(2s)``;
     ``"trig"``: ``φ(x) = exp(‖x‖²/2) · [cos(Wx), sin(Wx)] / sqrt(s)``. Both give
     ``E[φ(x)·φ(y)] = exp(x·y)``; positive features have lower variance where the
@@ -282,7 +326,9 @@ class FavorPlusFeatures(
 
     Parameters are those of :class:`RandomFourierFeatures` (``n_components`` is
     the number of projections ``s``; the output has ``2s`` features), plus
-    ``kind`` in {"positive", "trig"}.
+    ``kind`` in {"positive", "trig"}. With a ``backend`` every ``transform`` is a
+    fresh read of the chip programmed in ``fit`` (non-deterministic, reproducible
+    as a sequence; see the module documentation).
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012
@@ -312,14 +358,16 @@ class FavorPlusFeatures(
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> FavorPlusFeatures:
-        """Draw the projection (and program it on the chip for an analog backend)."""
+        """Draw the projection (for an analog backend: program it on a new chip,
+        drift it to ``t_inference``). Only the shape of ``X`` is used."""
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self._fit_projection(X.shape[1], 1.0)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """Map ``X`` (n × d) to ``2s`` features."""
+        """Map ``X`` (n × d) to ``2s`` features (analog backend: one fresh read
+        of the chip per row)."""
         check_is_fitted(self, "projection_scale_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         u = self._project(X)
@@ -341,6 +389,4 @@ class FavorPlusFeatures(
         return 2 * self.n_components
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+        return self._analog_tags(super().__sklearn_tags__())

@@ -9,18 +9,33 @@ always accumulated in float64, even for float32 features: ``ΦᵀΦ`` over tens 
 thousands of rows loses digits in float32 and the solve is ``O(D³)`` anyway.
 The system is solved with scipy's Cholesky factorisation.
 
-``regularize_intercept=True`` gives the paper's solver instead ([KA-code]
-``models.py``: an intercept column prepended and regularised like the weights,
-``W = (XᵀX + αI)⁻¹Xᵀy``).
+``regularize_intercept=True`` gives the solver of Büchel et al. (Nat. Mach.
+Intell. 2024) instead: an intercept column prepended and regularised like the
+weights, ``W = (XᵀX + αI)⁻¹Xᵀy``.
 
 :class:`RidgeClassifierCV` chooses ``alpha`` by exact leave-one-out error with
 one eigendecomposition of the centred Gram matrix shared by all alphas.
+
+Bits do not depend on ``batch_size``. The feature map transforms ``batch_size``
+rows at a time, but the sums (and the scores of ``decision_function``) are
+computed over fixed blocks of :data:`BLOCK_ROWS` rows at fixed positions, so
+``coef_``, ``intercept_`` and every prediction are the same bits for any
+``batch_size`` and any split of :meth:`RidgeClassifier.fit_batches`' input.
+
+Feature maps on the simulated chip (``RandomFourierFeatures(backend=...)``):
+every batch is a fresh read, consecutive batches take consecutive rows of the
+chip's read stream, so mapping ``X`` in batches reads exactly as one call on
+all of ``X`` would. Prediction reads the chip again (fresh noise): the
+classifier is then non-deterministic like its feature map (the scikit-learn
+``non_deterministic`` tag follows the map's) and reproducible as a sequence —
+the same fit followed by the same sequence of calls gives the same bits.
 """
 
 from __future__ import annotations
 
+import copy
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -28,12 +43,30 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .exceptions import ShapeError
 
-__all__ = ["RidgeClassifier", "RidgeClassifierCV"]
+__all__ = ["BLOCK_ROWS", "RidgeClassifier", "RidgeClassifierCV"]
+
+#: Rows per accumulation block. Sums over rows are taken block by block, the
+#: blocks at fixed positions ``[0, BLOCK_ROWS)``, ``[BLOCK_ROWS, 2·BLOCK_ROWS)``, …
+#: whatever ``batch_size`` is, so the floating-point summation order — hence
+#: every bit of the result — does not depend on how the rows were batched.
+BLOCK_ROWS = 4096
+
+
+def _non_deterministic(estimator: Any) -> bool:
+    """The scikit-learn ``non_deterministic`` tag of ``estimator`` (False for
+    objects without tags)."""
+    if estimator is None:
+        return False
+    try:
+        return bool(get_tags(estimator).non_deterministic)
+    except Exception:  # not a scikit-learn estimator: assume a pure function
+        return False
 
 
 class _NormalEquations:
@@ -41,18 +74,22 @@ class _NormalEquations:
     in float64.
 
     All five live in one symmetric accumulator: the Gram matrix of the
-    augmented rows ``a = [φ, 1, y]``. Unweighted batches add ``AᵀA`` by one
-    BLAS ``dsyrk`` (upper triangle only, straight into the accumulator; the
-    float32 → float64 conversion goes into a buffer reused across batches),
-    so a batch costs one pass over its features plus half a GEMM; weighted
-    batches add ``(wA)ᵀA``. Products of float32 features are exact in float64.
+    augmented rows ``a = [φ, 1, y]``. Rows are gathered into a buffer of
+    :data:`BLOCK_ROWS` rows (the float32 → float64 conversion happens there);
+    each full block adds ``AᵀA`` by one BLAS ``dsyrk`` (upper triangle only,
+    straight into the accumulator), weighted blocks ``(wA)ᵀA``. Since blocks
+    always hold the same rows, the result does not depend on how the rows are
+    passed to :meth:`add`. Products of float32 features are exact in float64.
     """
 
     def __init__(self) -> None:
         self._acc: np.ndarray | None = None  # (d+1+k)², Fortran order
-        self._buf: np.ndarray | None = None
+        self._buf: np.ndarray | None = None  # (BLOCK_ROWS, d+1+k): the pending block
+        self._wbuf: np.ndarray | None = None
+        self._fill = 0
+        self._weighted: bool | None = None
         self._d = self._k = 0
-        self._count = 0
+        self._rows = 0
         self._done: tuple[Any, ...] | None = None
 
     def add(self, phi: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
@@ -62,24 +99,43 @@ class _NormalEquations:
         if self._acc is None:
             self._d, self._k = d, k
             self._acc = np.zeros((d + 1 + k, d + 1 + k), order="F")
+            self._buf = np.empty((BLOCK_ROWS, d + 1 + k))
+            self._weighted = w is not None
+            if self._weighted:
+                self._wbuf = np.empty(BLOCK_ROWS)
         elif d != self._d:
             raise ShapeError(f"batch has {d} features, earlier batches had {self._d}")
-        if self._buf is None or self._buf.shape[0] < m:
-            self._buf = np.empty((m, d + 1 + k))
-        a = self._buf[:m]
-        a[:, :d] = phi  # float32 → float64 exactly
-        a[:, d] = 1.0
-        a[:, d + 1 :] = y
-        if w is None:
-            self._count += m
+        if (w is not None) != self._weighted:
+            raise ValueError("batches must be all weighted or all unweighted")
+        start = 0
+        while start < m:
+            take = min(m - start, BLOCK_ROWS - self._fill)
+            rows = slice(self._fill, self._fill + take)
+            a = self._buf[rows]
+            a[:, :d] = phi[start : start + take]  # float32 → float64 exactly
+            a[:, d] = 1.0
+            a[:, d + 1 :] = y[start : start + take]
+            if w is not None:
+                self._wbuf[rows] = w[start : start + take]
+            self._fill += take
+            start += take
+            if self._fill == BLOCK_ROWS:
+                self._flush()
+        self._rows += m
+        self._done = None
+
+    def _flush(self) -> None:
+        if self._fill == 0:
+            return
+        a = self._buf[: self._fill]
+        if self._weighted:
+            self._acc += (a * self._wbuf[: self._fill, None]).T @ a
+        else:
             # aᵀ is Fortran-ordered (no copy); C += aᵀ(aᵀ)ᵀ on the upper triangle.
             self._acc = scipy.linalg.blas.dsyrk(
                 1.0, a.T, beta=1.0, c=self._acc, trans=0, lower=0, overwrite_c=1
             )
-        else:
-            self._count = None  # n is Σw
-            self._acc += (a * w[:, None]).T @ a
-        self._done = None
+        self._fill = 0
 
     @property
     def empty(self) -> bool:
@@ -87,10 +143,11 @@ class _NormalEquations:
 
     def _parts(self) -> tuple[Any, ...]:
         if self._done is None:
+            self._flush()  # the last, partial block
             upper = np.triu(self._acc)
             full = upper + np.triu(upper, 1).T
             d = self._d
-            n = self._count if self._count is not None else float(full[d, d])
+            n = float(full[d, d]) if self._weighted else self._rows
             self._done = (n, full[:d, d], full[:d, :d], full[d, d + 1 :], full[:d, d + 1 :])
         return self._done
 
@@ -142,10 +199,16 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         Regularise the intercept like a weight (the paper's solver) instead of
         leaving it free (scikit-learn's).
     feature_map : transformer or None, default None
-        Applied to ``X`` batch by batch in ``fit`` and in prediction (cloned and
-        fitted on ``X`` first unless already fitted).
+        Applied to ``X`` batch by batch in ``fit`` and in prediction. An unfitted
+        map is cloned and fitted on ``X``; a fitted one is copied
+        (:func:`copy.deepcopy`, so the map passed in is never changed: for a map
+        on the chip the copy continues from the map's read position). With a map
+        on the simulated chip every batch, in ``fit`` and in prediction, is a
+        fresh read (see the module documentation).
     batch_size : int, default 4096
-        Rows per batch.
+        Rows the feature map transforms at once (bounds the map's temporary
+        memory). Results do not depend on it: sums are taken over fixed blocks
+        of :data:`BLOCK_ROWS` rows.
     targets : {"pm1", "01"}, default "pm1"
         Regression targets per class: ±1 (scikit-learn) or 0/1 with the
         decision threshold at 0.5 (the paper's protocol; with a regularised
@@ -153,7 +216,13 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_, coef_ (n_targets × D), intercept_, feature_map_, n_features_in_
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (n_targets, D)
+        ``n_targets`` is 1 for two classes, else the number of classes.
+    intercept_ : ndarray of shape (n_targets,)
+    feature_map_ : transformer or None
+        The fitted feature map the classifier reads through (its own copy).
+    n_features_in_ : int
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012
@@ -198,16 +267,50 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
             fm = self.feature_map
             try:
                 check_is_fitted(fm)
-                self.feature_map_ = fm
             except Exception:
                 self.feature_map_ = clone(fm).fit(X)
+            else:
+                # Ours, not the caller's: reading through it advances its state.
+                self.feature_map_ = copy.deepcopy(fm)
         return X, Y
 
-    def _features(self, X: np.ndarray) -> Iterable[tuple[slice, np.ndarray]]:
-        for start in range(0, X.shape[0], self.batch_size):
-            sl = slice(start, min(X.shape[0], start + self.batch_size))
-            xb = X[sl]
-            yield sl, (xb if self.feature_map_ is None else self.feature_map_.transform(xb))
+    def _features(
+        self, X: np.ndarray, feature_map: Any = "fitted"
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """``(rows, Φ(X[rows]))`` for the fixed blocks ``rows`` of :data:`BLOCK_ROWS`
+        rows; the map transforms ``batch_size`` rows at a time, in order (for a
+        map on the chip: consecutive fresh reads)."""
+        fm = self.feature_map_ if isinstance(feature_map, str) else feature_map
+        n = X.shape[0]
+        if fm is None:
+            for start in range(0, n, BLOCK_ROWS):
+                sl = slice(start, min(n, start + BLOCK_ROWS))
+                yield sl, X[sl]
+            return
+        block: np.ndarray | None = None  # the block being gathered
+        done = 0  # rows of X yielded so far (always a multiple of BLOCK_ROWS, or n)
+        fill = 0
+        for start in range(0, n, self.batch_size):
+            phi = np.asarray(fm.transform(X[start : start + self.batch_size]))
+            i = 0
+            while i < phi.shape[0]:
+                size = min(BLOCK_ROWS, n - done)
+                if fill == 0 and phi.shape[0] - i >= size:
+                    # A whole block inside this batch: no copy.
+                    yield slice(done, done + size), phi[i : i + size]
+                    done += size
+                    i += size
+                    continue
+                if block is None or block.shape[0] != size or block.dtype != phi.dtype:
+                    block = np.empty((size, phi.shape[1]), dtype=phi.dtype)
+                take = min(size - fill, phi.shape[0] - i)
+                block[fill : fill + take] = phi[i : i + take]
+                fill += take
+                i += take
+                if fill == size:
+                    yield slice(done, done + size), block
+                    done += size
+                    fill = 0
 
     def _accumulate(
         self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None
@@ -240,7 +343,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeClassifier:
         """Fit on ``X`` (raw inputs when ``feature_map`` is set) and labels ``y``,
         optionally with per-sample weights (as scikit-learn: weighted squared loss,
-        weighted centring)."""
+        weighted centring). With a map on the chip every row is read once, in
+        order, also rows of zero weight."""
         X, Y = self._prepare(X, y)
         weights = None
         if sample_weight is not None:
@@ -251,7 +355,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
     def fit_batches(self, batches: Iterable[tuple[Any, Any]], classes: Any) -> RidgeClassifier:
         """Fit from an iterable of ``(features, labels)`` batches (features
         already mapped), e.g. a generator over a file; ``classes`` lists every
-        label that can occur."""
+        label that can occur. The result does not depend on how the rows are
+        split into batches (same bits)."""
         self._validate_params()
         self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
         self._label_binarizer.fit(np.asarray(classes))
@@ -270,7 +375,10 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Scores ``Φ(X)·coef_ᵀ + intercept_`` (one column per class; 1-D for two)."""
+        """Scores ``Φ(X)·coef_ᵀ + intercept_`` (one column per class; 1-D for two).
+
+        With a feature map on the chip, ``X`` is read afresh (each call draws new
+        read noise; ``predict`` calls this once)."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         k = self.coef_.shape[0]
@@ -284,6 +392,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
+        # Prediction reads through the feature map: as deterministic as it is.
+        tags.non_deterministic = _non_deterministic(self.feature_map)
         return tags
 
 
@@ -294,6 +404,12 @@ class RidgeClassifierCV(RidgeClassifier):
     every alpha: a second streamed pass computes each row's leave-one-out
     residual ``(y − ŷ)/(1 − h)`` with leverage ``h = 1/n + Σ_k p_k²/(λ_k + α)``,
     ``p = Vᵀ(φ − μ)`` (the intercept is left unregularised).
+
+    The leave-one-out pass needs the features of the first pass again. With a
+    map on the chip it replays the same reads (from a copy of the map taken
+    before the first pass) instead of reading afresh: the exact shortcut holds
+    only for the very features the normal equations were built from. Physically
+    this is the same as storing the features; the simulation recomputes them.
 
     Parameters
     ----------
@@ -347,6 +463,12 @@ class RidgeClassifierCV(RidgeClassifier):
         if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
             raise ValueError(f"alphas must be positive finite numbers, got {self.alphas!r}")
         X, Y = self._prepare(X, y)
+        # The second pass must see the same Φ: replay the reads of a stateful map.
+        replay = (
+            copy.deepcopy(self.feature_map_)
+            if _non_deterministic(self.feature_map_)
+            else self.feature_map_
+        )
         eq = self._accumulate(X, Y)
         if self.fit_intercept:
             gram, xty, mu, ybar = eq.centred()
@@ -356,7 +478,7 @@ class RidgeClassifierCV(RidgeClassifier):
         lam = np.maximum(lam, 0.0)
         q = vecs.T @ xty  # coordinates of Φᵀy in the eigenbasis
         errors = np.zeros(alphas.size)
-        for sl, phi in self._features(X):
+        for sl, phi in self._features(X, replay):
             p = (np.asarray(phi, dtype=np.float64) - mu) @ vecs
             for i, a in enumerate(alphas):
                 inv = 1.0 / (lam + a)

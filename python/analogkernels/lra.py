@@ -1,16 +1,20 @@
 """The attention experiment: a small Performer on ListOps, FP vs simulated chip,
 before and after hardware-aware fine-tuning (needs the ``[torch]`` extra).
 
-Model (attention-facts §5.1, the paper's 2-layer ListOps configuration scaled
-down): token embedding 64 plus fixed sinusoidal positions, 2 pre-LN layers with
-2 heads (d = 32), FAVOR+ positive features with m = 64 orthogonal projections
+Model (the 2-layer ListOps Performer of Büchel et al., Nat. Mach. Intell. 2024,
+scaled down; ListOps with the Long Range Arena rules, Tay et al., ICLR 2021):
+token embedding 64 plus fixed sinusoidal positions, 2 pre-LN layers with 2 heads
+(d = 32), FAVOR+ positive features with m = 64 orthogonal projections
 (redrawn every 1000 training calls, frozen for evaluation), FFN 128 with GELU,
 mean pooling over non-pad tokens, classifier 64 → 128 → 10.
 
 Protocol: train FP (AdamW, warm-up, gradient clipping); evaluate FP, then with
 the FAVOR projection on the simulated HERMES chip ("attention-only") and with
 every linear layer and the projection on it ("full"), each over several
-programming seeds (mean ± std); fine-tune hardware-aware (:class:`HWALinear`:
+programming seeds (mean ± std; per seed the model is programmed once and the
+test set is then read batch by batch, every batch a fresh read with new read
+noise, so the spread over seeds includes programming and read noise);
+fine-tune hardware-aware (:class:`HWALinear`:
 weight noise 0.12·max|W|, output noise 0.1, 8-bit inputs with learned ranges,
 2σ clipping; LR / 10) and evaluate again.
 """
@@ -201,7 +205,13 @@ def analog_accuracies(
     t_inference: float = 0.0,
 ) -> list[float]:
     """Accuracy with the projection (``full=False``) or every linear layer and
-    the projection (``full=True``) on the chip, one programming per seed."""
+    the projection (``full=True``) on the chip, one programming per seed.
+
+    Seed ``s`` programs the chips with seeds ``1000·(s + 1)``, ``+ 1``, … (one per
+    layer, :func:`convert_to_analog`); the test set is then read once, batch by
+    batch, each batch a fresh read of the same programmed chips. Reproducible:
+    the same model, data and ``seeds`` give the same accuracies.
+    """
     out = []
     for s in range(seeds):
         analog = convert_to_analog(
@@ -339,7 +349,12 @@ def attention_error_study(
 ) -> list[dict[str, Any]]:
     """Relative error of FAVOR+ attention against softmax attention for
     ``s = k·d − 1`` projections (the paper's attention protocol), FP and chip,
-    mean over seeds; one record per (source, k, backend)."""
+    mean over seeds; one record per (source, k, backend).
+
+    Seed ``i`` draws the projection with ``random_state=i`` and, on the chip,
+    programs it once with ``backend_seed=i``; the (Q, K, V) sets are then read
+    in order, each a fresh read of that chip (new read noise).
+    """
     chip = config or CrossbarConfig.hermes()
     records = []
     for name, sets in qkv_sets.items():

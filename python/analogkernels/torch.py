@@ -9,17 +9,28 @@ never imports torch.
   orthogonal projection blocks, optional causal mode, key-padding mask
   (True = attend), redraws every ``redraw_interval`` training calls,
   :meth:`~FavorAttention.freeze` to stop them. Gradients flow to ``q`` and
-  ``k`` through the projection (the released code stops them there; keeping
-  them is the better copy, attention-facts §1.3).
+  ``k`` through the projection (the Performer reference code stops them there;
+  keeping them gives the exact gradient of the estimator).
   :meth:`~FavorAttention.use_analog` runs the projection on the simulated
   crossbar in evaluation, through exactly the numpy path
   (:func:`analogkernels.attention.favor_attention`), hence the same bits.
-- :class:`HWALinear` — hardware-aware training (attention-facts §2.1): additive
-  Gaussian weight noise ``0.12·max|W|`` per sample, weights clipped at 2σ,
-  output noise 0.1 (in units of input range × max|W|), 8-bit inputs with a
-  learned input range (straight-through rounding).
+- :class:`HWALinear` — hardware-aware training (Büchel et al., Nat. Mach.
+  Intell. 2024; Rasch et al., Nat. Commun. 14, 5282, 2023): additive Gaussian
+  weight noise ``0.12·max|W|`` per sample, weights clipped at 2σ, output noise
+  0.1 (in units of input range × max|W|), 8-bit inputs with a learned input
+  range (straight-through rounding).
 - :func:`convert_to_analog` — maps every linear layer (and every FAVOR
   projection) of a model onto simulated crossbars for evaluation.
+
+Reads on the chip. Like a physical chip, every analog forward pass draws fresh
+read noise (:class:`AnalogLinear` and the analog FAVOR projection each own an
+:class:`~analogkernels.analog.AnalogMatrix` whose read position advances with
+every row read): the same input twice gives two different outputs. A model is
+reproducible as a sequence — the same conversion seeds followed by the same
+sequence of forward passes give the same bits, for any thread count and however
+the rows are split into batches. Each chip is programmed with its own seed
+(:func:`convert_to_analog` numbers them ``seed``, ``seed + 1``, … in module
+order), so no two layers share programming or read noise.
 """
 
 from __future__ import annotations
@@ -122,7 +133,20 @@ class FavorAttention(nn.Module):
         self, config: CrossbarConfig | None, *, t_inference: float = 0.0, seed: int = 0
     ) -> FavorAttention:
         """Run the projection on the simulated crossbar in evaluation mode (None:
-        back to digital). The chip holds the current projection."""
+        back to digital).
+
+        Parameters
+        ----------
+        config : CrossbarConfig or None
+            The hardware; the chip holds the current projection (programmed now).
+        t_inference : float
+            Seconds after programming at which the chip is read.
+        seed : int
+            The chip's seed, ``0 .. 2**64 - 1`` (programming, drift, read stream).
+            Every evaluation forward pass is a fresh read (new read noise; queries
+            then keys, consecutive rows of the chip's read stream); the chip is
+            :attr:`analog_features` ``.analog_``.
+        """
         if config is None:
             self._analog = None
         elif self.feature_map == "relu":
@@ -132,6 +156,12 @@ class FavorAttention(nn.Module):
                 self._current_seed, backend=config, t_inference=t_inference, backend_seed=seed
             )
         return self
+
+    @property
+    def analog_features(self) -> FavorPlusFeatures | None:
+        """The fitted feature map on the chip (None when digital); its
+        ``analog_.read_position`` counts the rows read so far."""
+        return self._analog
 
     def _features(self, x: torch.Tensor, *, query: bool) -> torch.Tensor:
         d = x.shape[-1]
@@ -159,7 +189,8 @@ class FavorAttention(nn.Module):
         v: torch.Tensor,
         key_padding_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Attention output ``(batch, heads, seq, dim_v)``."""
+        """Attention output ``(batch, heads, seq, dim_v)`` (on the chip, in
+        evaluation mode after :meth:`use_analog`: a fresh read per call)."""
         if q.shape[-1] != self.dim_heads or k.shape[-1] != self.dim_heads:
             raise ValueError(
                 f"expected head dimension {self.dim_heads}, "
@@ -197,8 +228,8 @@ class FavorAttention(nn.Module):
 
 
 class HWALinear(nn.Linear):
-    """``nn.Linear`` that trains hardware-aware (attention-facts §2.1; aihwkit
-    ``TorchInferenceRPUConfig`` of the paper's LRA fine-tuning).
+    """``nn.Linear`` that trains hardware-aware (as the paper's LRA fine-tuning
+    with IBM aihwkit's ``TorchInferenceRPUConfig``; Rasch et al. 2023).
 
     In training mode: weights clipped at ``clip_sigma`` standard deviations;
     inputs quantised to ``input_bits`` signed levels of a learned input range
@@ -260,7 +291,28 @@ class HWALinear(nn.Linear):
 
 
 class AnalogLinear(nn.Module):
-    """A linear layer evaluated on a simulated crossbar (inference only)."""
+    """A linear layer evaluated on a simulated crossbar (inference only).
+
+    The weights are programmed once, at construction, and drifted to
+    ``t_inference``; the bias stays digital. Every :meth:`forward` is a fresh
+    read: the rows of the input (flattened to ``(-1, in_features)``) take the
+    next rows of the chip's read stream, so two forward passes on the same
+    input differ by the read noise, while the same ``seed`` and the same
+    sequence of forward passes reproduce the same bits. To repeat a read, set
+    ``layer.analog.read_position`` back.
+
+    Parameters
+    ----------
+    linear : nn.Linear
+        The layer to map (its weights are copied).
+    config : CrossbarConfig
+        The hardware.
+    seed : int
+        The chip's seed, ``0 .. 2**64 - 1``: programming noise, drift and read
+        stream.
+    t_inference : float
+        Seconds after programming at which the chip is read.
+    """
 
     def __init__(
         self, linear: nn.Linear, config: CrossbarConfig, *, seed: int = 0, t_inference: float = 0.0
@@ -268,7 +320,8 @@ class AnalogLinear(nn.Module):
         super().__init__()
         w = linear.weight.detach().cpu().double().numpy()
         self.analog = AnalogMatrix.program(w, config, seed=seed)
-        self.analog.drift_to(t_inference, seed=seed)
+        if t_inference != 0:
+            self.analog.drift_to(t_inference)  # with the programming seed
         self.t_inference = t_inference
         self.seed = seed
         self.bias = (
@@ -280,7 +333,7 @@ class AnalogLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.detach().reshape(-1, self.in_features).cpu().numpy()
-        y = self.analog.matmul(flat, seed=self.seed + 1)
+        y = self.analog.matmul(flat)  # a fresh read: new noise, the cursor advances
         out = torch.from_numpy(np.ascontiguousarray(y)).to(device=x.device, dtype=x.dtype)
         out = out.reshape(*x.shape[:-1], self.out_features)
         return out if self.bias is None else out + self.bias
@@ -296,8 +349,13 @@ def convert_to_analog(
     attention: bool = True,
 ) -> nn.Module:
     """A copy of ``model`` in evaluation mode whose linear layers (``linear``)
-    and FAVOR projections (``attention``) run on simulated crossbars, each
-    programmed with its own seed (``seed``, ``seed + 1``, …)."""
+    and FAVOR projections (``attention``) run on simulated crossbars.
+
+    Each chip is programmed with its own seed: ``seed``, ``seed + 1``, … in the
+    order of ``model.named_children`` (depth first), so layers share neither
+    programming nor read noise. Every forward pass of the copy reads its chips
+    afresh (see the module documentation). ``model`` itself is not changed.
+    """
     model = copy.deepcopy(model).eval()
     counter = [seed]
 
