@@ -9,6 +9,9 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -262,3 +265,176 @@ def test_no_network_error_names_the_file(isolated_cache):
 def test_remote_file_table_is_complete():
     for name, files in datasets.FILES.items():
         assert files and all(isinstance(f, RemoteFile) for f in files), name
+
+
+# --- robustness (issue 12) ------------------------------------------------------------
+
+COVTYPE_ROWS = 70
+
+
+def covtype_text(rows: int = COVTYPE_ROWS) -> bytes:
+    return "".join(
+        ",".join(str((i + j) % 5) for j in range(54)) + f",{1 + i % 7}\n" for i in range(rows)
+    ).encode()
+
+
+@pytest.fixture
+def small_covtype(monkeypatch):
+    """covtype's table entry with a 70-row file (its check is the row count)."""
+    remote = RemoteFile("covtype.data", "http://x/covtype.data.gz", None, "gz", rows=COVTYPE_ROWS)
+    monkeypatch.setitem(datasets.FILES, "covtype", [remote])
+    return remote
+
+
+@pytest.mark.parametrize(
+    ("dataset", "name"),
+    [
+        ("magic04", "magic04.data"),
+        ("skin", "Skin_NonSkin.txt"),
+        ("eeg", "EEG Eye State.arff"),
+        ("letter", "letter-recognition.data"),
+        ("covtype", "covtype.data"),
+        ("cod-rna", "cod-rna"),
+    ],
+)
+@pytest.mark.parametrize("content", [b"", b"\n\n"])
+def test_empty_files_are_a_data_error(tmp_path, isolated_cache, dataset, name, content):
+    write(tmp_path / dataset, name, content)
+    write(tmp_path / dataset, "cod-rna.t", content)
+    with pytest.raises(DataError, match=r"no data rows|no @data"):
+        datasets.load(dataset, data_dir=tmp_path, download=False)
+    # an ARFF header without rows
+    arff = b"@relation e\n@attribute a numeric\n@attribute eyeDetection {0,1}\n@data\n"
+    with pytest.raises(DataError, match="no data rows after @data"):
+        datasets.parse_arff(arff + content)
+
+
+def test_corrupt_gzip_is_a_data_error(tmp_path):
+    packed = bytearray(gzip.compress(b"1,2,3,4,5,6,7,8,9,10,g\n" * 500))
+    packed[20:30] = b"\xff" * 10  # a broken deflate stream (zlib.error before)
+    write(tmp_path / "magic04", "magic04.data.gz", bytes(packed))
+    with pytest.raises(DataError, match="corrupt or truncated gz"):
+        datasets.load("magic04", data_dir=tmp_path, download=False)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_fields_are_a_data_error_naming_the_row(tmp_path, value):
+    rows = ["1,2,3,4,5,6,7,8,9,10,g"] * 3
+    rows[1] = f"1,2,{value},4,5,6,7,8,9,10,h"
+    write(tmp_path / "magic04", "magic04.data", "\n".join(rows))
+    with pytest.raises(DataError, match="data row 2: NaN or infinite"):
+        datasets.load("magic04", data_dir=tmp_path, download=False)
+    with pytest.raises(DataError, match="data row 1: NaN or infinite"):
+        datasets.parse_libsvm(f"1 1:{value}\n".encode(), n_features=2)
+    arff = f"@attribute a numeric\n@attribute eyeDetection {{0,1}}\n@data\n1,0\n{value},1\n"
+    with pytest.raises(DataError, match="data row 2"):
+        datasets.parse_arff(arff.encode())
+
+
+def test_a_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_FILE_BYTES", 10_000)
+    write(tmp_path / "magic04", "magic04.data", b"1,2,3,4,5,6,7,8,9,10,g\n" * 1000, "gz")
+    with pytest.raises(DataError, match="decompresses to more than 10000 bytes"):
+        datasets.load("magic04", data_dir=tmp_path, download=False)
+    write(tmp_path / "plain" / "magic04", "magic04.data", b"1,2,3,4,5,6,7,8,9,10,g\n" * 1000)
+    with pytest.raises(DataError, match="more than any dataset file"):
+        datasets.load("magic04", data_dir=tmp_path / "plain", download=False)
+
+
+def test_downloads_are_bounded(http_server, isolated_cache, small_covtype, monkeypatch):
+    root, url = http_server
+    (root / "covtype.data.gz").write_bytes(os.urandom(5000))
+    monkeypatch.setattr(datasets, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(DataError, match="exceeds 1000 bytes"):
+        datasets.load("covtype", base_url=url)
+    assert not (isolated_cache / "covtype" / "covtype.data").exists()
+
+
+def test_truncated_download_without_sha_is_caught_by_its_row_count(
+    http_server, isolated_cache, small_covtype
+):
+    root, url = http_server
+    (root / "covtype.data.gz").write_bytes(gzip.compress(covtype_text(COVTYPE_ROWS - 3)))
+    with pytest.raises(DataError, match=f"has {COVTYPE_ROWS - 3} rows, expected {COVTYPE_ROWS}"):
+        datasets.load("covtype", base_url=url)
+    assert not (isolated_cache / "covtype" / "covtype.data").exists()
+
+
+def test_letter_and_eeg_have_their_published_sha256():
+    sha = {f.name: f.sha256 for files in datasets.FILES.values() for f in files}
+    assert sha["letter-recognition.data"] == (
+        "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2"
+    )
+    assert sha["EEG Eye State.arff"] == (
+        "693c689be416df0b487b45b5b58a44896fbcd0be72b4ef161d5cc34e2c66c928"
+    )
+    # every file has a SHA-256 or a row count
+    for files in datasets.FILES.values():
+        assert all(f.sha256 or f.rows for f in files)
+
+
+def test_damaged_cache_files_are_downloaded_again(http_server, isolated_cache, small_covtype):
+    root, url = http_server
+    (root / "covtype.data.gz").write_bytes(gzip.compress(covtype_text()))
+    assert datasets.load("covtype", base_url=url).X_train.shape == (35, 54)
+    cached = isolated_cache / "covtype" / "covtype.data"
+    cached.write_bytes(covtype_text(10))  # truncated after the fact
+    with pytest.raises(DataError, match=r"has 10 rows, expected 70 .*; delete it"):
+        datasets.load("covtype", base_url=url, download=False)
+    assert datasets.load("covtype", base_url=url).X_train.shape == (35, 54)
+    assert cached.read_bytes() == covtype_text()
+
+
+def test_orphan_part_files_are_removed(http_server, isolated_cache, small_covtype):
+    root, url = http_server
+    (root / "covtype.data.gz").write_bytes(gzip.compress(covtype_text()))
+    folder = isolated_cache / "covtype"
+    folder.mkdir(parents=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    orphan = folder / f".covtype.data.{int(dead.stdout)}.abcd1234.part"
+    orphan.write_bytes(b"half")
+    live = folder / f".covtype.data.{os.getpid()}.efgh5678.part"  # a download in progress
+    live.write_bytes(b"half")
+    datasets.load("covtype", base_url=url)
+    assert not orphan.exists() and live.exists()
+
+
+def test_download_cut_short_is_a_data_error(isolated_cache, small_covtype):
+    class Short(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"\x1f\x8b" + b"x" * 100)  # then the connection closes
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Short)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(DataError, match="cut short"):
+            datasets.load("covtype", base_url=f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        thread.join(10)
+        server.server_close()
+    assert not (isolated_cache / "covtype").exists() or not any(
+        (isolated_cache / "covtype").iterdir()
+    )
+
+
+def test_unwritable_cache_is_a_clear_error(http_server, tmp_path, monkeypatch, small_covtype):
+    root, url = http_server
+    (root / "covtype.data.gz").write_bytes(gzip.compress(covtype_text()))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.delenv("ANALOGKERNELS_DATA", raising=False)
+    with pytest.raises(DataError, match=r"cannot write the download cache .*XDG_CACHE_HOME"):
+        datasets.load("covtype", base_url=url)

@@ -7,10 +7,16 @@ directly or in a sub-folder named after the dataset, optionally compressed
 (``.gz``/``.bz2``) — then in the user cache (``$XDG_CACHE_HOME/analogkernels``,
 default ``~/.cache/analogkernels``). A file that is in neither is downloaded
 from its official LIBSVM/UCI address (or ``ANALOGKERNELS_DATA_URL``/``base_url``
-if given), checked against its SHA-256 where published in the shared
-``MANIFEST.md``, and written to the cache atomically (temporary file, then
-rename): nothing half-written is ever left there. Without network the error
-says which file to put where.
+if given), checked against its SHA-256 (published in the shared ``MANIFEST.md``
+or by UCI) or, for covtype, which has none, its row count, and written to the
+cache atomically (temporary file, then rename): nothing half-written is ever
+left there, and leftovers of killed downloads are removed. Cached files are
+checked again each time they are read (a damaged one is downloaded anew).
+Downloads and decompression are streamed and bounded by
+:data:`MAX_FILE_BYTES`. Without network the error says which file to put where.
+
+Every parser refuses empty files and non-finite values (NaN, inf) with a
+:class:`~analogkernels.exceptions.DataError` naming the file and row.
 
 Splits and preprocessing follow [KA-code] ``hwkeap/utils/dataload.py``
 (hardware-facts §1.2b): ijcnn1 tr/val/t and cod-rna train/.t (halved) are each
@@ -24,11 +30,14 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +73,15 @@ class RemoteFile:
     sha256: str | None = None
     #: the download is compressed with this codec ("bz2", "gz" or None)
     codec: str | None = None
+    #: number of data lines, checked where no SHA-256 is published
+    rows: int | None = None
+
+
+#: Largest file (compressed download or uncompressed content) read, in bytes:
+#: the largest official file (covtype.data) has 75 MB; the bound keeps a
+#: corrupt or hostile server or archive (a few MB inflating to GBs) from
+#: exhausting memory.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
 _LIBSVM = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
@@ -117,11 +135,23 @@ FILES: dict[str, list[RemoteFile]] = {
             "e9314b7ebd4b4b59a3b3d65f7316663963777b16a46786877651dbbaa640b36a",
         ),
     ],
-    "eeg": [RemoteFile("EEG Eye State.arff", _UCI + "00264/EEG%20Eye%20State.arff")],
-    "letter": [
-        RemoteFile("letter-recognition.data", _UCI + "letter-recognition/letter-recognition.data")
+    "eeg": [
+        RemoteFile(
+            "EEG Eye State.arff",
+            _UCI + "00264/EEG%20Eye%20State.arff",
+            "693c689be416df0b487b45b5b58a44896fbcd0be72b4ef161d5cc34e2c66c928",
+        )
     ],
-    "covtype": [RemoteFile("covtype.data", _UCI + "covtype/covtype.data.gz", None, "gz")],
+    "letter": [
+        RemoteFile(
+            "letter-recognition.data",
+            _UCI + "letter-recognition/letter-recognition.data",
+            "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2",
+        )
+    ],
+    "covtype": [
+        RemoteFile("covtype.data", _UCI + "covtype/covtype.data.gz", None, "gz", rows=581012)
+    ],
 }
 
 #: Dataset names accepted by :func:`load`.
@@ -173,27 +203,112 @@ def _candidates(root: Path, dataset: str, name: str) -> list[Path]:
     return out
 
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
+def _inflate(raw: bytes, codec: str, source: str) -> bytes:
+    """Decompress ``raw`` (every member or stream), at most :data:`MAX_FILE_BYTES`."""
+    stream = io.BytesIO(raw)
     try:
-        if path.suffix == ".gz":
-            return gzip.decompress(raw)
-        if path.suffix == ".bz2":
-            return bz2.decompress(raw)
-    except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"{path}: corrupt or truncated {path.suffix[1:]} file ({exc})") from exc
+        with gzip.GzipFile(fileobj=stream) if codec == "gz" else bz2.BZ2File(stream) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise DataError(f"{source}: corrupt or truncated {codec} file ({exc})") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(
+            f"{source}: decompresses to more than {MAX_FILE_BYTES} bytes, far more than any "
+            "dataset file; not a dataset file"
+        )
+    return data
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(
+                f"{path}: {size} bytes, more than any dataset file ({MAX_FILE_BYTES} at most)"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from exc
+    if path.suffix in (".gz", ".bz2"):
+        return _inflate(raw, path.suffix[1:], str(path))
     return raw
 
 
-def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> Path:
+def _problem(remote: RemoteFile, payload: bytes) -> str | None:
+    """Why ``payload`` is not the official file (None if it is, as far as known)."""
+    if remote.sha256 is not None:
+        digest = hashlib.sha256(payload).hexdigest()
+        if digest != remote.sha256:
+            return f"has SHA-256 {digest}, expected {remote.sha256} (a different or damaged file)"
+    elif remote.rows is not None:
+        rows = sum(1 for line in payload.splitlines() if line.strip())
+        if rows != remote.rows:
+            return f"has {rows} rows, expected {remote.rows} (a truncated or different file)"
+    return None
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Delete ``.part`` files of downloads whose process is gone (killed, crashed):
+    their names carry the writer's process id."""
+    for part in folder.glob(".*.part"):
+        try:
+            pid = int(part.name.rsplit(".", 3)[-3])
+        except (ValueError, IndexError):
+            pid = -1
+        alive = False
+        if pid > 0:
+            try:
+                os.kill(pid, 0)
+                alive = True
+            except ProcessLookupError:
+                alive = False
+            except OSError:
+                alive = True  # exists, owned by someone else
+        # A file without a pid (older naming) is removed after a day.
+        stale = not alive if pid > 0 else time.time() - part.stat().st_mtime > 86400
+        if stale:
+            try:
+                part.unlink()
+            except OSError:
+                pass
+
+
+def _get(url: str) -> bytes:
+    """The body at ``url``, read in chunks, at most :data:`MAX_FILE_BYTES`."""
+    chunks = []
+    total = 0
+    with urllib.request.urlopen(url, timeout=60) as response:
+        while True:
+            chunk = response.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > MAX_FILE_BYTES:
+                raise DataError(
+                    f"download of {url} exceeds {MAX_FILE_BYTES} bytes, more than any dataset "
+                    "file; stopped, nothing was cached"
+                )
+            chunks.append(chunk)
+        # Reads in chunks do not raise IncompleteRead themselves.
+        expected = response.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and int(expected) != total:
+            raise http.client.IncompleteRead(b"", int(expected) - total)
+    return b"".join(chunks)
+
+
+def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> tuple[Path, bytes]:
     target_dir = cache_dir() / dataset
     target = target_dir / remote.name
     url = remote.url
     if base_url:
         url = base_url.rstrip("/") + "/" + url.rsplit("/", 1)[1]
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            payload = response.read()
+        payload = _get(url)
+    except http.client.HTTPException as exc:  # IncompleteRead and the like
+        raise DataError(
+            f"download of {url} was cut short or garbled ({type(exc).__name__}: {exc}); "
+            "nothing was cached, try again"
+        ) from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DatasetNotFoundError(
             f"dataset {dataset!r} needs the file {remote.name!r}, which is not in the data "
@@ -201,31 +316,39 @@ def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> Path:
             f"Put the official file (optionally .gz/.bz2) at "
             f"$ANALOGKERNELS_DATA/{dataset}/{remote.name} or at {target}."
         ) from exc
+    if remote.codec in ("bz2", "gz") or url.endswith((".bz2", ".gz")):
+        codec = remote.codec or url.rsplit(".", 1)[1]
+        try:
+            payload = _inflate(payload, codec, f"download of {url}")
+        except DataError as exc:
+            raise DataError(f"{exc}; nothing was cached") from exc
+    problem = _problem(remote, payload)
+    if problem is not None:
+        raise DataError(f"download of {url} {problem}; nothing was cached")
     try:
-        if remote.codec == "bz2" or url.endswith(".bz2"):
-            payload = bz2.decompress(payload)
-        elif remote.codec == "gz" or url.endswith(".gz"):
-            payload = gzip.decompress(payload)
-    except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"download of {url} is corrupt ({exc}); nothing was cached") from exc
-    if remote.sha256 is not None:
-        digest = hashlib.sha256(payload).hexdigest()
-        if digest != remote.sha256:
-            raise DataError(
-                f"download of {url} has SHA-256 {digest}, expected {remote.sha256} "
-                "(a different or damaged file); nothing was cached"
-            )
-    target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{remote.name}.", suffix=".part")
+        target_dir.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(target_dir)
+        fd, tmp = tempfile.mkstemp(
+            dir=target_dir, prefix=f".{remote.name}.{os.getpid()}.", suffix=".part"
+        )
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the download cache {target_dir} ({exc}); set XDG_CACHE_HOME to a "
+            f"writable folder, or put the file at $ANALOGKERNELS_DATA/{dataset}/{remote.name}"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, target)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise DataError(f"cannot write the download cache {target_dir} ({exc})") from exc
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return target
+    return target, payload
 
 
 def _fetch(
@@ -243,18 +366,31 @@ def _fetch(
     elif env:
         roots.append(Path(env))
     roots.append(cache_dir())
+    cache = cache_dir()
     for root in roots:
         for path in _candidates(root, dataset, name):
             if path.is_file():
-                return path, _read_bytes(path)
+                data = _read_bytes(path)
+                if root != cache:
+                    return path, data
+                # Our own cache: check it again (a disk error, an edit, an
+                # older version's truncated download).
+                problem = _problem(remote, data)
+                if problem is None:
+                    return path, data
+                if not download:
+                    raise DataError(f"{path} {problem}; delete it to download the file again")
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise DataError(f"{path} {problem}, and cannot be deleted ({exc})") from exc
     if not download:
         raise DatasetNotFoundError(
             f"dataset {dataset!r} needs the file {name!r}: put the official file "
             f"(optionally .gz/.bz2) at {roots[0] / dataset / name} "
             "(or set ANALOGKERNELS_DATA to the folder that holds it)"
         )
-    path = _download(remote, dataset, base_url or os.environ.get("ANALOGKERNELS_DATA_URL"))
-    return path, path.read_bytes()
+    return _download(remote, dataset, base_url or os.environ.get("ANALOGKERNELS_DATA_URL"))
 
 
 # ---------------------------------------------------------------------------
@@ -285,9 +421,20 @@ def parse_libsvm(
         beyond ``n_features``.
     """
     fast = _parse_libsvm_fast(data, n_features)
-    if fast is not None:
-        return fast
-    return _parse_libsvm_checked(data, n_features, path)
+    X, y, stored = fast if fast is not None else _parse_libsvm_checked(data, n_features, path)
+    if X.shape[0] == 0:
+        raise DataError(f"{path}: no data rows (an empty file?)")
+    _check_finite(np.column_stack([y, X]), path)
+    return X, y, stored
+
+
+def _check_finite(values: np.ndarray, path: str) -> None:
+    """DataError naming the first data row with NaN or inf (one would turn a
+    whole column into NaN after z-scoring)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise DataError(f"{path}, data row {row + 1}: NaN or infinite value")
 
 
 def _parse_libsvm_fast(data: bytes, n_features: int | None):
@@ -342,6 +489,8 @@ def _parse_libsvm_checked(data: bytes, n_features: int | None, path: str):
     d = n_features if n_features is not None else max_index
     if max_index > d:
         raise DataError(f"{path}: feature index {max_index} exceeds the {d} features expected")
+    if len(rows) * max(d, 1) > MAX_FILE_BYTES:
+        raise DataError(f"{path}: {len(rows)} rows of {d} features is more than any dataset")
     X = np.zeros((len(rows), d))
     y = np.empty(len(rows))
     for r, (label, idx, val) in enumerate(rows):
@@ -374,12 +523,14 @@ def parse_delimited(
                 f"{path}, line {lineno}: expected {columns} fields, found {len(fields)}"
             )
         out.append(fields)
+    if not out:
+        raise DataError(f"{path}: no data rows (an empty file?)")
     return out
 
 
 def _floats(rows: list[list[str]], cols: slice, path: str) -> np.ndarray:
     try:
-        return np.array([[float(v) for v in r[cols]] for r in rows], dtype=np.float64)
+        values = np.array([[float(v) for v in r[cols]] for r in rows], dtype=np.float64)
     except ValueError:
         for lineno, r in enumerate(rows, start=1):
             for v in r[cols]:
@@ -388,6 +539,8 @@ def _floats(rows: list[list[str]], cols: slice, path: str) -> np.ndarray:
                 except ValueError:
                     raise DataError(f"{path}, data row {lineno}: not a number: {v!r}") from None
         raise
+    _check_finite(values.reshape(len(rows), -1), path)
+    return values
 
 
 def parse_arff(data: bytes, *, path: str = "<data>") -> tuple[list[str], np.ndarray]:
@@ -405,7 +558,10 @@ def parse_arff(data: bytes, *, path: str = "<data>") -> tuple[list[str], np.ndar
         low = s.lower()
         if not in_data:
             if low.startswith("@attribute"):
-                names.append(s.split()[1].strip("'\""))
+                parts = s.split()
+                if len(parts) < 2:
+                    raise DataError(f"{path}, line {lineno}: @attribute without a name")
+                names.append(parts[1].strip("'\""))
             elif low.startswith("@data"):
                 in_data = True
             continue
@@ -420,7 +576,11 @@ def parse_arff(data: bytes, *, path: str = "<data>") -> tuple[list[str], np.ndar
             raise DataError(f"{path}, line {lineno}: non-numeric value in {s!r}") from None
     if not in_data:
         raise DataError(f"{path}: no @data section")
-    return names, np.array(rows, dtype=np.float64).reshape(-1, len(names))
+    if not rows:
+        raise DataError(f"{path}: no data rows after @data")
+    values = np.array(rows, dtype=np.float64).reshape(-1, len(names))
+    _check_finite(values, path)
+    return names, values
 
 
 # ---------------------------------------------------------------------------
@@ -544,6 +704,11 @@ def _load_letter(data_dir, download, base_url, binary: bool) -> Dataset:
     bad = next((i for i, c in enumerate(letters) if len(c) != 1 or not "A" <= c <= "Z"), None)
     if bad is not None:
         raise DataError(f"{path}, data row {bad + 1}: not a letter: {letters[bad]!r}")
+    if len(rows) != 20000:
+        raise DataError(
+            f"{path}: {len(rows)} rows, but the UCI split (first 16,000 train, last 4,000 "
+            "test) needs the official 20,000"
+        )
     codes = np.array([ord(c) - ord("A") for c in letters], dtype=np.int64)
     y = (codes >= 13).astype(np.int64) if binary else codes
     # UCI: the first 16,000 rows train, the last 4,000 test (halved into val/test).
