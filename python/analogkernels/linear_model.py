@@ -405,11 +405,12 @@ class RidgeClassifierCV(RidgeClassifier):
     residual ``(y − ŷ)/(1 − h)`` with leverage ``h = 1/n + Σ_k p_k²/(λ_k + α)``,
     ``p = Vᵀ(φ − μ)`` (the intercept is left unregularised).
 
-    The leave-one-out pass needs the features of the first pass again. With a
-    map on the chip it replays the same reads (from a copy of the map taken
-    before the first pass) instead of reading afresh: the exact shortcut holds
-    only for the very features the normal equations were built from. Physically
-    this is the same as storing the features; the simulation recomputes them.
+    The leave-one-out pass needs the features of the first pass again. It maps
+    ``X`` through a copy of the feature map taken before the first pass, so a map
+    on the chip replays the same reads instead of reading afresh: the exact
+    shortcut holds only for the very features the normal equations were built
+    from. Physically this is the same as storing the features; the simulation
+    recomputes them. The classifier's own map has read the training rows once.
 
     Parameters
     ----------
@@ -463,12 +464,9 @@ class RidgeClassifierCV(RidgeClassifier):
         if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
             raise ValueError(f"alphas must be positive finite numbers, got {self.alphas!r}")
         X, Y = self._prepare(X, y)
-        # The second pass must see the same Φ: replay the reads of a stateful map.
-        replay = (
-            copy.deepcopy(self.feature_map_)
-            if _non_deterministic(self.feature_map_)
-            else self.feature_map_
-        )
+        # The second pass must see the same Φ: it replays the reads of a stateful
+        # map (on the chip) from a copy taken now; for a digital map it is the same.
+        replay = copy.deepcopy(self.feature_map_)
         eq = self._accumulate(X, Y)
         if self.fit_intercept:
             gram, xty, mu, ybar = eq.centred()
