@@ -183,3 +183,120 @@ def test_iterative_programming_option(tiny_data, tmp_path):
     runs = json.loads((out / "runs.json").read_text())
     assert {r["programming"] for r in runs} == {"iterative"}
     assert all(0.5 < r["accuracy"] <= 1 for r in runs)
+
+
+# --- robustness (issue 12) ------------------------------------------------------------
+
+
+def small_sweep(data, out):
+    return [
+        "ridge",
+        "--dataset",
+        "magic04",
+        "--data-dir",
+        str(data),
+        "--kernel",
+        "rbf",
+        "--sampler",
+        "rff",
+        "--k",
+        "1",
+        "--seeds",
+        "2",
+        "--backend",
+        "fp",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+
+
+def test_sweep_cache_records_are_validated_against_key_ranges_and_version(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(small_sweep(tiny_data, out)) == 0
+    first = {r["seed"]: r for r in json.loads((out / "runs.json").read_text())}
+    files = {json.loads(p.read_text())["seed"]: p for p in (out / "runs").glob("*.json")}
+    assert set(files) == {0, 1}
+
+    def rerun():
+        assert cli.main(small_sweep(tiny_data, out)) == 0
+        runs = json.loads((out / "runs.json").read_text())
+        assert sorted(r["seed"] for r in runs) == [0, 1]  # each run exactly once
+        for r in runs:
+            assert r == {**first[r["seed"]], "wall_time_s": r["wall_time_s"]}
+        return runs
+
+    # an out-of-range value (was reported as 250 %)
+    record = json.loads(files[0].read_text())
+    files[0].write_text(json.dumps({**record, "accuracy": 2.5}))
+    rerun()
+    # a record copied over another configuration's file (was: one run twice)
+    files[1].write_text(files[0].read_text())
+    rerun()
+    # a record of another package version (was reused after an upgrade)
+    record = json.loads(files[0].read_text())
+    files[0].write_text(json.dumps({**record, "version": "0.0.1", "accuracy": 0.5}))
+    rerun()
+    # not JSON, a list, a missing field, a bool or NaN where a number belongs
+    for text in ("{", "[1]", json.dumps({k: v for k, v in record.items() if k != "n_eval"})):
+        files[0].write_text(text)
+        rerun()
+    files[0].write_text(json.dumps({**record, "accuracy": True}).replace("true", "NaN"))
+    rerun()
+    # a valid record is reused, not recomputed
+    stamp = files[1].stat().st_mtime_ns
+    rerun()
+    assert files[1].stat().st_mtime_ns == stamp
+
+
+def test_record_problem_names_the_field():
+    cfg = experiments.RunConfig("magic04", "rbf", "rff", 1, 0, "fp")
+    assert "not a JSON object" in experiments.record_problem([], cfg)
+    assert "'seed'" in experiments.record_problem({**cfg.__dict__, "seed": 1}, cfg)
+
+
+def test_k_range_is_checked_before_the_list_is_built():
+    import argparse
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(argparse.ArgumentTypeError, match=r"k must lie in 1\.\.8"):
+            cli._k_range("1..3000000")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    with pytest.raises(argparse.ArgumentTypeError, match="empty range"):
+        cli._k_range("5..2")
+    assert cli._k_range("2..4") == [2, 3, 4] and cli._k_range("1,8") == [1, 8]
+
+
+@pytest.mark.parametrize("command", ["ridge", "demo"])
+def test_out_pointing_at_a_file_is_a_one_line_error(tmp_path, capsys, command):
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    argv = [command, "--out", str(target)]
+    if command == "ridge":
+        argv.append("--no-progress")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err and "Traceback" not in err
+    assert target.read_text() == "not a folder"
+    assert cli.main([command, "--out", str(target / "sub")]) == 2  # a folder below a file
+    assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_demo_in_a_read_only_folder_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import pathlib
+
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    # As root, chmod does not stop writes: refuse them the way a read-only folder does.
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    assert cli.main(["demo", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied" in err and "analogkernels-demo" in err

@@ -25,6 +25,27 @@ from typing import Any
 from . import __version__
 from .exceptions import AnalogKernelsError
 
+
+class OutputError(Exception):
+    """The output folder cannot be created or written (exit code 2)."""
+
+
+def prepare_out(out: Path) -> Path:
+    """Create ``out`` if needed and check that files can be written in it, so
+    that a bad ``--out`` fails before any work, with one line that names it."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out {out} is a file, not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"cannot write to the output folder {out}: {reason}") from exc
+    return out
+
+
 DEFAULT_DATASETS = "ijcnn1,cod-rna,skin,magic04"
 
 
@@ -44,20 +65,28 @@ def _csv_list(choices: tuple[str, ...] | None = None):
     return parse
 
 
+K_MAX = 8
+
+
 def _k_range(text: str) -> list[int]:
     try:
         if ".." in text:
             lo, hi = (int(v) for v in text.split("..", 1))
-            ks = list(range(lo, hi + 1))
+            bounds = [lo, hi]
         else:
-            ks = [int(v) for v in text.split(",")]
+            bounds = [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a range like 1..5 or a list like 1,3,5, got {text!r}"
         ) from None
-    if not ks or min(ks) < 1 or max(ks) > 8:
-        raise argparse.ArgumentTypeError(f"k must lie in 1..8, got {text!r}")
-    return ks
+    # Check the bounds before building a range (1..100000000 is 3.7 GB as a list).
+    if min(bounds) < 1 or max(bounds) > K_MAX:
+        raise argparse.ArgumentTypeError(f"k must lie in 1..{K_MAX}, got {text!r}")
+    if ".." in text:
+        if bounds[0] > bounds[1]:
+            raise argparse.ArgumentTypeError(f"empty range {text!r}: write low..high")
+        return list(range(bounds[0], bounds[1] + 1))
+    return bounds
 
 
 def _positive_int(text: str) -> int:
@@ -198,18 +227,20 @@ def run_sweep(
 
     from tqdm import tqdm
 
+    from .experiments import read_record
+
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     records: dict[str, dict] = {}
     pending = []
     for cfg in configs:
         path = runs_dir / f"{cfg.key()}.json"
-        if path.is_file():
-            try:
-                records[cfg.key()] = json.loads(path.read_text())
-                continue
-            except json.JSONDecodeError:
-                path.unlink()
+        # Only a valid record of this very run, by this version, is reused;
+        # anything else is recomputed (and its file overwritten).
+        record = read_record(path, cfg) if path.is_file() else None
+        if record is not None:
+            records[cfg.key()] = record
+            continue
         pending.append((cfg, path))
     bar = tqdm(
         total=len(configs),
@@ -284,8 +315,7 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         ks = [k for k in ks if k in (1, 3, 5)] or ks[:1]
         seeds = min(seeds, 2)
         limit_train = limit_eval = 4000
-    out = args.out or Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(args.out or Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     configs = [
         RunConfig(
             dataset=ds,
@@ -333,8 +363,7 @@ def cmd_ridge(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .experiments import RunConfig
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(args.out)
     t0 = time.perf_counter()
     configs = [
         RunConfig(
@@ -433,8 +462,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
         return 1
     from . import lra
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(args.out)
     if args.attention_command == "listops":
         t0 = time.perf_counter()
         run = lra.run_listops(
@@ -545,9 +573,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except OutputError as exc:
+        print(f"analogkernels {args.command}: {exc}", file=sys.stderr)
+        return 2
     except (AnalogKernelsError, ValueError, FileNotFoundError) as exc:
         print(f"analogkernels {args.command}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # Writing results (disk full, a folder made read-only meanwhile).
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"analogkernels {args.command}: cannot write the results{where}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

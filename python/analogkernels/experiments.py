@@ -162,6 +162,57 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+#: Measured fields of a record: (name, type, lowest, highest) (None: unbounded).
+_RECORD_FIELDS: tuple[tuple[str, type, float | None, float | None], ...] = (
+    ("accuracy", float, 0.0, 1.0),
+    ("approximation_error", float, 0.0, None),
+    ("log2_s_over_d", float, None, None),
+    ("wall_time_s", float, 0.0, None),
+    ("n_features_in", int, 1, None),
+    ("n_projections", int, 1, None),
+    ("n_features", int, 1, None),
+    ("n_train", int, 1, None),
+    ("n_eval", int, 1, None),
+)
+
+
+def record_problem(record: Any, cfg: RunConfig) -> str | None:
+    """Why a cached record cannot stand for ``cfg``'s run (None if it can).
+
+    A record is reused only if it is a record of exactly this configuration
+    (every field of ``cfg`` equal: a file copied over another run's is not),
+    written by this version of the package (results change between versions),
+    and every measured value has its type and range (an accuracy of 2.5 is
+    an edited or damaged file).
+    """
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, value in dataclasses.asdict(cfg).items():
+        if key not in record or record[key] != value or type(record[key]) is not type(value):
+            return f"field {key!r} is {record.get(key)!r}, the run has {value!r}"
+    if record.get("version") != __version__:
+        return f"written by analogkernels {record.get('version')!r}, this is {__version__}"
+    for name, kind, low, high in _RECORD_FIELDS:
+        value = record.get(name)
+        ok_type = isinstance(value, kind) or (kind is float and isinstance(value, int))
+        if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+            return f"field {name!r} is {value!r}, not a finite {kind.__name__}"
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"field {name!r} is {value!r}, outside [{low}, {high}]"
+    return None
+
+
+def read_record(path: Path, cfg: RunConfig) -> dict[str, Any] | None:
+    """The cached record of ``cfg`` at ``path``, or None when it is missing,
+    unreadable or fails :func:`record_problem` (the run is then recomputed and
+    the file overwritten)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if record_problem(record, cfg) is None else None
+
+
 # ---------------------------------------------------------------------------
 # summary in the paper's form
 
