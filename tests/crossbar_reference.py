@@ -115,7 +115,7 @@ def reference_matmul(
                     pre = v * to_code
                 else:
                     base = acc.astype(np.float64) * (unit * to_code)
-                    pre = _fma(xi, (out_noise * out_bound) * to_code, base)
+                    pre = _fma(xi, out_noise * to_code, base)
             if output_bits > 0:
                 code = np.clip(np.rint(pre), -k, k)
                 v = code * ((out_bound / k) * s_in)[:, None]
@@ -167,7 +167,7 @@ def reference_read_terms(
     - ``S = Σ gq·c²``; the PCM read noise and the output noise are one normal
       with σ = ``sqrt(f32(S)·var_w + var_out)`` in float32, ``var_w =
       f32(w_noise·w_noise·((2**k/2**b)/(m·m)))``, ``var_out = f32(σ_out²)``,
-      ``σ_out = out_noise·out_bound`` (without read noise and IR drop σ is
+      ``σ_out = out_noise`` (without read noise and IR drop σ is
       ``σ_out`` itself, applied in the per-output stage);
     - ``A = Σ gq·|c|``, ``a = A · ((n/ratio) · ((2**k/2**b)/m))``,
       ``cfac = a·(a·(0.05·a − 0.2) + 0.5)``;
@@ -193,7 +193,7 @@ def reference_read_terms(
     step = float(2**k) / float(full)
     n_ct = -(-in_dim // tile_cols)
     extras = w_noise > 0 or ir_drop > 0
-    sigma_out = out_noise * out_bound
+    sigma_out = out_noise
     var_w = np.float32(w_noise * w_noise * (step / float(m * m)))
     var_out = np.float32(sigma_out * sigma_out)
     acc_all = np.zeros((n, n_ct, out_dim), dtype=np.int64)

@@ -93,15 +93,21 @@ class CrossbarConfig:
         Fixed input range (inputs clipped to it); None scales each input vector
         (per tile) by its absolute maximum (aihwkit ABS_MAX noise management).
     out_noise : float
-        Standard deviation of the Gaussian output noise as a fraction of the ADC
-        range ``out_bound``, drawn per MVM and output (default 0.004, i.e. σ = 0.04
-        at out_bound 10 as in aihwkit ``StandardHWATrainingPreset``). Per-MVM
-        normals (this and ``w_noise``) come from a counter-based inverse-CDF
-        sampler on 16 random bits (quantile error < 5e-6, tails cut at 4.33σ;
-        ``rust/core/src/rng.rs``); device states use a finer Box–Muller draw.
+        Standard deviation of the Gaussian output noise in normalised output units
+        (the unit of ``out_bound``: a weight at ``w_max`` times an input at full
+        scale is 1), drawn per MVM and output — aihwkit's ``IOParameters.out_noise``
+        (default there 0.06; ``StandardHWATrainingPreset`` 0.04). Default 0.096,
+        i.e. 0.4 % of the 24-unit ADC range. Per-MVM normals come from a
+        counter-based inverse-CDF sampler on 16 random bits (quantile error < 5e-6,
+        tails cut at 4.33σ); device states use a finer Box–Muller draw.
     w_noise : float
         PCM read noise per MVM, ``σ_i = w_noise·sqrt(Σ_j |ŵ_ij| x̂_j²)`` (aihwkit
-        PCM_READ; 0.0175 matches PCM measurements [AIHWKIT-tut]).
+        ``WeightNoiseType.PCM_READ``; 0.0175 matches PCM measurements, aihwkit
+        inference tutorial). Drawn at every read together with the output noise as
+        one normal of variance ``σ_i² + out_noise²`` (independent Gaussians added
+        before the ADC: the same law). ``Σ|ŵ|x̂²`` is an exact integer sum with
+        ``|ŵ|`` on a grid of ``2**-9 · g_max`` for the default 14-bit codes (the
+        noise-free product keeps all 14 bits), so σ is exact to well below 0.1 %.
     ir_drop : float
         Scale of aihwkit's IR-drop model (0: off; not published for HERMES).
     ir_drop_g_ratio : float
@@ -135,7 +141,7 @@ class CrossbarConfig:
     t_read: float | None = None
     input_bits: int = 8
     input_range: float | None = None
-    out_noise: float = 0.004
+    out_noise: float = 0.096
     w_noise: float = 0.0175
     ir_drop: float = 0.0
     ir_drop_g_ratio: float = field(default=1.0 / (0.35 * 5e-6))

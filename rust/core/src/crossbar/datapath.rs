@@ -343,7 +343,7 @@ fn forward_block_body<X: Float, Y: Float>(
         1.0
     };
     let (to_code, from_code) = (k_adc / p.out_bound, p.out_bound / k_adc);
-    let sigma_out = p.out_noise * p.out_bound;
+    let sigma_out = p.out_noise;
     let extras = p.w_noise > 0.0 || p.ir_drop > 0.0;
     // Sums wider than one i32 pass (see `sums`) are recombined in i64.
     let main_wide = plan.main.count > 1;

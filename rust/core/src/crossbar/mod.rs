@@ -27,7 +27,7 @@
 //!    SIMD width or threads.
 //! 6. **Per-MVM noise** on the column value `v = acc / (M · 2^b)` (units of
 //!    normalised weight × normalised input): Gaussian output noise with
-//!    `σ = out_noise · out_bound` (a fraction of the ADC range), PCM read noise
+//!    `σ = out_noise` (normalised output units, as aihwkit), PCM read noise
 //!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ), IR drop (aihwkit's model).
 //! 7. **ADC** with `output_bits` (0: none): `clamp(rint(v · K/out_bound), −K, K)
 //!    · out_bound/K`, `K = 2^(output_bits−1) − 1` (round half to even, saturate

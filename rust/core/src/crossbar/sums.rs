@@ -205,7 +205,7 @@ mod tests {
             t_read: 512e-9,
             input_bits: 8,
             input_range: None,
-            out_noise: 0.004,
+            out_noise: 0.096,
             w_noise: 0.0175,
             ir_drop: 1.0,
             ir_drop_g_ratio: 1.0 / (0.35 * 5e-6),
