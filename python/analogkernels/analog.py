@@ -26,6 +26,7 @@ thread count and any split of the rows into calls. A read can be pinned
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import numbers
 from dataclasses import dataclass, field
@@ -44,8 +45,14 @@ _HERMES_T0 = {1: 200.0, 2: 300.0}
 
 @dataclass(frozen=True)
 class CrossbarConfig:
-    """Every parameter of the simulated crossbar. Immutable; use
-    :func:`dataclasses.replace` to derive a variant.
+    """Every parameter of the simulated crossbar, validated when the config is made.
+
+    Fields cannot be assigned (``config.g_max = 5`` raises); derive a variant
+    with :func:`dataclasses.replace`, or change fields with :meth:`set_params`,
+    which validates the new combination first. :meth:`get_params` and
+    :meth:`set_params` follow scikit-learn's estimator protocol, so a config
+    given as ``backend=`` is tuned like a nested estimator:
+    ``GridSearchCV(pipe, {"randomfourierfeatures__backend__g_max": [5.0, 20.7]})``.
 
     The defaults are the HERMES preset (:meth:`hermes`); :meth:`ideal` switches
     every non-ideality off except the 8-bit input DAC and weight quantisation.
@@ -153,6 +160,76 @@ class CrossbarConfig:
         # Checked with the engine's own rules when the config is made, so a bad
         # field fails here, naming it, and not later inside ``fit``.
         _core.validate_crossbar_config(self.resolved())
+
+    # ``set_params`` changes a config in place (scikit-learn's nested
+    # ``set_params`` ignores the return value, see ``set_params``), so a config
+    # must not hash by value: its hash could change while it sits in a set.
+    __hash__ = None  # type: ignore[assignment]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The fields as a dict, as :meth:`sklearn.base.BaseEstimator.get_params`.
+
+        This makes a config a nested parameter object for scikit-learn:
+        ``estimator.get_params()`` lists ``backend__g_max`` etc., and
+        :func:`sklearn.base.clone` builds an equal, independent config.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Ignored (a config holds no nested objects).
+
+        Returns
+        -------
+        dict
+            Field name to value, unresolved (``None`` stays ``None``; see
+            :meth:`resolved`).
+        """
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def set_params(self, **params: Any) -> CrossbarConfig:
+        """Change fields in place, after validating the new combination.
+
+        scikit-learn sets nested parameters by calling ``set_params`` on the
+        object it finds (``pipe.set_params(randomfourierfeatures__backend__g_max=5.0)``
+        calls ``backend.set_params(g_max=5.0)``) and ignores the return value,
+        so the change has to happen in the object itself, as for a nested
+        estimator. The new field values are validated as a whole first (the same
+        checks as the constructor): on any error nothing changes.
+
+        An :class:`AnalogMatrix` already programmed with this config keeps a
+        copy of the config it was programmed with; an estimator fitted with it
+        must be refitted to use the new values, as after any ``set_params``.
+        Use :func:`dataclasses.replace` for a new config that leaves this one
+        unchanged.
+
+        Parameters
+        ----------
+        **params
+            Field names and their new values.
+
+        Returns
+        -------
+        CrossbarConfig
+            ``self``.
+
+        Raises
+        ------
+        ConfigError
+            For a name that is not a field, or an invalid value (naming the
+            field). A :class:`~analogkernels.exceptions.ConfigError` is a
+            :class:`ValueError`, as scikit-learn raises for an unknown name.
+        """
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise ConfigError(
+                f"Invalid parameter {unknown[0]!r} for CrossbarConfig. "
+                f"Valid parameters are: {sorted(names)!r}."
+            )
+        candidate = dataclasses.replace(self, **params)  # validates, or raises
+        for name in params:
+            object.__setattr__(self, name, getattr(candidate, name))
+        return self
 
     @classmethod
     def hermes(cls, **overrides: Any) -> CrossbarConfig:
@@ -289,7 +366,9 @@ class AnalogMatrix:
         seed = _as_u64(seed, "seed")
         w = np.array(_as_matrix(W, "W", (2,)), dtype=np.float64, order="C", copy=True)
         self = object.__new__(cls)
-        self._config = config
+        # A copy: ``config.set_params`` changes a config in place, and the chip
+        # keeps the config it was programmed with (pickling rebuilds from it).
+        self._config = copy.copy(config)
         self._weights = w
         self._seed = seed
         self._core = _core._AnalogMatrix.program(w, config.resolved(), seed)

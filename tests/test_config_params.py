@@ -1,0 +1,161 @@
+"""CrossbarConfig as a nested parameter object of scikit-learn estimators:
+get_params / set_params / clone, nested ``backend__*`` parameters in
+``set_params`` and ``GridSearchCV``."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import RidgeClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from analogkernels.analog import AnalogMatrix, CrossbarConfig
+from analogkernels.exceptions import ConfigError
+from analogkernels.kernel_approximation import FavorPlusFeatures, RandomFourierFeatures
+
+
+def _data(n: int = 120, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    return X, y
+
+
+def test_get_params_lists_every_field_and_rebuilds_the_config():
+    cfg = CrossbarConfig.hermes(g_max=12.0, out_noise=0.05)
+    params = cfg.get_params()
+    assert list(params) == [f.name for f in dataclasses.fields(CrossbarConfig)]
+    assert params["g_max"] == 12.0 and params["t0"] is None  # unresolved
+    assert cfg.get_params(deep=False) == params
+    assert CrossbarConfig(**params) == cfg
+
+
+def test_set_params_changes_in_place_and_returns_self():
+    cfg = CrossbarConfig.hermes()
+    assert cfg.set_params(g_max=5.0, out_noise=0.2) is cfg
+    assert (cfg.g_max, cfg.out_noise) == (5.0, 0.2)
+    assert cfg.resolved()["g_max"] == 5.0
+    assert cfg.set_params() is cfg  # nothing to change
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"g_max": -1.0}, "g_max"),
+        ({"noise_model": "foo"}, "noise_model"),
+        ({"out_noise": 0.3, "tile_cols": 2.0}, "tile_cols"),  # the first one valid
+    ],
+)
+def test_set_params_validates_the_whole_change_first(params, field):
+    cfg = CrossbarConfig.hermes()
+    before = cfg.get_params()
+    with pytest.raises(ConfigError, match=field):
+        cfg.set_params(**params)
+    assert cfg.get_params() == before  # nothing changed
+
+
+def test_set_params_rejects_unknown_names_as_valueerror():
+    cfg = CrossbarConfig.hermes()
+    with pytest.raises(ValueError, match="Invalid parameter 'gmax'"):
+        cfg.set_params(gmax=5.0)
+    assert cfg == CrossbarConfig.hermes()
+
+
+def test_fields_still_cannot_be_assigned_and_config_is_unhashable():
+    cfg = CrossbarConfig.hermes()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.g_max = 5.0  # type: ignore[misc]
+    # set_params may change it, so it must not hash by value.
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(cfg)
+
+
+def test_clone_gives_an_equal_independent_config():
+    cfg = CrossbarConfig.ideal(g_max=7.0)
+    copy = clone(cfg)
+    assert copy == cfg and copy is not cfg
+    copy.set_params(g_max=9.0)
+    assert cfg.g_max == 7.0
+
+
+@pytest.mark.parametrize("cls", [RandomFourierFeatures, FavorPlusFeatures])
+def test_nested_set_params_reaches_the_programmed_chip(cls):
+    X, _ = _data()
+    est = cls(n_components=16, backend=CrossbarConfig.hermes(), random_state=0, backend_seed=3)
+    assert est.get_params()["backend__g_max"] is None
+    est.set_params(backend__g_max=5.0, backend__noise_model="pcm")
+    assert est.get_params()["backend__g_max"] == 5.0
+    est.fit(X)
+    assert est.analog_.config.g_max == 5.0
+    assert est.analog_.config.noise_model == "pcm"
+    # The chip was programmed with those values: the same as programming by hand.
+    direct = AnalogMatrix.program(
+        est.projection_matrix(), CrossbarConfig.hermes(g_max=5.0, noise_model="pcm"), seed=3
+    )
+    np.testing.assert_array_equal(est.analog_.effective_weights(), direct.effective_weights())
+
+
+def test_nested_set_params_with_an_invalid_value_fails_at_set_params():
+    est = RandomFourierFeatures(backend=CrossbarConfig.hermes())
+    with pytest.raises(ConfigError, match="g_max"):
+        est.set_params(backend__g_max=-1.0)
+    assert est.backend.g_max is None
+
+
+def test_a_fitted_chip_keeps_the_config_it_was_programmed_with():
+    X, _ = _data()
+    cfg = CrossbarConfig.hermes()
+    est = RandomFourierFeatures(n_components=16, backend=cfg, random_state=0, backend_seed=1).fit(X)
+    W_eff = est.analog_.effective_weights()
+    est.set_params(backend__g_max=3.0)  # changes cfg in place
+    assert cfg.g_max == 3.0
+    assert est.analog_.config.g_max is None  # the chip's own copy
+    # A pickled copy rebuilds the chip that was programmed, not one with g_max=3.
+    again = pickle.loads(pickle.dumps(est))
+    assert again.analog_.config == CrossbarConfig.hermes()
+    np.testing.assert_array_equal(again.analog_.effective_weights(), W_eff)
+
+
+def test_grid_search_over_hardware_parameters():
+    X, y = _data(n=160)
+    cfg = CrossbarConfig.hermes()
+    pipe = make_pipeline(
+        RandomFourierFeatures(
+            gamma=0.5, n_components=32, backend=cfg, random_state=0, backend_seed=7
+        ),
+        RidgeClassifier(alpha=0.1),
+    )
+    grid = {
+        "randomfourierfeatures__backend__out_noise": [0.0, 3.0],
+        "randomfourierfeatures__backend__g_max": [5.0, 20.7],
+    }
+    search = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    noise = np.array(search.cv_results_["param_randomfourierfeatures__backend__out_noise"])
+    # Each candidate was fitted with its own hardware: huge output noise hurts.
+    assert scores[noise == 0.0].min() > scores[noise == 3.0].max() + 0.1
+    best = search.best_estimator_[0]
+    assert (
+        best.backend.out_noise == search.best_params_["randomfourierfeatures__backend__out_noise"]
+    )
+    assert best.analog_.config.g_max == search.best_params_["randomfourierfeatures__backend__g_max"]
+    # The user's config and pipeline were cloned, never changed.
+    assert cfg == CrossbarConfig.hermes()
+    assert pipe[0].backend is cfg
+
+
+def test_grid_search_over_whole_presets_leaves_the_grid_objects_alone():
+    X, y = _data(n=80)
+    presets = [CrossbarConfig.hermes(), CrossbarConfig.ideal()]
+    pipe = make_pipeline(
+        RandomFourierFeatures(n_components=8, random_state=0, backend_seed=0), RidgeClassifier()
+    )
+    search = GridSearchCV(pipe, {"randomfourierfeatures__backend": presets}, cv=2).fit(X, y)
+    assert search.best_estimator_[0].backend in presets  # equal by value
+    assert all(search.best_estimator_[0].backend is not p for p in presets)
+    assert presets == [CrossbarConfig.hermes(), CrossbarConfig.ideal()]
