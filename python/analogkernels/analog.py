@@ -5,12 +5,17 @@ maps a weight matrix onto tiles of it and :meth:`AnalogMatrix.matmul`
 computes ``X @ W.T`` through the simulated datapath: 8-bit input DAC, exact
 integer accumulation of input codes times conductance codes, per-MVM noise,
 ADC, per-column affine correction, drift compensation. The engine is
-``rust/core/src/crossbar.rs``; its module documentation lists the stages.
+``rust/core/src/crossbar/``; its module documentation lists the stages.
 
-Sources (``shared/docs/hardware-facts.md``): [HERMES] Le Gallo et al.,
-Nat. Electron. 6, 680–693 (2023); [AIHWKIT] IBM aihwkit (``PCMLikeNoiseModel``,
-``HermesNoiseModel``, ``IOParameters``); [Joshi20] Joshi et al., Nat. Commun. 11,
-2473 (2020).
+Sources: Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+phase-change memory for deep neural network inference", Nat. Electron. 6, 680–693
+(2023) (the HERMES chip); IBM aihwkit, ``PCMLikeNoiseModel``
+(``aihwkit/inference/noise/pcm.py``), ``HermesNoiseModel``
+(``aihwkit/inference/noise/hermes.py``), ``IOParameters``
+(``aihwkit/simulator/parameters/io.py``), ``GlobalDriftCompensation``
+(``aihwkit/inference/compensation/drift.py``); Joshi et al., "Accurate deep neural
+network inference using computational phase-change memory", Nat. Commun. 11, 2473
+(2020).
 
 Reads. A chip draws fresh noise at every read, and so does an
 :class:`AnalogMatrix`: each row an MVM reads takes the next row of the matrix's
@@ -60,22 +65,22 @@ class CrossbarConfig:
     Parameters
     ----------
     tile_rows, tile_cols : int
-        Outputs × inputs of one crossbar tile (default 256 × 256 [HERMES]).
+        Outputs × inputs of one crossbar tile (default 256 × 256, as on HERMES).
         Larger matrices are split into tiles; edge tiles are smaller (the unused
         cells of a physical array hold zero and carry no current).
     weight_scaling : {"tile", "column"}
-        ``w_max`` per tile ([HERMES]: "W_max the largest |W| in the core") or per
+        ``w_max`` per tile (HERMES: "W_max the largest |W| in the core") or per
         output column of a tile.
     devices_per_polarity : {1, 2}
         PCM devices per polarity of a unit cell (2: HERMES two-device
-        programming, TDP [HERMES]). The first device is filled before the second.
+        programming, TDP). The first device is filled before the second.
     conductance_bits : int
         Conductance codes have LSB ``g_max / 2**conductance_bits`` (default 14:
         0.0013 µS at 20.7 µS, far below the ~0.3–1 µS programming noise), so the
         column sums are exact integers.
     noise_model : {"hermes", "pcm", "none"}
         Statistical device model: aihwkit ``HermesNoiseModel`` (fitted on HERMES
-        devices), ``PCMLikeNoiseModel`` (Nandakumar et al. 2019) [AIHWKIT], or
+        devices), ``PCMLikeNoiseModel`` (Nandakumar et al., ICECS 2019), or
         ideal devices. Its drift and 1/f read-noise laws apply at inference.
     programming : {"statistical", "iterative"}
         ``"statistical"``: each device gets its target plus the model's
@@ -90,7 +95,7 @@ class CrossbarConfig:
         (aihwkit's scale factors; 1 = published model).
     t0 : float or None
         Reference time of drift, s (None: model default, HERMES 300 s for two
-        devices / 200 s for one, PCM 20 s) [AIHWKIT].
+        devices / 200 s for one, PCM 20 s; aihwkit's defaults).
     t_read : float or None
         Duration of a read for the 1/f noise, s (None: HERMES 512 ns, PCM 250 ns).
     input_bits : int
@@ -125,12 +130,27 @@ class CrossbarConfig:
     out_bound : float
         ADC range in normalised units (|ŵ| ≤ 1 at g_max, |x̂| ≤ 1 at full input).
         Default 24: the HERMES ADC saturates near 100 µA, i.e. 24 cells at
-        20.7 µS under a 0.2 V read (derived from [HERMES]).
+        20.7 µS under a 0.2 V read (derived from Le Gallo et al. 2023).
     drift_compensation : {"global", "column", "none"}
-        Global drift compensation [Joshi20 Methods E; aihwkit
-        GlobalDriftCompensation]: outputs rescaled by the summed device
+        Global drift compensation (Joshi et al. 2020, Methods E; aihwkit
+        ``GlobalDriftCompensation``): outputs rescaled by the summed device
         conductance right after programming over the same at ``t_inference``,
         per tile ("global") or per output column of a tile.
+
+    References
+    ----------
+    M. Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+    phase-change memory for deep neural network inference", Nat. Electron. 6,
+    680–693 (2023): the HERMES chip (tiles, TDP, 8-bit PWM inputs, ADC, the
+    functional model). IBM aihwkit: ``aihwkit/inference/noise/hermes.py``,
+    ``aihwkit/inference/noise/pcm.py`` (noise models),
+    ``aihwkit/simulator/parameters/io.py`` (``out_noise``, ``w_noise``,
+    ``ir_drop``), ``aihwkit/inference/compensation/drift.py``; M. Le Gallo et al.,
+    "Using the IBM analog in-memory hardware acceleration kit for neural network
+    training and inference", APL Mach. Learn. 1, 041102 (2023). V. Joshi et al.,
+    "Accurate deep neural network inference using computational phase-change
+    memory", Nat. Commun. 11, 2473 (2020). S. R. Nandakumar et al., "Phase-change
+    memory models for deep learning training and inference", ICECS (2019).
     """
 
     tile_rows: int = 256

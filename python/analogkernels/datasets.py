@@ -18,8 +18,9 @@ Downloads and decompression are streamed and bounded by
 Every parser refuses empty files and non-finite values (NaN, inf) with a
 :class:`~analogkernels.exceptions.DataError` naming the file and row.
 
-Splits and preprocessing follow [KA-code] ``hwkeap/utils/dataload.py``
-(hardware-facts §1.2b): ijcnn1 tr/val/t and cod-rna train/.t (halved) are each
+Splits and preprocessing follow the code of Büchel et al., Nat. Mach. Intell. 6,
+1605–1615 (2024) (GitHub IBM/kernel-approximation-using-analog-in-memory-computing,
+``imka-ridge-regression/hwkeap/utils/dataload.py``): ijcnn1 tr/val/t and cod-rna train/.t (halved) are each
 z-scored with their own mean and unbiased standard deviation; skin, magic04,
 EEG are z-scored as a whole and split 50/25/25 by a seeded permutation; the
 evaluation set is validation ∪ test. Labels are 0/1 for the binary sets.
@@ -606,8 +607,9 @@ def _split_50_25_25(X: np.ndarray, y: np.ndarray, seed: int):
 def _ijcnn1_paper_encoding(
     X: np.ndarray, stored: tuple[np.ndarray, np.ndarray], path: str
 ) -> np.ndarray:
-    """[KA-code]'s 13 columns: the index of the first stored pair (the active
-    one-hot category 1–10) as a number, then the values of the other 12 pairs."""
+    """The 13 columns of the paper's code (``hwkeap/utils/dataload.py``): the index
+    of the first stored pair (the active one-hot category 1–10) as a number, then
+    the values of the other 12 pairs."""
     indptr, indices = stored
     counts = np.diff(indptr)
     bad = np.flatnonzero(counts != 13)
@@ -632,8 +634,9 @@ def load_ijcnn1(
 ) -> Dataset:
     """ijcnn1: tr (35,000) / val (14,990) / t (91,701), each z-scored on its own.
 
-    ``encoding="paper"``: 13 columns as in [KA-code] (index of the one-hot entry,
-    then the 12 stored real values); ``"full"``: the 22 LIBSVM columns.
+    ``encoding="paper"``: 13 columns as in the paper's code
+    (``imka-ridge-regression/hwkeap/utils/dataload.py``: index of the one-hot
+    entry, then the 12 stored real values); ``"full"``: the 22 LIBSVM columns.
     """
     if encoding not in ("paper", "full"):
         raise ValueError(f"encoding must be 'paper' or 'full', got {encoding!r}")

@@ -1,9 +1,12 @@
 """Energy and latency of random-feature inference: simulated chip vs GPU.
 
-A parametric model, every constant cited (``shared/docs/hardware-facts.md``):
+A parametric model, every constant cited.
 
-**Analog projection** [HERMES] Table I, MVM with 64 cores at 100 % utilisation
-(energy covers crossbar, ADCs and PWM inputs; 1 MAC = 2 ops):
+**Analog projection**: Table I of Le Gallo et al., "A 64-core mixed-signal
+in-memory compute chip based on phase-change memory for deep neural network
+inference", Nat. Electron. 6, 680–693 (2023) (the HERMES chip), MVM with 64
+cores at 100 % utilisation (energy covers crossbar, ADCs and PWM inputs;
+1 MAC = 2 ops):
 
 ================ ========= ========== =============
 mode              energy    latency    per core MVM
@@ -17,7 +20,8 @@ full-core MVM per sample (conservative: a partly used core is charged in full;
 the LDPU's affine correction is not in the published MVM energy and is not
 added). Cores work in parallel: one sample per MVM latency (no replication of
 ``W``, as in the paper's released configurations), more than 64 cores in
-sequence. The accuracy results of [HERMES] use 4-phase mode, the default here.
+sequence. The accuracy results of Le Gallo et al. (2023) use 4-phase mode, the
+default here.
 
 **Digital parts** (feature function, ridge) and the **GPU baseline**: NVIDIA
 A100 SXM4 datasheet, 19.5 TFLOPS FP32 (non-tensor) at 400 W board power, i.e.
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 
 __all__ = ["GPU_A100", "HERMES_MVM", "EnergyEstimate", "estimate"]
 
-#: [HERMES] Table I, MVM rows: (energy for 64 cores in J, latency in s).
+#: Le Gallo et al. (2023), Table I, MVM rows: (energy for 64 cores in J, latency in s).
 HERMES_MVM = {"1-phase": (0.86e-6, 133e-9), "4-phase": (3.38e-6, 520e-9)}
 HERMES_CORES = 64
 HERMES_CORE_SIZE = 256
@@ -114,7 +118,8 @@ def estimate(d: int, s: int, *, kernel: str = "rbf", mode: str = "4-phase") -> E
     )
 
 
-#: Input widths of the paper's datasets (hardware-facts §1.2).
+#: Input widths of the paper's datasets (the configurations of its code,
+#: ``imka-ridge-regression/experiments/hardware/config``; EEG eye state: 14 attributes).
 PAPER_WIDTHS = {"ijcnn1": 13, "cod-rna": 8, "skin": 3, "magic04": 10, "letter": 16, "eeg": 14}
 
 

@@ -1,6 +1,8 @@
 """The paper's ridge-classification protocol, one run at a time, plus its summary.
 
-One run (hardware-facts §1.2, [KA-code] ``experiments/hardware``):
+One run, as in the code of Büchel et al., Nat. Mach. Intell. 6, 1605–1615 (2024)
+(GitHub IBM/kernel-approximation-using-analog-in-memory-computing,
+``imka-ridge-regression/experiments/hardware``):
 random features with ``s = 2**k · d − k`` projections (``W`` drawn from the
 truncated normal at ±3, seed = the run's seed), RBF with γ = 0.05 or arc-cosine
 of order 0; closed-form ridge with α = 0.5, a regularised intercept column, 0/1

@@ -192,8 +192,17 @@ class RandomFourierFeatures(
     order : {0, 1, 2}, default 0
         Arc-cosine order (the paper uses 0).
     n_components : int, default 100
-        Number of random projections ``s`` (rows of ``W``); see
-        :func:`paper_feature_counts`.
+        Number of random projections ``s`` (rows of ``W``, the rows programmed
+        on the chip); see :func:`paper_feature_counts`. Not the output width as
+        in scikit-learn's :class:`~sklearn.kernel_approximation.RBFSampler`
+        (``sqrt(2/D)·cos(Wx + b)``, ``D = n_components`` features from ``D``
+        projections): the RBF map here outputs ``[cos(Wx), sin(Wx)]``, i.e.
+        ``2 · n_components`` features (the paper's form), and the arc-cosine map
+        ``n_components``. For the width of an ``RBFSampler(n_components=D)``
+        use ``n_components=D // 2``: half the projections for the same width,
+        and for the Gaussian kernel usually a smaller approximation error
+        (Sutherland & Schneider, "On the error of random Fourier features", UAI
+        2015).
     sampler : {"rff", "orf", "sorf"}, default "rff"
     truncation : float or None, default None
         Truncate the normal draws to ``[-truncation, truncation]`` (the paper: 3).

@@ -5,7 +5,10 @@ keep float32 when both inputs are float32 (float64 otherwise), and compute in
 row blocks so that the temporary memory stays near one output block
 (``block_rows × m``) besides the n × m result.
 
-References: [KA-code] ``hwkeap/kernels`` (hardware-facts §1.2): RBF
+References: the code of Büchel et al., "Kernel approximation using analogue in-memory
+computing", Nat. Mach. Intell. 6, 1605–1615 (2024) (GitHub
+IBM/kernel-approximation-using-analog-in-memory-computing,
+``imka-ridge-regression/hwkeap/kernels``): RBF
 ``exp(-γ‖x−y‖²)``; arc-cosine of order n (Cho & Saul, NIPS 2009)
 ``(1/π)‖x‖ⁿ‖y‖ⁿ Jₙ(θ)`` with ``J₀ = π−θ``, ``J₁ = sin θ + (π−θ) cos θ``,
 ``J₂ = 3 sin θ cos θ + (π−θ)(1 + 2cos²θ)``; softmax kernel ``exp(x·y)`` (row-wise

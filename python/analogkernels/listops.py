@@ -1,5 +1,10 @@
-"""ListOps generator with the Long Range Arena rules (attention-facts §4.1,
-[LRA-code] ``data/listops.py`` and ``listops/input_pipeline.py``).
+"""ListOps generator with the Long Range Arena rules.
+
+ListOps: Nangia & Bowman, "ListOps: a diagnostic dataset for latent tree
+learning", NAACL Student Research Workshop (2018); the rules and the tokenisation
+of Tay et al., "Long Range Arena: a benchmark for efficient Transformers", ICLR
+(2021), as in GitHub google-research/long-range-arena
+(``lra_benchmarks/data/listops.py``, ``lra_benchmarks/listops/input_pipeline.py``).
 
 Operators MIN, MAX, MED (median, truncated to int), SM (sum mod 10) over the
 digits 0–9, as prefix sequences ``[MAX 4 3 [MIN 2 3 ] 1 0 ]`` (closing bracket

@@ -8,12 +8,16 @@ is within tolerance or the iteration limit — for millions of devices, in
 parallel, reproducibly (the engine is ``rust/core/src/pcm.rs``; its module
 documentation gives the device model).
 
-Sources (``shared/docs/hardware-facts.md`` §2 and §4): [HERMES] Methods
-(pulses: RESET 700 µA/125 ns, SET 125 µA/250 ns, trim 125 ns at 125–700 µA;
+Sources: Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+phase-change memory for deep neural network inference", Nat. Electron. 6, 680–693
+(2023) (the HERMES chip), Methods (pulses: RESET 700 µA/125 ns, SET 125 µA/250 ns, trim 125 ns at 125–700 µA;
 stop at |error| < 5 ADC counts or 30 iterations; the two-devices-per-polarity
 rule; G_max 80 ADC counts for one device), Extended Data Fig. 3 (programming
-curve from ~10 µS SET to ~0.1 µS RESET over ~50–500 µA); [Joshi20] Methods A
-(proportional current update); aihwkit PCM drift and 1/f read-noise laws.
+curve from ~10 µS SET to ~0.1 µS RESET over ~50–500 µA); Joshi et al., "Accurate
+deep neural network inference using computational phase-change memory", Nat.
+Commun. 11, 2473 (2020), Methods A (proportional current update); the PCM drift and
+1/f read-noise laws of IBM aihwkit (``aihwkit/inference/noise/pcm.py``,
+``PCMLikeNoiseModel``; Nandakumar et al., ICECS 2019).
 
 The defaults (:meth:`PCMConfig.pcm_like`) give a programming-error spread within
 ±10 % of aihwkit's ``PCMLikeNoiseModel`` polynomial over 0.1–1 g_max with more
@@ -53,7 +57,7 @@ class PCMConfig:
     g_set_mean, g_set_sd : float
         SET conductance and its device-to-device spread (1.15, 0.06).
     g_reset : float
-        RESET conductance (0.004: ~0.1 µS of 25, [HERMES] Ext. Data Fig. 3).
+        RESET conductance (0.004: ~0.1 µS of 25, Le Gallo et al. 2023, Ext. Data Fig. 3).
     i_low, i_high, i_sd : float
         Programming curve: fully SET below ``i_low``, fully RESET above
         ``i_high`` (log-linear between; 100, 500 µA), device-to-device shift ``i_sd``.
@@ -67,10 +71,10 @@ class PCMConfig:
         Standard deviation of a verify read.
     tolerance_counts, counts_per_gmax : float
         Stop when ``|read − target| < tolerance_counts`` ADC counts, with
-        ``counts_per_gmax`` counts per ``g_max`` ([HERMES]: 5 counts; 80 counts
-        for one device).
+        ``counts_per_gmax`` counts per ``g_max`` (HERMES, Le Gallo et al. 2023:
+        5 counts; 80 counts for one device).
     max_iterations : int
-        Trim iterations at most ([HERMES]: 30).
+        Trim iterations at most (HERMES, Le Gallo et al. 2023: 30).
     gain : float
         Proportional gain of the current update (a damped Newton step, 0.8).
     stuck_reset_prob, stuck_set_prob : float
@@ -248,7 +252,8 @@ class DeviceArray:
     @property
     def t_last_pulse(self) -> np.ndarray:
         """End of each device's last pulse, s after the start of its programming
-        (RESET 125 ns, SET 300 ns, trim 125 ns + verify 768 ns [HERMES])."""
+        (RESET 125 ns, SET 300 ns, trim 125 ns + verify 768 ns; Le Gallo et al.
+        2023, Methods)."""
         return self._array("t_last_pulse")
 
     @property

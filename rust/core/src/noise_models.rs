@@ -1,5 +1,6 @@
 //! Statistical PCM device models: programming noise, drift exponent, 1/f read
-//! noise, as published in IBM aihwkit (hardware-facts §3.1, §3.2).
+//! noise, as published in IBM aihwkit (`src/aihwkit/inference/noise/pcm.py`,
+//! `src/aihwkit/inference/noise/hermes.py`).
 //!
 //! - [`NoiseModel::Pcm`]: aihwkit `PCMLikeNoiseModel` (Nandakumar et al., ICECS
 //!   2019), `src/aihwkit/inference/noise/pcm.py`. Laws are per device, with

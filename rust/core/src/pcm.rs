@@ -2,7 +2,12 @@
 //! as on HERMES, drift and read noise, stuck devices — for arrays of millions
 //! of devices.
 //!
-//! # Device model (hardware-facts §4)
+//! # Device model
+//! After Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based
+//! on phase-change memory for deep neural network inference", Nat. Electron. 6,
+//! 680–693 (2023) (HERMES, Methods and Extended Data Fig. 3), Joshi et al.,
+//! Nat. Commun. 11, 2473 (2020) (Methods A) and IBM aihwkit's PCM laws
+//! (`src/aihwkit/inference/noise/pcm.py`).
 //! - **RESET** (700 µA, 125 ns) melts and quenches: `g = g_reset` (amorphous).
 //! - **SET** (125 µA, 250 ns + 50 ns tail) crystallises: `g = g_set` of the
 //!   device (device-to-device spread `g_set_sd`).
@@ -20,7 +25,7 @@
 //! - **Faults**: stuck at RESET / at SET with given probabilities; a stuck
 //!   device ignores pulses.
 //!
-//! # Program-and-verify ([HERMES] Methods)
+//! # Program-and-verify (Le Gallo et al. 2023, Methods)
 //! RESET every device of a cell, SET the device(s) of the weight's polarity,
 //! then trim with the pulse current updated in proportion to the verify error
 //! (a Newton step on the nominal curve, `gain` < 1) until `|error| <`
@@ -305,7 +310,7 @@ mod stream {
     pub const T_READ: u64 = 16;
 }
 
-/// Durations (s) from [HERMES] Methods: RESET 125 ns, SET 250 ns + 50 ns
+/// Durations (s) from Le Gallo et al. (2023), Methods: RESET 125 ns, SET 250 ns + 50 ns
 /// trailing edge, trim pulse 125 ns, verify read 512 ns + 256 ns precharge.
 pub const PULSE_TIMES: PulseTimes = PulseTimes {
     reset: 125e-9,

@@ -2,8 +2,10 @@
 //! non-idealities.
 //!
 //! Datapath of one MVM `y = W x` (W: `out × in`), after the IBM HERMES chip
-//! (Le Gallo et al., Nat. Electron. 2023; hardware-facts §2) and aihwkit's
-//! inference model (hardware-facts §3):
+//! (Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
+//! phase-change memory for deep neural network inference", Nat. Electron. 6,
+//! 680–693, 2023) and IBM aihwkit's inference model (`inference/noise/*.py`,
+//! `simulator/parameters/io.py`, `inference/compensation/drift.py`):
 //!
 //! 1. **Mapping.** W is cut into tiles of at most `tile_rows × tile_cols`
 //!    (outputs × inputs). Per tile (or per output row of a tile) `w_max =
@@ -34,8 +36,8 @@
 //!    at both ends); rescale to weight units, `· s · (w_max · γ)` with γ the
 //!    drift-compensation factor; per-column affine correction `a·v + b`; tile
 //!    partial sums added in increasing input-tile order in f64.
-//! 8. **Drift compensation** (aihwkit GlobalDriftCompensation; [Joshi20]
-//!    Methods E): a readout right after programming over the same readout at
+//! 8. **Drift compensation** (aihwkit GlobalDriftCompensation; Joshi et al.,
+//!    Nat. Commun. 11, 2473, 2020, Methods E): a readout right after programming over the same readout at
 //!    `t_inference`, per tile (global) or per output column of a tile. The
 //!    readout is aihwkit's `mean|y|` over one-hot inputs, `Σ|g⁺ − g⁻|`, taken
 //!    through an ideal periphery as an exact integer.
