@@ -20,7 +20,8 @@ Every parser refuses empty files and non-finite values (NaN, inf) with a
 
 Splits and preprocessing follow the code of Büchel et al., Nat. Mach. Intell. 6,
 1605–1615 (2024) (GitHub IBM/kernel-approximation-using-analog-in-memory-computing,
-``imka-ridge-regression/hwkeap/utils/dataload.py``): ijcnn1 tr/val/t and cod-rna train/.t (halved) are each
+``imka-ridge-regression/hwkeap/utils/dataload.py``): ijcnn1 tr/val/t and cod-rna
+train/.t (halved) are each
 z-scored with their own mean and unbiased standard deviation; skin, magic04,
 EEG are z-scored as a whole and split 50/25/25 by a seeded permutation; the
 evaluation set is validation ∪ test. Labels are 0/1 for the binary sets.

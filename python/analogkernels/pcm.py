@@ -10,7 +10,8 @@ documentation gives the device model).
 
 Sources: Le Gallo et al., "A 64-core mixed-signal in-memory compute chip based on
 phase-change memory for deep neural network inference", Nat. Electron. 6, 680–693
-(2023) (the HERMES chip), Methods (pulses: RESET 700 µA/125 ns, SET 125 µA/250 ns, trim 125 ns at 125–700 µA;
+(2023) (the HERMES chip), Methods (pulses: RESET 700 µA/125 ns, SET 125 µA/250 ns,
+trim 125 ns at 125–700 µA;
 stop at |error| < 5 ADC counts or 30 iterations; the two-devices-per-polarity
 rule; G_max 80 ADC counts for one device), Extended Data Fig. 3 (programming
 curve from ~10 µS SET to ~0.1 µS RESET over ~50–500 µA); Joshi et al., "Accurate
