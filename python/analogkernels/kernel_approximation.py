@@ -20,7 +20,7 @@ Samplers of ``W`` (``s × d``):
 For the RBF kernel ``W`` is scaled by ``sqrt(2γ)``.
 
 Analog backend: reads are non-deterministic, as on a chip
-------------------------------------------------------------
+---------------------------------------------------------
 With ``backend=CrossbarConfig(...)``, ``fit`` programs ``W`` onto a simulated
 crossbar (:class:`~analogkernels.analog.AnalogMatrix`, attribute ``analog_``)
 with the seed ``backend_seed_`` and drifts it to ``t_inference``. Every
