@@ -4,7 +4,8 @@
 (targets ±1, one column per class one-vs-rest, unregularised intercept by
 centring) but accumulates the normal equations ``ΦᵀΦ`` and ``Φᵀy`` over
 batches: with ``feature_map=...`` it maps raw ``X`` batch by batch, so the
-``n × D`` feature matrix is never held (memory ``O(D² + batch·D)``). Sums are
+``n × D`` feature matrix is never held (memory ``O(D² + (batch_size +
+BLOCK_ROWS)·D)``). Sums are
 always accumulated in float64, even for float32 features: ``ΦᵀΦ`` over tens of
 thousands of rows loses digits in float32 and the solve is ``O(D³)`` anyway.
 The system is solved with scipy's Cholesky factorisation.
