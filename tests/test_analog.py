@@ -366,6 +366,10 @@ def test_bad_inputs():
         AnalogMatrix.program(np.ones(3), CrossbarConfig.ideal())
     with pytest.raises(ConfigError, match="t_inference"):
         m.drift_to(-1.0)
+    # Finite inputs whose product overflows the output dtype: an error, not inf.
+    with pytest.raises(DataError, match="overflows"):
+        m.matmul(np.full((2, 4), 3e38, dtype=np.float32))
+    assert np.isfinite(m.matmul(np.full((2, 4), 1e37, dtype=np.float32))).all()
     with pytest.raises(ConfigError, match="CrossbarConfig"):
         AnalogMatrix.program(np.ones((2, 2)), {"tile_rows": 2})
     with pytest.raises(TypeError):

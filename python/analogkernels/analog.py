@@ -497,9 +497,9 @@ class AnalogMatrix:
         x = _as_matrix(X, "X", (1, 2))
         one = x.ndim == 1
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        # A private copy: the engine reads X after releasing the GIL, and another
-        # thread must not be able to change it under the DAC.
-        x2 = np.array(x.reshape(1, -1) if one else x, dtype=dtype, order="C", copy=True)
+        # The bindings copy X before releasing the GIL (so no other thread can
+        # change it under the DAC): no copy here.
+        x2 = np.asarray(x.reshape(1, -1) if one else x, dtype=dtype)
         if seed is None and row_offset is not None:
             raise ConfigError(
                 "row_offset applies to a pinned read: pass seed= as well "

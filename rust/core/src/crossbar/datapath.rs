@@ -156,6 +156,42 @@ pub struct ReadTerms {
     pub xi: Vec<f64>,
 }
 
+/// An upper bound of |output| per unit of input scale, so that a read checks
+/// its outputs for overflow only when inputs come near the float range: every
+/// output is a sum over input tiles of `v · s_in · gain + offset` with `|v|`
+/// at most `value_per_input` (the ADC's range, or without ADC the largest
+/// column value `cols · max|ĝ|` plus 4.34 σ of the per-MVM noise — the
+/// 16-bit sampler's largest normal is 4.33; IR drop without ADC: unbounded).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ReadBound {
+    pub value_per_input: f64,
+    pub gain: f64,
+    pub offset: f64,
+}
+
+impl ReadBound {
+    pub(super) fn new(m: &AnalogMatrix) -> ReadBound {
+        let p = &m.params;
+        let full = p.full_code() as f64;
+        let value_per_input = if p.output_bits > 0 {
+            p.out_bound
+        } else if p.ir_drop > 0.0 {
+            f64::INFINITY
+        } else {
+            let cells =
+                p.tile_cols as f64 * (p.max_cell_code() + (1 << m.plan.shift)) as f64 / full;
+            let sigma = (p.w_noise * p.w_noise * cells + p.out_noise * p.out_noise).sqrt();
+            cells + 4.34 * sigma
+        };
+        let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |a, &x| a.max(x.abs()));
+        ReadBound {
+            value_per_input,
+            gain: max_abs(&m.gain),
+            offset: max_abs(&m.affine_offset),
+        }
+    }
+}
+
 /// The seed of the per-MVM noise of one read (one normal per row, input
 /// tile and output).
 #[derive(Clone, Copy)]
@@ -290,6 +326,17 @@ unsafe fn forward_block_avx2<X: Float, Y: Float>(
     forward_block_body(m, x, count, first, keys, out, None)
 }
 
+/// An integer-valued `q` with `|q| < 2^31` as i32, by the magic-number
+/// conversion: `q + 1.5·2^52` holds `q` in the low bits of its mantissa (two's
+/// complement). Unlike `as i32` (whose NaN/saturation checks keep the loop
+/// scalar) it vectorises, and unlike `to_int_unchecked` it has no undefined
+/// case: any input, even NaN, gives some i32.
+#[inline(always)]
+pub(super) fn exact_int(q: f64) -> i32 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    (q + MAGIC).to_bits() as i32
+}
+
 /// Writes the digits of `value(j)` for `j < cols` as `digits.count` vectors of
 /// `xl` i16 (an odd tile's pad element stays 0).
 #[inline(always)]
@@ -403,6 +450,8 @@ fn forward_block_body<X: Float, Y: Float>(
         noise.fill(0.0);
     }
     ir.fill(0.0);
+    // An upper bound of |output| over the block (see `ReadBound`).
+    let mut bound = 0.0f64;
     o_all.clear();
     if n_ct > 1 {
         o_all.resize(count * out_dim, 0.0);
@@ -428,8 +477,7 @@ fn forward_block_body<X: Float, Y: Float>(
             if s_in > 0.0 {
                 let r = mf / s_in;
                 for (c, &v) in ci.iter_mut().zip(xs) {
-                    // Saturating conversion: exact for the clamped integer.
-                    *c = rint(v.to_f64() * r).clamp(-mf, mf) as i32;
+                    *c = exact_int(rint(v.to_f64() * r).clamp(-mf, mf));
                 }
             } else {
                 ci.fill(0);
@@ -453,6 +501,8 @@ fn forward_block_body<X: Float, Y: Float>(
                 write_digits(sh, cols, xl, dst, |j| code(j) * weight(j));
             }
         }
+        let s_max = s_ins[..count].iter().fold(0.0f64, |a, &v| a.max(v));
+        bound += s_max * m.read_bound.value_per_input * m.read_bound.gain + m.read_bound.offset;
         for t in m.tiles.iter().skip(ct).step_by(n_ct) {
             let rows = t.rows;
             let rp = padded(rows);
@@ -643,8 +693,9 @@ fn forward_block_body<X: Float, Y: Float>(
         }
     }
     SCRATCH.with(|cell| cell.replace(guard));
-    // The block's outputs are still in cache: checking them here costs little.
-    all_finite(out)
+    // Outputs can only overflow for inputs near the float range: below the
+    // block's bound nothing is checked; above it the outputs, still in cache.
+    (bound.is_finite() && bound < Y::MAX.to_f64() / 4.0) || all_finite(out)
 }
 
 /// Whether every value is finite, as a branch-free reduction that vectorises:
@@ -653,19 +704,17 @@ fn forward_block_body<X: Float, Y: Float>(
 #[allow(clippy::eq_op)] // `v - v` is the point: 0 or NaN
 #[inline(always)]
 fn all_finite<D: Float>(values: &[D]) -> bool {
-    let mut lanes = [0.0f64; 8];
-    let mut chunks = values.chunks_exact(8);
+    let mut lanes = [D::ZERO; 16];
+    let mut chunks = values.chunks_exact(16);
     for chunk in &mut chunks {
         for (l, &v) in lanes.iter_mut().zip(chunk) {
-            let v = v.to_f64();
-            *l += v - v;
+            *l = *l + (v - v);
         }
     }
     for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-        let v = v.to_f64();
-        *l += v - v;
+        *l = *l + (v - v);
     }
-    lanes.iter().sum::<f64>() == 0.0
+    lanes.iter().all(|&l| l == D::ZERO)
 }
 
 /// Buffers of [`forward_block_body`], kept per thread between blocks (a

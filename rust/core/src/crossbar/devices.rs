@@ -225,5 +225,6 @@ impl AnalogMatrix {
         {
             *g = (w * c) * a;
         }
+        self.read_bound = super::datapath::ReadBound::new(self);
     }
 }

@@ -130,6 +130,9 @@ pub struct AnalogMatrix {
     /// factor from normalised units back to weight units, affine scale
     /// included (kept current by `drift_to` and `set_affine`).
     gain: Vec<f64>,
+    /// An upper bound of the outputs per unit of input scale (kept current
+    /// with `gain`).
+    read_bound: datapath::ReadBound,
     /// Drift-compensation readout per (tile, output row) right after programming.
     reference_sums: Vec<i64>,
     /// Per-(tile, output row) affine correction.
@@ -199,6 +202,7 @@ impl AnalogMatrix {
             plan,
             seed,
             cursor: ReadCursor::default(),
+            read_bound: datapath::ReadBound::default(),
             params: p,
             out_dim,
             in_dim,
