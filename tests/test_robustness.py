@@ -372,3 +372,69 @@ def test_ctrl_c_stops_a_long_call_promptly_and_keeps_the_state():
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
     delay = float(proc.stdout.split("DELAY")[1].split()[0])
     assert delay < 2.0, proc.stdout
+
+
+# ---------------------------------------------------------------------------
+# found by the fuzz suite
+
+
+def test_thread_pool_that_cannot_be_created_falls_back_to_the_calling_thread():
+    code = """
+    import resource
+    import numpy as np
+    import analogkernels
+    from analogkernels.hadamard import fwht
+
+    x = np.ones((16, 8192), np.float32)
+    expected = fwht(x)
+    analogkernels.set_num_threads(64)
+    # No room for 63 thread stacks and arenas any more.
+    with open("/proc/self/status") as fh:
+        vm = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (vm + (48 << 20), vm + (48 << 20)))
+    got = fwht(x)  # used to panic: "building the analogkernels thread pool"
+    assert np.array_equal(got, expected)
+    with open("/proc/self/status") as fh:
+        threads = next(int(l.split()[1]) for l in fh if l.startswith("Threads:"))
+    assert threads < 63, threads  # the pool was indeed not built
+    print("OK")
+    """
+    proc = run_python(code, timeout=120, env={"MALLOC_ARENA_MAX": "2"})
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_empty_transforms_are_validated_like_any_other():
+    with pytest.raises(ShapeError, match="power of two"):
+        fwht(np.zeros((0, 3)))
+    with pytest.raises(ShapeError, match="signs"):
+        randomized_hadamard(np.zeros((0, 4)), np.ones(3))
+    unavailable = [i for i in ("sse2", "neon") if i not in analogkernels.hadamard.available_isas()]
+    with pytest.raises(ConfigError, match="isa"):
+        fwht(np.zeros(0), isa=unavailable[0])
+    assert fwht(np.zeros((0, 4))).shape == (0, 4)
+
+
+@pytest.mark.parametrize("n", [-1, 2**64, 1.5, "3", True])
+def test_feature_counts_out_of_range_are_config_errors(n):
+    with pytest.raises(ConfigError, match="`n_components`"):
+        _core.sorf_project(np.ones((2, 4)), np.ones((1, 3, 4)), n)
+    with pytest.raises(ConfigError, match="`n_components`"):
+        _core.rbf_features_fused(np.ones((2, 4)), n, 1.0, signs=np.ones((1, 3, 4)))
+
+
+def test_kernels_and_energy_raise_the_project_classes():
+    from analogkernels import energy, kernels
+    from analogkernels.exceptions import DataError
+
+    with pytest.raises(DataError, match="X contains NaN"):
+        kernels.rbf_kernel(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ShapeError, match="X must be 2-D"):
+        kernels.rbf_kernel(np.ones(3))
+    with pytest.raises(DTypeError, match="Y has complex dtype"):
+        kernels.arccos_kernel(np.ones((2, 2)), np.ones((2, 2), complex))
+    with pytest.raises(ConfigError, match="`gamma`"):
+        kernels.rbf_kernel(np.ones((2, 2)), gamma="0.5")
+    with pytest.raises(ConfigError, match="`d`"):
+        energy.estimate("13", 10)
+    with pytest.raises(ConfigError, match="mode"):
+        energy.estimate(13, 10, mode="2-phase")

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import DataError
+from .exceptions import ConfigError, DataError
 
 __all__ = [
     "DATASETS",
@@ -640,7 +640,7 @@ def load_ijcnn1(
     entry, then the 12 stored real values); ``"full"``: the 22 LIBSVM columns.
     """
     if encoding not in ("paper", "full"):
-        raise ValueError(f"encoding must be 'paper' or 'full', got {encoding!r}")
+        raise ConfigError(f"encoding must be 'paper' or 'full', got {encoding!r}")
     parts = []
     for name in ("ijcnn1.tr", "ijcnn1.val", "ijcnn1.t"):
         path, data = _fetch("ijcnn1", name, data_dir, download, base_url)
@@ -786,7 +786,7 @@ def load(
         return _load_letter(data_dir, download, base_url, letter_binary)
     if name == "covtype":
         return _load_covtype(data_dir, download, base_url, seed)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    raise ConfigError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
 
 
 def load_embedded(name: str = "breast_cancer", *, seed: int = 0) -> Dataset:
@@ -800,7 +800,7 @@ def load_embedded(name: str = "breast_cancer", *, seed: int = 0) -> Dataset:
         "wine": skd.load_wine,
     }
     if name not in loaders:
-        raise ValueError(f"unknown embedded dataset {name!r}; expected one of {sorted(loaders)}")
+        raise ConfigError(f"unknown embedded dataset {name!r}; expected one of {sorted(loaders)}")
     bunch = loaders[name]()
     X = zscore(np.asarray(bunch.data, dtype=np.float64))
     y = np.asarray(bunch.target, dtype=np.int64)

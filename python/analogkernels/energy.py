@@ -37,6 +37,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ._validation import check_int
+from .exceptions import ConfigError
+
 __all__ = ["GPU_A100", "HERMES_MVM", "EnergyEstimate", "estimate"]
 
 #: Le Gallo et al. (2023), Table I, MVM rows: (energy for 64 cores in J, latency in s).
@@ -74,7 +77,7 @@ def feature_flops(kernel: str, s: int) -> tuple[float, int]:
         return 2.0 * F_TRIG * s + 2.0 * s, 2 * s
     if kernel in ("arccos", "arccos0"):
         return float(s), s
-    raise ValueError(f"unknown kernel {kernel!r}; expected 'rbf' or 'arccos0'")
+    raise ConfigError(f"unknown kernel {kernel!r}; expected 'rbf' or 'arccos0'")
 
 
 def estimate(d: int, s: int, *, kernel: str = "rbf", mode: str = "4-phase") -> EnergyEstimate:
@@ -89,10 +92,10 @@ def estimate(d: int, s: int, *, kernel: str = "rbf", mode: str = "4-phase") -> E
     mode : {"4-phase", "1-phase"}
         HERMES MVM mode.
     """
-    if d < 1 or s < 1:
-        raise ValueError(f"d and s must be positive, got d={d}, s={s}")
+    d = check_int(d, "d", low=1, high=2**62)
+    s = check_int(s, "s", low=1, high=2**62)
     if mode not in HERMES_MVM:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(HERMES_MVM)}")
+        raise ConfigError(f"unknown mode {mode!r}; expected one of {sorted(HERMES_MVM)}")
     e_flop = GPU_A100["power_w"] / GPU_A100["flops"]
     f_feat, n_feat = feature_flops(kernel, s)
     f_ridge = 2.0 * n_feat
@@ -135,7 +138,7 @@ def table(datasets: list[str], *, kernel: str = "rbf", mode: str = "4-phase") ->
     ]
     for name in datasets:
         if name not in PAPER_WIDTHS:
-            raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(PAPER_WIDTHS)}")
+            raise ConfigError(f"unknown dataset {name!r}; expected one of {sorted(PAPER_WIDTHS)}")
         d = PAPER_WIDTHS[name]
         for k in range(1, 6):
             s = 2**k * d - k

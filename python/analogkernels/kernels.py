@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_array
 
-from .exceptions import ConfigError, ShapeError
+from ._validation import as_float_array, check_real
+from .exceptions import ConfigError, DataError, ShapeError
 
 __all__ = [
     "approximation_error",
@@ -34,9 +34,20 @@ __all__ = [
 _BLOCK_BYTES = 64 * 1024 * 1024
 
 
+def _matrix(a: Any, name: str) -> np.ndarray:
+    """``a`` as a finite 2-D float32/float64 array (DTypeError, ShapeError and
+    DataError name ``name``)."""
+    arr = as_float_array(a, name)
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D (samples × features), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{name} contains NaN or infinite values")
+    return arr
+
+
 def _pair(X: Any, Y: Any | None) -> tuple[np.ndarray, np.ndarray]:
-    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=0)
-    Y = X if Y is None else check_array(Y, dtype=[np.float64, np.float32], ensure_min_samples=0)
+    X = _matrix(X, "X")
+    Y = X if Y is None else _matrix(Y, "Y")
     if X.shape[1] != Y.shape[1]:
         raise ShapeError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}")
     dtype = np.float32 if X.dtype == np.float32 and Y.dtype == np.float32 else np.float64
@@ -63,8 +74,9 @@ def rbf_kernel(X: Any, Y: Any | None = None, *, gamma: float = 1.0) -> np.ndarra
     -------
     ndarray, shape (n, m)
     """
-    if not gamma > 0:
-        raise ConfigError(f"gamma must be > 0, got {gamma}")
+    gamma = check_real(gamma, "gamma")
+    if not (gamma > 0 and np.isfinite(gamma)):
+        raise ConfigError(f"invalid value for `gamma`: must be a finite number > 0, got {gamma}")
     X, Y = _pair(X, Y)
     out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
     y2 = np.einsum("ij,ij->i", Y, Y)
@@ -113,6 +125,7 @@ def softmax_kernel(
     divided by its sum, giving the softmax attention matrix
     (``scale = 1/sqrt(d)`` for ``softmax(QKᵀ/√d)``). Rows are shifted by their
     maximum before ``exp`` when normalising, so large logits do not overflow."""
+    scale = check_real(scale, "scale")
     X, Y = _pair(X, Y)
     out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
     for sl in _blocks(X.shape[0], Y.shape[0], X.itemsize):
@@ -134,8 +147,8 @@ def approximation_error(K: Any, K_hat: Any) -> float:
     ShapeError
         If the shapes differ.
     """
-    K = np.asarray(K, dtype=np.float64)
-    K_hat = np.asarray(K_hat, dtype=np.float64)
+    K = as_float_array(K, "K").astype(np.float64, copy=False)
+    K_hat = as_float_array(K_hat, "K_hat").astype(np.float64, copy=False)
     if K.shape != K_hat.shape:
         raise ShapeError(f"K has shape {K.shape} but K_hat has shape {K_hat.shape}")
     norm = np.linalg.norm(K)

@@ -188,8 +188,10 @@ pub fn set_num_threads(n: usize) {
 }
 
 /// The worker pool: `num_threads() - 1` workers, the calling thread being the
-/// last participant (see [`for_each_index`]).
-fn pool() -> Arc<ThreadPool> {
+/// last participant (see [`for_each_index`]); `None` when the threads cannot
+/// be created (a memory or process limit): the work then runs on the calling
+/// thread alone, with the same results.
+fn pool() -> Option<Arc<ThreadPool>> {
     register_fork_handlers();
     let want = num_threads().saturating_sub(1).max(1);
     let mut guard = lock_pool();
@@ -200,7 +202,7 @@ fn pool() -> Arc<ThreadPool> {
     }
     if let Some(p) = guard.as_ref() {
         if p.current_num_threads() == want {
-            return Arc::clone(p);
+            return Some(Arc::clone(p));
         }
     }
     let built = Arc::new(
@@ -208,10 +210,10 @@ fn pool() -> Arc<ThreadPool> {
             .num_threads(want)
             .thread_name(|i| format!("analogkernels-{i}"))
             .build()
-            .expect("building the analogkernels thread pool"),
+            .ok()?,
     );
     *guard = Some(Arc::clone(&built));
-    built
+    Some(built)
 }
 
 /// How often the calling thread polls for a cancellation while it computes.
@@ -319,7 +321,8 @@ pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
         return;
     }
     let threads = num_threads().min(count);
-    if threads <= 1 {
+    let pool = if threads > 1 { pool() } else { None };
+    let Some(pool) = pool else {
         for i in 0..count {
             if i > 0 && should_stop(state) {
                 return;
@@ -327,7 +330,7 @@ pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
             f(i);
         }
         return;
-    }
+    };
     let next = AtomicUsize::new(0);
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -336,7 +339,7 @@ pub fn for_each_index(count: usize, f: impl Fn(usize) + Sync) {
         }
         f(i);
     };
-    pool().in_place_scope(|scope| {
+    pool.in_place_scope(|scope| {
         for _ in 1..threads {
             scope.spawn(|_| work());
         }

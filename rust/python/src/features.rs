@@ -6,8 +6,15 @@ use analogkernels_core::hadamard::Float;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use crate::arrays::{as_float_array, new_uninit, try_collect, with_c_slice, FloatArray};
+use crate::arrays::{
+    as_float_array, int_in_range, new_uninit, try_collect, with_c_slice, FloatArray,
+};
 use crate::errors::{compute, guarded, raise};
+
+/// `n_components`: an integer from 0 to `isize::MAX` (ConfigError otherwise).
+fn components(n: &Bound<'_, PyAny>) -> PyResult<usize> {
+    Ok(int_in_range(n, "n_components", isize::MAX as u64)? as usize)
+}
 
 /// `(rows, cols)` of a 2-D array argument, or a ShapeError naming it.
 fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult<(usize, usize)> {
@@ -105,12 +112,15 @@ fn sorf_typed<'py, T: Float + Element>(
 pub fn sorf_project<'py>(
     x: &Bound<'py, PyAny>,
     signs: &Bound<'py, PyAny>,
-    n_components: usize,
+    n_components: &Bound<'py, PyAny>,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    guarded(x.py(), || match as_float_array(x, "X")? {
-        FloatArray::F32(a) => sorf_typed(a, signs, n_components, scale),
-        FloatArray::F64(a) => sorf_typed(a, signs, n_components, scale),
+    guarded(x.py(), || {
+        let n_components = components(n_components)?;
+        match as_float_array(x, "X")? {
+            FloatArray::F32(a) => sorf_typed(a, signs, n_components, scale),
+            FloatArray::F64(a) => sorf_typed(a, signs, n_components, scale),
+        }
     })
 }
 
@@ -213,14 +223,21 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
 #[pyo3(signature = (x, n_components, scale, *, weights=None, signs=None, projection_scale=1.0))]
 pub fn rbf_features_fused<'py>(
     x: &Bound<'py, PyAny>,
-    n_components: usize,
+    n_components: &Bound<'py, PyAny>,
     scale: f64,
     weights: Option<&Bound<'py, PyAny>>,
     signs: Option<&Bound<'py, PyAny>>,
     projection_scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    guarded(x.py(), || match as_float_array(x, "X")? {
-        FloatArray::F32(a) => fused_typed(a, weights, signs, n_components, projection_scale, scale),
-        FloatArray::F64(a) => fused_typed(a, weights, signs, n_components, projection_scale, scale),
+    guarded(x.py(), || {
+        let n_components = components(n_components)?;
+        match as_float_array(x, "X")? {
+            FloatArray::F32(a) => {
+                fused_typed(a, weights, signs, n_components, projection_scale, scale)
+            }
+            FloatArray::F64(a) => {
+                fused_typed(a, weights, signs, n_components, projection_scale, scale)
+            }
+        }
     })
 }

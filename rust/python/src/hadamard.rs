@@ -52,9 +52,9 @@ fn transform_into<'py, T: Float + Element>(
     }
     let n = *shape.last().unwrap_or(&0);
     let total: usize = shape.iter().product();
-    if total > 0 {
-        core_h::check_transform::<T>(total, n, diagonals, isa).map_err(to_py)?;
-    }
+    // Also for an empty array: the same call is valid or not whatever the
+    // number of rows.
+    core_h::check_transform::<T>(total, n, diagonals, isa).map_err(to_py)?;
     let dst: Bound<'py, PyArrayDyn<T>> = match out {
         None => {
             // SAFETY: every element is written by the copy below before use.
