@@ -539,6 +539,12 @@ fn forward_block_body<X: Float, Y: Float>(
                 }
             }
             let index = ct as u64 * out_pad + t.row0 as u64;
+            // With one digit per sum (the HERMES default), the column values
+            // of the read-noise path are formed inside the per-output pass
+            // (one pass over the outputs); the general path, which the test
+            // hook records, gives the same bits.
+            let fused =
+                record.is_none() && !main_wide && plan.squares.is_some_and(|d| d.count == 1);
             for s in 0..count {
                 let row = first + s as u64;
                 let sums = &acc_main[s * km * max_rows..(s + 1) * km * max_rows];
@@ -549,16 +555,11 @@ fn forward_block_body<X: Float, Y: Float>(
                         // Exact: |sum| < 2^53 for every valid configuration.
                         *a = v as f64 * scale;
                     }
-                } else if extras {
+                } else if extras && !fused {
                     for (a, &v) in acc[..rows].iter_mut().zip(sums) {
                         *a = v as f64 * unit;
                     }
                 }
-                // The HERMES default (read noise, no IR drop, one digit per
-                // sum) in one pass over the outputs; the general path below
-                // gives the same bits.
-                let fused =
-                    record.is_none() && !main_wide && plan.squares.is_some_and(|d| d.count == 1);
                 if extras {
                     if let (Some(mg), Some(sh)) = (plan.magnitudes, plan.shaped) {
                         let abs_sums = &acc_abs[(s * ka + n_sq) * max_rows..];
@@ -583,8 +584,10 @@ fn forward_block_body<X: Float, Y: Float>(
                                 *f = (p.ir_drop * cfac) * (h as f64 * h_factor);
                             }
                         }
-                        for (v, &f) in acc[..rows].iter_mut().zip(&ir[..rows]) {
-                            *v -= f;
+                        if !fused {
+                            for (v, &f) in acc[..rows].iter_mut().zip(&ir[..rows]) {
+                                *v -= f;
+                            }
                         }
                     }
                     // The PCM read noise and the output noise are independent
@@ -595,19 +598,7 @@ fn forward_block_body<X: Float, Y: Float>(
                     // relative, is far below any physical significance).
                     rng::fill_normals16(keys.noise, row, index, &mut xi[..rows]);
                     match plan.squares {
-                        Some(_) if fused => {
-                            let abs_sums = &acc_abs[s * ka * max_rows..s * ka * max_rows + rows];
-                            let terms = acc[..rows]
-                                .iter_mut()
-                                .zip(&sums[..rows])
-                                .zip(abs_sums)
-                                .zip(&ir[..rows])
-                                .zip(&xi[..rows]);
-                            for ((((v, &acc_int), &abs), &f), &z) in terms {
-                                let sg = (abs as f32 * var_w + var_out).sqrt();
-                                *v = (acc_int as f64 * unit - f) + (sg * z) as f64;
-                            }
-                        }
+                        Some(_) if fused => {} // in the per-output pass
                         Some(sq) if sq.count == 1 => {
                             let abs_sums = &acc_abs[s * ka * max_rows..];
                             for (sg, &v) in sigma[..rows].iter_mut().zip(abs_sums) {
@@ -665,24 +656,32 @@ fn forward_block_body<X: Float, Y: Float>(
                     k_adc,
                     out_factor: if adc { from_code * s_ins[s] } else { s_ins[s] },
                 };
-                let ints = sums[..rows].iter().map(|&v| v as f64);
-                let floats = acc[..rows].iter().copied();
                 let lo = s * out_dim + t.row0;
-                if n_ct == 1 {
-                    // One input tile: straight into the caller's output.
-                    let dst = &mut out[lo..lo + rows];
-                    if from_ints {
-                        post.run::<true, Y>(adc, ints, dst, c);
-                    } else {
-                        post.run::<true, Y>(adc, floats, dst, c);
-                    }
+                // One input tile: straight into the caller's output.
+                macro_rules! post_from {
+                    ($values:expr) => {
+                        if n_ct == 1 {
+                            post.run::<true, Y>(adc, $values, &mut out[lo..lo + rows], c)
+                        } else {
+                            post.run::<false, f64>(adc, $values, &mut o_all[lo..lo + rows], c)
+                        }
+                    };
+                }
+                if fused {
+                    let abs_sums = &acc_abs[s * ka * max_rows..s * ka * max_rows + rows];
+                    let terms = sums[..rows]
+                        .iter()
+                        .zip(abs_sums)
+                        .zip(&ir[..rows])
+                        .zip(&xi[..rows]);
+                    post_from!(terms.map(|(((&a, &q), &f), &z)| {
+                        let sg = (q as f32 * var_w + var_out).sqrt();
+                        (a as f64 * unit - f) + (sg * z) as f64
+                    }));
+                } else if from_ints {
+                    post_from!(sums[..rows].iter().map(|&v| v as f64));
                 } else {
-                    let dst = &mut o_all[lo..lo + rows];
-                    if from_ints {
-                        post.run::<false, f64>(adc, ints, dst, c);
-                    } else {
-                        post.run::<false, f64>(adc, floats, dst, c);
-                    }
+                    post_from!(acc[..rows].iter().copied());
                 }
             }
         }

@@ -107,13 +107,13 @@ mod x86 {
                 let fma = $fma;
                 let pairs = x_len / 2;
                 let gp = g.as_ptr();
-                // Packed input pairs of the S samples (one broadcast each).
-                let mut xp = Vec::with_capacity(S * pairs);
-                for s in 0..S {
-                    for p in 0..pairs {
-                        xp.push(pack(x[s * x_len + 2 * p], x[s * x_len + 2 * p + 1]));
-                    }
-                }
+                // The input pair (x[2p], x[2p+1]) of sample s, as one i32 lane
+                // (x[2p] in the low half: little-endian memory order), read
+                // straight from the codes — no packed copy per call.
+                let xp = |s: usize, p: usize| {
+                    debug_assert!(s * x_len + 2 * p + 1 < x.len());
+                    (x.as_ptr().add(s * x_len + 2 * p) as *const i32).read_unaligned()
+                };
                 let mut ob = 0;
                 while ob + 64 <= rp {
                     let mut a = [[_mm512_setzero_si512(); 4]; S];
@@ -122,7 +122,7 @@ mod x86 {
                         let gv =
                             [0, 1, 2, 3].map(|k| _mm512_loadu_si512(base.add(32 * k) as *const _));
                         for s in 0..S {
-                            let xb = _mm512_set1_epi32(xp[s * pairs + p]);
+                            let xb = _mm512_set1_epi32(xp(s, p));
                             for k in 0..4 {
                                 a[s][k] = fma(a[s][k], xb, gv[k]);
                             }
@@ -141,7 +141,7 @@ mod x86 {
                     for p in 0..pairs {
                         let gv = _mm512_loadu_si512(gp.add(p * 2 * rp + 2 * ob) as *const _);
                         for s in 0..S {
-                            a[s] = fma(a[s], _mm512_set1_epi32(xp[s * pairs + p]), gv);
+                            a[s] = fma(a[s], _mm512_set1_epi32(xp(s, p)), gv);
                         }
                     }
                     for s in 0..S {
