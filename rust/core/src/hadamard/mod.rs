@@ -412,13 +412,17 @@ unsafe fn long_row<T: Float>(
 }
 
 /// Core driver: every row of `data` (rows of `row_len`), optionally
-/// pre-multiplied by the diagonal `signs` and scaled by `scale`.
+/// pre-multiplied by the diagonal `signs` and scaled by `scale`. With
+/// `guard = Some(log2_growth)`, rows that could overflow are prescaled (see
+/// [`overflow_prescale`]); each task scans its own rows just before it
+/// transforms them, while they are in cache, so the check costs little.
 fn run_rows<T: Float>(
     data: &mut [T],
     row_len: usize,
     signs: Option<&[T]>,
     scale: Option<T>,
     isa: Option<Isa>,
+    guard: Option<f64>,
 ) -> Result<()> {
     let diagonal = signs.map(|s| ("signs", s.len()));
     check_transform::<T>(data.len(), row_len, diagonal.as_slice(), isa)?;
@@ -432,9 +436,15 @@ fn run_rows<T: Float>(
     let sgn = SendPtr(sp as *mut T);
     let total = data.len();
     let threads = parallel::num_threads();
+    let guarded = |chunk: &mut [T], count: usize| {
+        let hot = guard.map_or_else(Vec::new, |g| hot_rows(chunk, n, g));
+        scale_rows(chunk, n, &hot, -1);
+        // SAFETY: `chunk` has count * n elements, `sgn` is null or has n.
+        unsafe { transform_rows(&k, chunk.as_mut_ptr(), n, count, sgn.get(), scale, false) };
+        scale_rows(chunk, n, &hot, 1);
+    };
     if total < PARALLEL_MIN_ELEMENTS {
-        // SAFETY: `data` has rows * n elements, `sp` is null or has n elements.
-        unsafe { transform_rows(&k, data.as_mut_ptr(), n, rows, sp, scale, false) };
+        guarded(data, rows);
         return Ok(());
     }
     // Large calls go through `parallel::for_each_index` even on one thread:
@@ -449,13 +459,17 @@ fn run_rows<T: Float>(
         let base = SendPtr(data.as_mut_ptr());
         parallel::for_each_index(tasks, |t| {
             let first = t * rows_per_task;
-            let count = rows_per_task.min(rows - first);
-            // SAFETY: task t owns rows [first, first + count).
-            unsafe { transform_rows(&k, base.at(first * n), n, count, sgn.get(), scale, false) };
+            let count = rows_per_task.min(rows - first); // SAFETY: task t owns rows [first, first + count).
+            let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(first * n), count * n) };
+            guarded(chunk, count);
         });
     } else {
+        // A few long rows, parallel inside each: one scan of them first.
+        let hot = guard.map_or_else(Vec::new, |g| overflow_prescale(data, n, g));
+        scale_rows(data, n, &hot, -1);
         // SAFETY: as above; parallelism is inside each row.
         unsafe { transform_rows(&k, data.as_mut_ptr(), n, rows, sgn.get(), scale, true) };
+        scale_rows(data, n, &hot, 1);
     }
     Ok(())
 }
@@ -479,26 +493,16 @@ fn overflow_prescale<T: Float>(data: &[T], n: usize, log2_growth: f64) -> Vec<(u
     if data.is_empty() || n == 0 || !log2_growth.is_finite() {
         return Vec::new();
     }
-    let limit = T::MAX.to_f64().log2() - 2.0;
     let rows = data.len() / n;
     let rows_per_task = (TASK_ELEMENTS / n).max(1);
     let found = std::sync::Mutex::new(Vec::new());
     let scan = |t: usize| {
         let first = t * rows_per_task;
         let last = (first + rows_per_task).min(rows);
-        let mut hot = Vec::new();
-        for r in first..last {
-            let m = T::max_abs(&data[r * n..(r + 1) * n]);
-            // Non-finite input gives non-finite output anyway; zero rows are safe.
-            if m.is_finite() && m > 0.0 {
-                let need = m.log2() + log2_growth - limit;
-                if need > 0.0 {
-                    hot.push((r, (need.ceil() as i32).clamp(1, MAX_PRESCALE_EXP)));
-                }
-            }
-        }
+        let hot = hot_rows(&data[first * n..last * n], n, log2_growth);
         if !hot.is_empty() {
-            found.lock().unwrap_or_else(|e| e.into_inner()).extend(hot);
+            let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
+            all.extend(hot.into_iter().map(|(r, e)| (first + r, e)));
         }
     };
     let tasks = rows.div_ceil(rows_per_task);
@@ -512,6 +516,37 @@ fn overflow_prescale<T: Float>(data: &[T], n: usize, log2_growth: f64) -> Vec<(u
     hot
 }
 
+/// The rows of `chunk` (rows of `n`) that need prescaling, as
+/// [`overflow_prescale`], on the calling thread; no allocation when none does.
+fn hot_rows<T: Float>(chunk: &[T], n: usize, log2_growth: f64) -> Vec<(usize, i32)> {
+    let mut hot = Vec::new();
+    if n == 0 || !log2_growth.is_finite() {
+        return hot;
+    }
+    let limit = T::MAX.to_f64().log2() - 2.0;
+    for (r, row) in chunk.chunks_exact(n).enumerate() {
+        let m = T::max_abs(row);
+        // Non-finite input gives non-finite output anyway; zero rows are safe.
+        if m.is_finite() && m > 0.0 {
+            let need = m.log2() + log2_growth - limit;
+            if need > 0.0 {
+                hot.push((r, (need.ceil() as i32).clamp(1, MAX_PRESCALE_EXP)));
+            }
+        }
+    }
+    hot
+}
+
+/// Multiplies each listed row `(r, e)` of `data` by `2^(sign·e)` (exact).
+fn scale_rows<T: Float>(data: &mut [T], n: usize, hot: &[(usize, i32)], sign: i32) {
+    for &(r, e) in hot {
+        let f = T::from_f64(2f64.powi(sign * e));
+        data[r * n..(r + 1) * n]
+            .iter_mut()
+            .for_each(|v| *v = *v * f);
+    }
+}
+
 /// Runs `transform` on `data` with the rows that could overflow (see
 /// [`overflow_prescale`]) scaled by `2^-e` before and `2^e` after: the
 /// result is what exact-range arithmetic would give, bit for bit, and only
@@ -523,17 +558,9 @@ fn without_overflow<T: Float>(
     transform: impl FnOnce(&mut [T]) -> Result<()>,
 ) -> Result<()> {
     let hot = overflow_prescale(data, n, log2_growth);
-    let scale_rows = |data: &mut [T], sign: i32| {
-        for &(r, e) in &hot {
-            let f = T::from_f64(2f64.powi(sign * e));
-            data[r * n..(r + 1) * n]
-                .iter_mut()
-                .for_each(|v| *v = *v * f);
-        }
-    };
-    scale_rows(data, -1);
+    scale_rows(data, n, &hot, -1);
     transform(data)?;
-    scale_rows(data, 1);
+    scale_rows(data, n, &hot, 1);
     Ok(())
 }
 
@@ -556,13 +583,9 @@ fn normalization<T: Float>(normalize: bool, n: usize) -> Option<T> {
 /// its intermediates are bounded by its outputs).
 pub fn fwht<T: Float>(data: &mut [T], row_len: usize, params: &FwhtParams) -> Result<()> {
     let scale = normalization(params.normalize, row_len);
-    check_transform::<T>(data.len(), row_len, &[], params.isa)?;
-    if scale.is_none() {
-        return run_rows(data, row_len, None, None, params.isa);
-    }
-    without_overflow(data, row_len, log2_growth(row_len, 1, &[]), |d| {
-        run_rows(d, row_len, None, scale, params.isa)
-    })
+    // Only the scaled transform can overflow where its result is finite.
+    let guard = scale.map(|_| log2_growth(row_len, 1, &[]));
+    run_rows(data, row_len, None, scale, params.isa, guard)
 }
 
 /// `H · diag(signs) · x` for every row `x` of `data`, in one pass (the
@@ -574,14 +597,8 @@ pub fn randomized_hadamard<T: Float>(
     params: &FwhtParams,
 ) -> Result<()> {
     let scale = normalization(params.normalize, row_len);
-    check_transform::<T>(data.len(), row_len, &[("signs", signs.len())], params.isa)?;
-    if scale.is_none() {
-        return run_rows(data, row_len, Some(signs), None, params.isa);
-    }
-    let growth = log2_growth(row_len, 1, &[T::max_abs(signs)]);
-    without_overflow(data, row_len, growth, |d| {
-        run_rows(d, row_len, Some(signs), scale, params.isa)
-    })
+    let guard = scale.map(|_| log2_growth(row_len, 1, &[T::max_abs(signs)]));
+    run_rows(data, row_len, Some(signs), scale, params.isa, guard)
 }
 
 /// One structured-orthogonal block of SORF (Yu et al., NeurIPS 2016), applied to
@@ -611,9 +628,9 @@ pub fn sorf_block<T: Float>(
         &[T::max_abs(d1), T::max_abs(d2), T::max_abs(d3)],
     );
     without_overflow(data, row_len, growth, |data| {
-        run_rows(data, row_len, Some(d3), None, isa)?;
-        run_rows(data, row_len, Some(d2), None, isa)?;
-        run_rows(data, row_len, Some(d1), scale, isa)
+        run_rows(data, row_len, Some(d3), None, isa, None)?;
+        run_rows(data, row_len, Some(d2), None, isa, None)?;
+        run_rows(data, row_len, Some(d1), scale, isa, None)
     })
 }
 
