@@ -1,13 +1,16 @@
 """MVM error of statistical vs iterative (program-and-verify) programming,
-measured the way [HERMES] measured its chip (Le Gallo et al., Nat. Electron. 2023;
-hardware-facts §2): 2,048 random inputs (uniform, 30 % sparse) through one
+measured the way Le Gallo et al. measured the HERMES chip ("A 64-core mixed-signal
+in-memory compute chip based on phase-change memory for deep neural network
+inference", Nat. Electron. 6, 680–693, 2023): 2,048 random inputs (uniform, 30 % sparse) through one
 256×256 core holding uniform weights with 30 % sparsity; the effectively
 programmed weights Ŵ estimated by least squares; errors split into
 ε_total = y − Wx, ε_linear = Ŵx − Wx, ε_residual = y − Ŵx (relative norms), and
 the weight error std(W − Ŵ)/W_max, compared with N-bit digital weights.
 
 HERMES reported: one device per polarity (ODP) ≈ 3-bit weights, two devices
-(TDP) between 3 and 4 bits; [HERMES-core]: 8-bit MVM error σ = 1.94 %.
+(TDP) between 3 and 4 bits; Khaddam-Aljameh et al. ("HERMES-Core — a 1.59-TOPS/mm²
+PCM on 14-nm CMOS in-memory compute core using 300-ps/LSB linearized CCO-based
+ADCs", IEEE J. Solid-State Circuits 57, 1027–1038, 2022): 8-bit MVM error σ = 1.94 %.
 
 Run: ``python examples/pcm_mvm_error.py``.
 """
