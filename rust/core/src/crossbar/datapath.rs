@@ -243,7 +243,7 @@ impl PostTerms<'_> {
     /// starts at `0.0` (the first input tile written straight to the caller's
     /// output), otherwise it continues from `dst`.
     #[inline(always)]
-    fn apply<const ADC: bool, const FRESH: bool, D: Float>(
+    fn apply<const ADC: bool, const NOISE: bool, const FRESH: bool, D: Float>(
         &self,
         acc: impl Iterator<Item = f64>,
         dst: &mut [D],
@@ -252,9 +252,14 @@ impl PostTerms<'_> {
         let terms = acc.zip(self.noise).zip(self.gain).zip(self.offset);
         for (d, (((a, &z), &g), &b)) in dst.iter_mut().zip(terms) {
             // One rounding for the noise term (fused multiply-add, correctly
-            // rounded on every path); without output noise z is 0 and the
-            // result is a·acc_factor exactly (which is never −0).
-            let mut v = (z as f64).mul_add(c.noise_factor, a * c.acc_factor);
+            // rounded on every path). Without it (no output noise, or the
+            // noise already in `a`) the result is a·acc_factor, which is what
+            // the multiply-add with z = 0 gives (a·acc_factor is never −0).
+            let mut v = if NOISE {
+                (z as f64).mul_add(c.noise_factor, a * c.acc_factor)
+            } else {
+                a * c.acc_factor
+            };
             if ADC {
                 v = rint(v).clamp(-c.k_adc, c.k_adc);
             }
@@ -269,19 +274,20 @@ impl PostTerms<'_> {
         }
     }
 
-    /// [`PostTerms::apply`] with the ADC switch resolved.
+    /// [`PostTerms::apply`] with the ADC and noise switches resolved.
     #[inline(always)]
     fn run<const FRESH: bool, D: Float>(
         &self,
-        adc: bool,
+        (adc, noise): (bool, bool),
         acc: impl Iterator<Item = f64>,
         dst: &mut [D],
         c: PostConsts,
     ) {
-        if adc {
-            self.apply::<true, FRESH, D>(acc, dst, c)
-        } else {
-            self.apply::<false, FRESH, D>(acc, dst, c)
+        match (adc, noise) {
+            (true, true) => self.apply::<true, true, FRESH, D>(acc, dst, c),
+            (true, false) => self.apply::<true, false, FRESH, D>(acc, dst, c),
+            (false, true) => self.apply::<false, true, FRESH, D>(acc, dst, c),
+            (false, false) => self.apply::<false, false, FRESH, D>(acc, dst, c),
         }
     }
 }
@@ -657,13 +663,14 @@ fn forward_block_body<X: Float, Y: Float>(
                     out_factor: if adc { from_code * s_ins[s] } else { s_ins[s] },
                 };
                 let lo = s * out_dim + t.row0;
+                let switches = (adc, !extras && sigma_out > 0.0);
                 // One input tile: straight into the caller's output.
                 macro_rules! post_from {
                     ($values:expr) => {
                         if n_ct == 1 {
-                            post.run::<true, Y>(adc, $values, &mut out[lo..lo + rows], c)
+                            post.run::<true, Y>(switches, $values, &mut out[lo..lo + rows], c)
                         } else {
-                            post.run::<false, f64>(adc, $values, &mut o_all[lo..lo + rows], c)
+                            post.run::<false, f64>(switches, $values, &mut o_all[lo..lo + rows], c)
                         }
                     };
                 }
@@ -674,10 +681,18 @@ fn forward_block_body<X: Float, Y: Float>(
                         .zip(abs_sums)
                         .zip(&ir[..rows])
                         .zip(&xi[..rows]);
-                    post_from!(terms.map(|(((&a, &q), &f), &z)| {
-                        let sg = (q as f32 * var_w + var_out).sqrt();
-                        (a as f64 * unit - f) + (sg * z) as f64
-                    }));
+                    if plan.shaped.is_some() {
+                        post_from!(terms.map(|(((&a, &q), &f), &z)| {
+                            let sg = (q as f32 * var_w + var_out).sqrt();
+                            (a as f64 * unit - f) + (sg * z) as f64
+                        }));
+                    } else {
+                        // No IR drop: `− 0.0` is the identity, left out.
+                        post_from!(terms.map(|(((&a, &q), _), &z)| {
+                            let sg = (q as f32 * var_w + var_out).sqrt();
+                            a as f64 * unit + (sg * z) as f64
+                        }));
+                    }
                 } else if from_ints {
                     post_from!(sums[..rows].iter().map(|&v| v as f64));
                 } else {
