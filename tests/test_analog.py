@@ -375,3 +375,23 @@ def test_bad_inputs():
     with pytest.raises(TypeError):
         AnalogMatrix()
     assert issubclass(ConfigError, AnalogKernelsError)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda X: np.asfortranarray(X),
+        lambda X: X[::-1][::-1].copy()[:, ::-1][:, ::-1],
+        lambda X: np.repeat(X, 2, axis=0)[::2],
+        lambda X: np.require(X, requirements=["C"]).astype(np.float32),
+    ],
+    ids=["fortran", "negative-strides", "row-strided", "float32"],
+)
+def test_any_memory_layout_reads_like_a_c_ordered_copy(layout):
+    rng = np.random.default_rng(21)
+    W = rng.standard_normal((9, 7))
+    X = rng.standard_normal((5, 7))
+    m = AnalogMatrix.program(W, NOISY, seed=2)
+    Xl = layout(X)
+    want = m.matmul(np.ascontiguousarray(Xl), seed=4)
+    np.testing.assert_array_equal(m.matmul(Xl, seed=4), want)

@@ -198,9 +198,11 @@ fn c_order_copy<T: Element + Copy>(x: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Vec
     let view = x
         .try_readonly()
         .map_err(|_| raise(x.py(), "ShapeError", "X is being written by another call"))?;
+    // `as_slice` also accepts Fortran order (memory order ≠ C order): only a
+    // C-contiguous array is copied as one block.
     Ok(match view.as_slice() {
-        Ok(s) => s.to_vec(),
-        Err(_) => view.as_array().iter().copied().collect(),
+        Ok(s) if x.is_c_contiguous() => s.to_vec(),
+        _ => view.as_array().iter().copied().collect(),
     })
 }
 

@@ -428,6 +428,7 @@ fn forward_block_body<X: Float, Y: Float>(
         acc_main,
         acc_abs,
         acc_signed,
+        zeros,
         wide,
         acc,
         sigma,
@@ -445,6 +446,8 @@ fn forward_block_body<X: Float, Y: Float>(
     acc_abs.resize(count * ka * max_rows, 0);
     acc_signed.resize(count * ks * max_rows, 0);
     wide.resize(max_rows, 0);
+    zeros.clear();
+    zeros.resize(max_rows, 0);
     acc.resize(max_rows, 0.0);
     sigma.resize(max_rows, 0.0);
     ir.resize(max_rows, 0.0);
@@ -545,12 +548,18 @@ fn forward_block_body<X: Float, Y: Float>(
                 }
             }
             let index = ct as u64 * out_pad + t.row0 as u64;
-            // With one digit per sum (the HERMES default), the column values
-            // of the read-noise path are formed inside the per-output pass
-            // (one pass over the outputs); the general path, which the test
-            // hook records, gives the same bits.
-            let fused =
-                record.is_none() && !main_wide && plan.squares.is_some_and(|d| d.count == 1);
+            // With one digit per sum (two for IR drop's position-weighted
+            // sum: the HERMES presets), the column values of the read-noise
+            // path are formed inside the per-output pass (one pass over the
+            // outputs); the general path, which the test hook records, gives
+            // the same bits.
+            let fused = extras
+                && record.is_none()
+                && !main_wide
+                && plan.squares.is_none_or(|d| d.count == 1)
+                && plan.magnitudes.is_none_or(|d| d.count == 1)
+                && plan.shaped.is_none_or(|d| d.count <= 2)
+                && !plan.shaped_wide;
             for s in 0..count {
                 let row = first + s as u64;
                 let sums = &acc_main[s * km * max_rows..(s + 1) * km * max_rows];
@@ -567,7 +576,7 @@ fn forward_block_body<X: Float, Y: Float>(
                     }
                 }
                 if extras {
-                    if let (Some(mg), Some(sh)) = (plan.magnitudes, plan.shaped) {
+                    if let (Some(mg), Some(sh), false) = (plan.magnitudes, plan.shaped, fused) {
                         let abs_sums = &acc_abs[(s * ka + n_sq) * max_rows..];
                         mg.combine(abs_sums, max_rows, &mut wide[..rows]);
                         for (f, &v) in ir[..rows].iter_mut().zip(&wide[..rows]) {
@@ -590,10 +599,8 @@ fn forward_block_body<X: Float, Y: Float>(
                                 *f = (p.ir_drop * cfac) * (h as f64 * h_factor);
                             }
                         }
-                        if !fused {
-                            for (v, &f) in acc[..rows].iter_mut().zip(&ir[..rows]) {
-                                *v -= f;
-                            }
+                        for (v, &f) in acc[..rows].iter_mut().zip(&ir[..rows]) {
+                            *v -= f;
                         }
                     }
                     // The PCM read noise and the output noise are independent
@@ -675,20 +682,29 @@ fn forward_block_body<X: Float, Y: Float>(
                     };
                 }
                 if fused {
-                    let abs_sums = &acc_abs[s * ka * max_rows..s * ka * max_rows + rows];
-                    let terms = sums[..rows]
-                        .iter()
-                        .zip(abs_sums)
-                        .zip(&ir[..rows])
-                        .zip(&xi[..rows]);
-                    if plan.shaped.is_some() {
-                        post_from!(terms.map(|(((&a, &q), &f), &z)| {
-                            let sg = (q as f32 * var_w + var_out).sqrt();
-                            (a as f64 * unit - f) + (sg * z) as f64
-                        }));
+                    // Digit vector k of n of this sample (absent ones read as zeros).
+                    let at = |k: usize, n: usize| (k < n).then_some((s * n + k) * max_rows);
+                    let n_squares = if plan.squares.is_some() { ka } else { 0 };
+                    let squares = sums_or_zeros(acc_abs, zeros, at(0, n_squares), rows);
+                    let terms = sums[..rows].iter().zip(squares).zip(&xi[..rows]);
+                    if let (Some(_), Some(sh)) = (plan.magnitudes, plan.shaped) {
+                        let magnitudes = sums_or_zeros(acc_abs, zeros, at(n_sq, ka), rows);
+                        let h0 = sums_or_zeros(acc_signed, zeros, at(0, ks), rows);
+                        let h1 = sums_or_zeros(acc_signed, zeros, at(1, ks), rows);
+                        let shift = sh.width;
+                        let ir_terms = magnitudes.iter().zip(h0).zip(h1);
+                        post_from!(terms.zip(ir_terms).map(
+                            |(((&a, &q), &z), ((&m, &lo), &hi))| {
+                                let am = m as f64 * a_factor;
+                                let cfac = am * (am * (0.05 * am - 0.2) + 0.5);
+                                let h = lo as i64 + ((hi as i64) << shift);
+                                let f = (p.ir_drop * cfac) * (h as f64 * h_factor);
+                                let sg = (q as f32 * var_w + var_out).sqrt();
+                                (a as f64 * unit - f) + (sg * z) as f64
+                            }
+                        ));
                     } else {
-                        // No IR drop: `− 0.0` is the identity, left out.
-                        post_from!(terms.map(|(((&a, &q), _), &z)| {
+                        post_from!(terms.map(|((&a, &q), &z)| {
                             let sg = (q as f32 * var_w + var_out).sqrt();
                             a as f64 * unit + (sg * z) as f64
                         }));
@@ -731,6 +747,20 @@ fn all_finite<D: Float>(values: &[D]) -> bool {
     lanes.iter().all(|&l| l == D::ZERO)
 }
 
+/// `rows` sums from `at` in `sums`, or zeros.
+#[inline(always)]
+fn sums_or_zeros<'a>(
+    sums: &'a [i32],
+    zeros: &'a [i32],
+    at: Option<usize>,
+    rows: usize,
+) -> &'a [i32] {
+    match at {
+        Some(i) => &sums[i..i + rows],
+        None => &zeros[..rows],
+    }
+}
+
 /// Buffers of [`forward_block_body`], kept per thread between blocks (a
 /// block allocating and zeroing them cost 3 % of an MVM).
 #[derive(Default)]
@@ -745,6 +775,8 @@ struct Scratch {
     acc_main: Vec<i32>,
     acc_abs: Vec<i32>,
     acc_signed: Vec<i32>,
+    /// `max_rows` zeros: the sums a fused pass reads for terms that are off.
+    zeros: Vec<i32>,
     wide: Vec<i64>,
     acc: Vec<f64>,
     sigma: Vec<f32>,
