@@ -7,10 +7,18 @@ gallery in ``examples/`` runs at build time; ``.ci/run`` does exactly this).
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
-import analogkernels
+# The gallery's linear algebra is small (a few hundred rows): one BLAS thread is as
+# fast, and several oversubscribe a small machine already busy with the Rust core's
+# own thread pool (OpenBLAS threads spin while they wait; on a loaded 2-core machine
+# the paper-figure example took 44 s instead of 8 s). Set before numpy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import analogkernels  # noqa: E402
 
 project = "analogkernels"
 author = "the analogkernels authors"
@@ -27,6 +35,7 @@ extensions = [
 ]
 
 root = Path(__file__).resolve().parent
+sys.path.insert(0, str(root))  # gallery_order.py
 templates_path = ["_templates"]
 # docs/results/ holds result files of the paper runs (markdown, CSV, figures):
 # they are shown through the pages that include them, not built as pages.
@@ -58,13 +67,12 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     # examples/pcm_mvm_error.py is a command-line script (benches/README.md runs it).
     "ignore_pattern": r"pcm_mvm_error\.py",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "download_all_examples": False,
     "remove_config_comments": True,
     "doc_module": ("analogkernels",),
-    "reference_url": {"analogkernels": None},
     "backreferences_dir": "generated/backreferences",
     "min_reported_time": 1,
     "show_signature": False,
