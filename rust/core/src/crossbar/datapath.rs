@@ -359,8 +359,11 @@ fn write_digits(
             *d = value(j) as i16;
         }
     } else {
-        for j in 0..cols {
-            digits.split(value(j), &mut dst[j..], xl);
+        // One pass per digit: each vectorises.
+        for d in 0..digits.count {
+            for (j, out) in dst[d * xl..d * xl + cols].iter_mut().enumerate() {
+                *out = digits.digit(value(j), d);
+            }
         }
     }
     for d in 0..digits.count {

@@ -47,14 +47,15 @@ impl Digits {
         }
     }
 
-    /// Writes digit `d` of `v` to `out[d * stride]` for every digit.
+    /// Digit `d` of `v`: bits `width·d ..` of `|v|`, with the sign of `v`.
     #[inline(always)]
-    pub fn split(self, v: i64, out: &mut [i16], stride: usize) {
+    pub fn digit(self, v: i64, d: usize) -> i16 {
         let mask = (1u64 << self.width) - 1;
-        let mag = v.unsigned_abs();
-        for d in 0..self.count {
-            let digit = ((mag >> (self.width as usize * d)) & mask) as i16;
-            out[d * stride] = if v < 0 { -digit } else { digit };
+        let digit = ((v.unsigned_abs() >> (self.width as usize * d)) & mask) as i16;
+        if v < 0 {
+            -digit
+        } else {
+            digit
         }
     }
 
@@ -175,8 +176,7 @@ mod tests {
                 -(max_value as i64),
                 12345 % (max_value as i64 + 1),
             ] {
-                let mut out = vec![0i16; d.count];
-                d.split(v, &mut out, 1);
+                let out: Vec<i16> = (0..d.count).map(|k| d.digit(v, k)).collect();
                 let acc: Vec<i32> = out.iter().map(|&x| x as i32).collect();
                 let mut back = [0i64];
                 // One "row" per digit: stride 1.
