@@ -25,12 +25,15 @@
 //!    `M = 2^(input_bits−1) − 1`, with `s` the abs-max of the tile's input
 //!    slice (per vector) or a fixed `input_range` (clipping).
 //! 5. **Exact accumulation.** `acc = Σ code_in · (g⁺ − g⁻)` in integers (i32
-//!    when it cannot overflow, else i64): the sum cannot depend on order,
-//!    SIMD width or threads.
+//!    kernel passes, wider sums split into digit vectors: `sums.rs`): the sum
+//!    cannot depend on order, SIMD width or threads.
 //! 6. **Per-MVM noise** on the column value `v = acc / (M · 2^b)` (units of
 //!    normalised weight × normalised input): Gaussian output noise with
 //!    `σ = out_noise` (normalised output units, as aihwkit), PCM read noise
-//!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ), IR drop (aihwkit's model).
+//!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ; `Σ|ĝ|·c²` an exact integer
+//!    sum on a coarse |g| grid), IR drop (aihwkit's model, from the exact sums
+//!    `Σ|ĝ||c|` and `Σĝ·c·j(2n−j)`). The two Gaussian terms are drawn as one
+//!    normal of the summed variance (the same joint law).
 //! 7. **ADC** with `output_bits` (0: none): `clamp(rint(v · K/out_bound), −K, K)
 //!    · out_bound/K`, `K = 2^(output_bits−1) − 1` (round half to even, saturate
 //!    at both ends); rescale to weight units, `· s · (w_max · γ)` with γ the
@@ -43,10 +46,14 @@
 //!    through an ideal periphery as an exact integer.
 //!
 //! Randomness: every draw is Philox keyed by `(seed, stream, index)`
-//! ([`crate::rng`]), the index being the device index (programming, drift,
-//! read noise) or `(sample, input tile, output)` (per-MVM noise). Same seed ⇒
-//! same bits for any thread count or batch split (`row_offset` places a
-//! sub-batch within the full batch).
+//! ([`crate::rng`]): the device index for programming, drift and 1/f noise;
+//! for the per-MVM noise the stream is the *read row* and the index `(input
+//! tile, output)`. Reads are physical: each row a matrix reads takes the next
+//! row of its read stream (a cursor, [`AnalogMatrix::read_into`]), so two
+//! reads never share a noise realisation, and one call or any split of the
+//! rows into calls gives the same bits; [`AnalogMatrix::matmul_into`] pins a
+//! read to explicit `(seed, row_offset)` keys. Same seeds and the same
+//! sequence of reads ⇒ the same bits for any thread count.
 //!
 //! Code layout, one file per stage:
 //! - `params.rs`: [`CrossbarParams`] (validation, code ranges) and the mode
@@ -57,6 +64,8 @@
 //!   re-quantisation, drift-compensation readout and factors;
 //! - `datapath.rs`: stages 4 to 7, one MVM (DAC, accumulation, per-MVM noise,
 //!   ADC, rescaling, affine correction) and its parallel loop;
+//! - `sums.rs`: the plan of every integer sum of a read (digit widths, the
+//!   coarse grid of the noise terms);
 //! - `mvm_kernels.rs`: the SIMD integer accumulation kernels;
 //! - `mod.rs` (this file): [`AnalogMatrix`] and its public API.
 //!
