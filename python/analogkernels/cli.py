@@ -4,9 +4,9 @@
   data (no download): RFF/ORF/SORF, FP vs simulated HERMES chip, accuracy and
   approximation error; prints a table and writes a PNG.
 - ``analogkernels ridge ...``: the paper's ridge-classification sweep
-  (``analogkernels.experiments``), with progress, parallel jobs, resumable
-  cache, ``runs.csv``/``runs.json``, ``summary.md`` and one figure per dataset.
-- ``analogkernels energy ...``: the energy/latency estimate (``analogkernels.energy``).
+  (``analogkernels.experiments``), with progress, parallel jobs (local
+  processes, or tasks on a Dask cluster with ``--scheduler``), resumable cache,
+  ``runs.csv``/``runs.json``, ``summary.md`` and one figure per dataset.
 """
 
 from __future__ import annotations
@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ridge.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
     ridge.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the configurations as tasks on a Dask 'distributed' scheduler at ADDRESS "
+        "(tcp://host:8786), or on a LocalCluster of N worker processes with local:N "
+        "(needs analogkernels[dask]); same results, cache and resume",
+    )
+    ridge.add_argument(
         "--quick",
         action="store_true",
         help="k in {1,3,5}, 2 seeds, at most 4000 train and 4000 eval rows",
@@ -220,9 +228,19 @@ def _run_and_store(cfg_dict: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def run_sweep(
-    configs: list, out: Path, *, jobs: int = 1, progress: bool = True
+    configs: list,
+    out: Path,
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every config not already cached in ``out/runs``; return all records."""
+    """Run every config not already cached in ``out/runs``; return all records.
+
+    With ``scheduler`` (a ``distributed`` scheduler address, or ``local[:N]``)
+    the pending runs are tasks on that Dask cluster (:func:`analogkernels.dask.iter_sweep`);
+    this process writes each record as it arrives, so the cache and resume work as
+    without Dask and a lost worker loses no finished run."""
     import dataclasses
 
     from tqdm import tqdm
@@ -251,7 +269,9 @@ def run_sweep(
         dynamic_ncols=True,
     )
     try:
-        if jobs == 1 or len(pending) <= 1:
+        if scheduler is not None and pending:
+            _run_on_dask(pending, scheduler, records, bar)
+        elif jobs == 1 or len(pending) <= 1:
             for cfg, path in pending:
                 records[cfg.key()] = _run_and_store(dataclasses.asdict(cfg), str(path))
                 bar.update()
@@ -275,6 +295,32 @@ def run_sweep(
     finally:
         bar.close()
     return [records[c.key()] for c in configs]
+
+
+def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: Any) -> None:
+    import dataclasses
+
+    from .dask import blas_threads, iter_sweep, sweep_client
+    from .experiments import write_json_atomic
+
+    blas = blas_threads()  # before the cluster starts (its workers get the same)
+    client, cluster = sweep_client(scheduler)
+    try:
+        # A LocalCluster's workers share this machine: split its cores among them
+        # as --jobs does (a remote cluster's workers keep their own settings).
+        threads = None
+        if cluster is not None:
+            threads = max(1, (os.cpu_count() or 1) // max(1, len(cluster.workers)))
+        items = [dataclasses.asdict(cfg) for cfg, _ in pending]
+        for i, record in iter_sweep(items, client, threads=threads, blas=blas):
+            cfg, path = pending[i]
+            write_json_atomic(path, record)
+            records[cfg.key()] = record
+            bar.update()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def write_outputs(records: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -315,6 +361,21 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         ks = [k for k in ks if k in (1, 3, 5)] or ks[:1]
         seeds = min(seeds, 2)
         limit_train = limit_eval = 4000
+    if args.scheduler is not None:
+        if args.jobs != 1:
+            print(
+                "analogkernels ridge: --jobs and --scheduler exclude each other "
+                "(with --scheduler local:N the cluster has N workers)",
+                file=sys.stderr,
+            )
+            return 2
+        from .dask import require
+
+        try:
+            require(distributed=True)
+        except ImportError as exc:
+            print(f"analogkernels ridge: --scheduler: {exc}", file=sys.stderr)
+            return 1
     out = prepare_out(args.out or Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     configs = [
         RunConfig(
@@ -351,7 +412,9 @@ def cmd_ridge(args: argparse.Namespace) -> int:
             return 2
         load(ds, data_dir=args.data_dir, ijcnn1_encoding=args.ijcnn1_encoding)
     t0 = time.perf_counter()
-    records = run_sweep(configs, out, jobs=args.jobs, progress=not args.no_progress)
+    records = run_sweep(
+        configs, out, jobs=args.jobs, progress=not args.no_progress, scheduler=args.scheduler
+    )
     written = write_outputs(records, out)
     print((out / "summary.md").read_text())
     print(f"{len(records)} runs in {time.perf_counter() - t0:.1f} s; wrote:")

@@ -58,6 +58,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
 from .analog import AnalogMatrix, CrossbarConfig
+from .dask import is_dask_collection
 from .hadamard import sorf_block
 
 __all__ = ["FavorPlusFeatures", "RandomFourierFeatures", "paper_feature_counts"]
@@ -272,6 +273,10 @@ class RandomFourierFeatures(
         ``t_inference``; the chip's read position starts at 0). Only the shape of
         ``X`` is used."""
         self._validate_params()
+        if is_dask_collection(X):  # only the shape is used: one row, not n
+            from . import dask as _dask
+
+            X = _dask.head(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         scale = np.sqrt(2.0 * self.gamma) if self.kernel == "rbf" else 1.0
         self._fit_projection(X.shape[1], float(scale))
@@ -283,9 +288,14 @@ class RandomFourierFeatures(
         Digital backend: deterministic. Analog backend: one fresh read of the chip
         per row (its ``read_position`` advances by n), so two calls on the same
         ``X`` differ by the read noise; see the module documentation for how to
-        repeat a read.
+        repeat a read. A :mod:`dask.array` ``X`` gives a lazy dask array
+        (:func:`analogkernels.dask.transform`).
         """
         check_is_fitted(self, "projection_scale_")
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.transform(self, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         s = self.n_components
         if self.kernel == "rbf" and self.analog_ is None:
@@ -370,14 +380,22 @@ class FavorPlusFeatures(
         """Draw the projection (for an analog backend: program it on a new chip,
         drift it to ``t_inference``). Only the shape of ``X`` is used."""
         self._validate_params()
+        if is_dask_collection(X):  # only the shape is used: one row, not n
+            from . import dask as _dask
+
+            X = _dask.head(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self._fit_projection(X.shape[1], 1.0)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Map ``X`` (n × d) to ``2s`` features (analog backend: one fresh read
-        of the chip per row)."""
+        of the chip per row; a :mod:`dask.array` ``X`` gives a lazy dask array)."""
         check_is_fitted(self, "projection_scale_")
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.transform(self, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         u = self._project(X)
         s = self.n_components

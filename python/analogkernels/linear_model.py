@@ -48,7 +48,8 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .exceptions import ShapeError
+from .dask import is_dask_collection
+from .exceptions import ConfigError, ShapeError
 
 __all__ = ["BLOCK_ROWS", "RidgeClassifier", "RidgeClassifierCV"]
 
@@ -87,6 +88,7 @@ class _NormalEquations:
         self._acc: np.ndarray | None = None  # (d+1+k)², Fortran order
         self._buf: np.ndarray | None = None  # (BLOCK_ROWS, d+1+k): the pending block
         self._wbuf: np.ndarray | None = None
+        self._blk: np.ndarray | None = None  # one block's Gram (upper triangle)
         self._fill = 0
         self._weighted: bool | None = None
         self._d = self._k = 0
@@ -108,6 +110,9 @@ class _NormalEquations:
             raise ShapeError(f"batch has {d} features, earlier batches had {self._d}")
         if (w is not None) != self._weighted:
             raise ValueError("batches must be all weighted or all unweighted")
+        if self._buf is None:  # after detach()
+            self._buf = np.empty((BLOCK_ROWS, d + 1 + k))
+            self._wbuf = np.empty(BLOCK_ROWS) if self._weighted else None
         start = 0
         while start < m:
             take = min(m - start, BLOCK_ROWS - self._fill)
@@ -132,11 +137,44 @@ class _NormalEquations:
         if self._weighted:
             self._acc += (a * self._wbuf[: self._fill, None]).T @ a
         else:
-            # aᵀ is Fortran-ordered (no copy); C += aᵀ(aᵀ)ᵀ on the upper triangle.
-            self._acc = scipy.linalg.blas.dsyrk(
-                1.0, a.T, beta=1.0, c=self._acc, trans=0, lower=0, overwrite_c=1
+            # aᵀ is Fortran-ordered (no copy); B = aᵀ(aᵀ)ᵀ on the upper triangle (the
+            # lower one stays zero), then added: the sums are sums of whole block
+            # Grams, which a distributed fit (analogkernels.dask) reproduces.
+            if self._blk is None:
+                self._blk = np.zeros_like(self._acc, order="F")
+            self._blk = scipy.linalg.blas.dsyrk(
+                1.0, a.T, beta=0.0, c=self._blk, trans=0, lower=0, overwrite_c=1
             )
+            self._acc += self._blk
         self._fill = 0
+
+    def detach(self) -> _NormalEquations:
+        """Flush the pending rows and drop the block buffers (O(BLOCK_ROWS·D)),
+        keeping only the sums: the form in which a worker sends its chunk's sums."""
+        if self._acc is not None:
+            self._flush()
+        self._buf = self._wbuf = self._blk = None
+        return self
+
+    def merge(self, other: _NormalEquations) -> None:
+        """Add the sums of ``other`` (rows that follow this accumulator's rows)
+        after flushing the pending rows of both."""
+        if other._acc is None:
+            return
+        other.detach()
+        if self._acc is None:
+            self._d, self._k = other._d, other._k
+            self._acc = np.zeros_like(other._acc, order="F")
+            self._weighted = other._weighted
+        elif other._d != self._d:
+            raise ShapeError(f"batch has {other._d} features, earlier batches had {self._d}")
+        if other._weighted != self._weighted:
+            raise ValueError("batches must be all weighted or all unweighted")
+        if self._buf is not None:
+            self._flush()
+        self._acc += other._acc
+        self._rows += other._rows
+        self._done = None
 
     @property
     def empty(self) -> bool:
@@ -345,7 +383,16 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         """Fit on ``X`` (raw inputs when ``feature_map`` is set) and labels ``y``,
         optionally with per-sample weights (as scikit-learn: weighted squared loss,
         weighted centring). With a map on the chip every row is read once, in
-        order, also rows of zero weight."""
+        order, also rows of zero weight.
+
+        ``X`` may be a :mod:`dask.array` or dask DataFrame (``y`` and
+        ``sample_weight`` then a dask or NumPy array): the feature map runs on the
+        Dask workers chunk by chunk, the solve on the client
+        (:func:`analogkernels.dask.fit`)."""
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.fit(self, X, y, sample_weight)
         X, Y = self._prepare(X, y)
         weights = None
         if sample_weight is not None:
@@ -357,7 +404,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         """Fit from an iterable of ``(features, labels)`` batches (features
         already mapped), e.g. a generator over a file; ``classes`` lists every
         label that can occur. The result does not depend on how the rows are
-        split into batches (same bits)."""
+        split into batches (same bits). A batch's features may be a
+        :mod:`dask.array`: its chunk sums are computed on the Dask workers."""
         self._validate_params()
         self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
         self._label_binarizer.fit(np.asarray(classes))
@@ -365,6 +413,11 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         self.feature_map_ = None
         eq = _NormalEquations()
         for phi, yb in batches:
+            if is_dask_collection(phi):
+                from . import dask as _dask
+
+                eq = _dask.batch_sums(self, phi, yb, eq)
+                continue
             phi = np.asarray(phi)
             if phi.ndim != 2:
                 raise ShapeError(f"each feature batch must be 2-D, got shape {phi.shape}")
@@ -379,8 +432,13 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         """Scores ``Φ(X)·coef_ᵀ + intercept_`` (one column per class; 1-D for two).
 
         With a feature map on the chip, ``X`` is read afresh (each call draws new
-        read noise; ``predict`` calls this once)."""
+        read noise; ``predict`` calls this once). A :mod:`dask.array` ``X`` gives
+        a lazy dask array (:func:`analogkernels.dask.decision_function`)."""
         check_is_fitted(self, "coef_")
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.decision_function(self, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         k = self.coef_.shape[0]
         scores = np.empty((X.shape[0], k))
@@ -389,6 +447,23 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         if k == 1 and self._neg_label() == 0:
             scores -= 0.5  # 0/1 targets: the class boundary is at 0.5
         return scores.ravel() if k == 1 else scores
+
+    def predict(self, X: Any) -> Any:
+        """Class labels of ``X`` (a lazy dask array for a :mod:`dask.array` ``X``)."""
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.predict(self, X)
+        return super().predict(X)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``X``, ``y`` (computed on the Dask workers for a
+        :mod:`dask.array` ``X``)."""
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -464,6 +539,11 @@ class RidgeClassifierCV(RidgeClassifier):
         alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
         if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
             raise ValueError(f"alphas must be positive finite numbers, got {self.alphas!r}")
+        if is_dask_collection(X):
+            raise ConfigError(
+                "RidgeClassifierCV does not take dask collections (its leave-one-out pass "
+                "needs the features twice); use RidgeClassifier with a fixed alpha"
+            )
         X, Y = self._prepare(X, y)
         # The second pass must see the same Φ: it replays the reads of a stateful
         # map (on the chip) from a copy taken now; for a digital map it is the same.
