@@ -14,7 +14,13 @@ from hypothesis.extra import numpy as hnp
 
 import analogkernels
 from analogkernels.analog import AnalogMatrix, CrossbarConfig
-from analogkernels.exceptions import AnalogKernelsError, ConfigError, DataError, ShapeError
+from analogkernels.exceptions import (
+    AnalogKernelsError,
+    ConfigError,
+    DataError,
+    DTypeError,
+    ShapeError,
+)
 
 from .crossbar_reference import reference_matmul, reference_read_terms
 
@@ -395,3 +401,50 @@ def test_any_memory_layout_reads_like_a_c_ordered_copy(layout):
     Xl = layout(X)
     want = m.matmul(np.ascontiguousarray(Xl), seed=4)
     np.testing.assert_array_equal(m.matmul(Xl, seed=4), want)
+
+
+def test_shared_between_threads_while_one_drifts():
+    # Reads take a shared lock, drift the exclusive one: no "Already borrowed",
+    # and every read sees a consistent device state (finite, right shape).
+    import threading
+
+    rng = np.random.default_rng(22)
+    W = rng.standard_normal((64, 48))
+    X = rng.standard_normal((200, 48))
+    m = AnalogMatrix.program(W, NOISY, seed=5)
+    errors: list[BaseException] = []
+
+    def drift():
+        try:
+            for t in (10.0, 100.0, 1000.0, 10.0, 1e4):
+                m.drift_to(t)
+        except BaseException as e:
+            errors.append(e)
+
+    def read():
+        try:
+            for _ in range(20):
+                y = m.matmul(X)
+                assert y.shape == (200, 64) and np.isfinite(y).all()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=drift), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert m.read_position == 20 * 200
+
+
+def test_complex_and_bad_seed_inputs_are_refused():
+    m = AnalogMatrix.program(np.ones((2, 3)), CrossbarConfig.ideal())
+    k = sum(rows for _, _, rows, _ in m.tiles)
+    with pytest.raises(DTypeError):
+        m.set_affine(np.ones(k) + 1j, np.zeros(k))
+    with pytest.raises(DTypeError):
+        m.matmul(np.ones((1, 3)) * 1j)
+    for bad in ("3", 1.7, -1, 2**64, True):
+        with pytest.raises(ConfigError, match="seed"):
+            AnalogMatrix.program(np.ones((2, 3)), seed=bad)
