@@ -575,9 +575,9 @@ def transform(est: Any, X: Any) -> Any:
 
 
 def _synthetic_chunk(
-    seed: int, index: int, rows: int, means: np.ndarray, noise: float, dtype: Any
+    key: list[int], rows: int, means: np.ndarray, noise: float, dtype: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([seed, index])
+    rng = np.random.default_rng(key)
     n_classes, per_class, _ = means.shape
     y = rng.integers(0, n_classes, size=rows)
     cluster = rng.integers(0, per_class, size=rows)
@@ -594,11 +594,12 @@ def make_classification(
     noise: float = 1.0,
     chunks: int = 65536,
     seed: int = 0,
+    split: int = 0,
     dtype: Any = np.float64,
 ) -> tuple[Any, Any]:
     """A Gaussian-mixture classification problem generated chunk by chunk from a
     seed, never materialised: chunk ``i`` is drawn from
-    ``numpy.random.default_rng([seed, i])`` when a task needs it.
+    ``numpy.random.default_rng([seed, split, i])`` when a task needs it.
 
     Each class is a mixture of ``clusters_per_class`` spherical Gaussians (standard
     deviation ``noise``) whose means are drawn once from ``default_rng(seed)``,
@@ -614,6 +615,9 @@ def make_classification(
     chunks : int
         Rows per chunk (the last chunk holds the remainder).
     seed : int
+        Seed of the cluster means and of the rows.
+    split : int
+        Another ``split`` draws other rows from the same distribution (a test set).
     dtype : float32 or float64
 
     Returns
@@ -635,7 +639,8 @@ def make_classification(
     xs, ys = [], []
     means_d = _delayed(means)
     for i, rows in enumerate(sizes):
-        part = dask.delayed(_synthetic_chunk, nout=2)(seed, i, rows, means_d, noise, dtype)
+        key = [seed, split, i]
+        part = dask.delayed(_synthetic_chunk, nout=2)(key, rows, means_d, noise, dtype)
         xs.append(da.from_delayed(part[0], shape=(rows, n_features), dtype=dtype))
         ys.append(da.from_delayed(part[1], shape=(rows,), dtype=np.int64))
     return da.concatenate(xs), da.concatenate(ys)
