@@ -328,6 +328,9 @@ def test_sweep_survives_a_worker_killed_mid_sweep(tiny_data, tmp_path):
         killer.start()
         records = cli.run_sweep(configs, out, progress=False, scheduler=cluster.scheduler_address)
         killer.join()
+        # The nanny restarts the killed worker; let it finish starting before the
+        # cluster closes (closing a worker that is still starting can fail).
+        c.wait_for_workers(2, timeout=60)
     assert seen.get("killed", 0) >= 1
     assert seen["killed"] < len(configs)  # killed mid-sweep
     assert len(records) == len(configs) == len(list((out / "runs").glob("*.json")))

@@ -747,7 +747,9 @@ def iter_sweep(
         for i, cfg in enumerate(configs)
     }
     try:
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        # This client's loop, not the default client's (another client may be the
+        # default: its loop would track these futures and race with this one).
+        for fut, record in as_completed(futures, loop=client.loop, with_results=True):
+            yield futures[fut], record
     finally:
         client.cancel(list(futures))
