@@ -62,7 +62,7 @@ def test_ridge_end_to_end_writes_everything(tiny_data, tmp_path, capsys):
     header = (out / "runs.csv").read_text().splitlines()[0]
     assert "accuracy" in header and "approximation_error" in header and "seed" in header
     summary = (out / "summary.md").read_text()
-    assert "| magic04 | rbf |" in summary and "analog − FP" in summary
+    assert "| magic04 | rbf |" in summary and "chip − FP" in summary
     assert (out / "figure_magic04.png").stat().st_size > 10_000
     assert "32 runs in" in capsys.readouterr().out
 

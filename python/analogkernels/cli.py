@@ -2,11 +2,24 @@
 
 - ``analogkernels demo``: under a minute on scikit-learn's bundled breast-cancer
   data (no download): RFF/ORF/SORF, FP vs simulated HERMES chip, accuracy and
-  approximation error; prints a table and writes a PNG.
+  approximation error; prints a table and writes the results and a PNG into
+  ``--out`` (default ``./analogkernels-demo``).
 - ``analogkernels ridge ...``: the paper's ridge-classification sweep
   (``analogkernels.experiments``), with progress, parallel jobs (local
   processes, or tasks on a Dask cluster with ``--scheduler``), resumable cache,
   ``runs.csv``/``runs.json``, ``summary.md`` and one figure per dataset.
+- ``analogkernels attention listops|error``: the attention study (needs ``[torch]``).
+- ``analogkernels energy``: the energy/latency estimate against a GPU.
+
+Conventions shared by every subcommand: results go to stdout and into files;
+log messages (package logger ``analogkernels``, INFO by default, ``-v`` for
+DEBUG, ``-q`` for warnings only) and progress bars go to stderr. A mistake on
+the command line (a bad value, an unknown name, a missing folder or file) is
+one line on stderr and exit code 2; a run that cannot proceed although the
+command line is right (a data file that cannot be downloaded, a missing
+optional dependency) is one line and exit code 1; an interruption exits 130.
+The backend is called ``fp`` and ``analog`` on the command line and in the
+records, "FP" and "chip" (the simulated HERMES chip) in text for people.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import concurrent.futures as cf
 import csv
 import datetime as _dt
 import json
+import logging
 import os
 import sys
 import time
@@ -25,14 +39,37 @@ from typing import Any
 from . import __version__
 from .exceptions import AnalogKernelsError
 
+logger = logging.getLogger("analogkernels")
 
-class OutputError(Exception):
+
+class UsageError(Exception):
+    """A mistake on the command line found after parsing (exit code 2)."""
+
+
+class OutputError(UsageError):
     """The output folder cannot be created or written (exit code 2)."""
 
 
 def prepare_out(out: Path) -> Path:
-    """Create ``out`` if needed and check that files can be written in it, so
-    that a bad ``--out`` fails before any work, with one line that names it."""
+    """Create ``out`` if needed and check that files can be written in it.
+
+    So that a bad ``--out`` fails before any work, with one line that names it.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    OutputError
+        ``out`` is a file, or cannot be created or written.
+    """
     try:
         if out.exists() and not out.is_dir():
             raise OutputError(f"--out {out} is a file, not a folder")
@@ -45,6 +82,12 @@ def prepare_out(out: Path) -> Path:
         raise OutputError(f"cannot write to the output folder {out}: {reason}") from exc
     return out
 
+
+#: When the chip is read, in seconds after programming, unless ``--t-inference``
+#: says otherwise: right after programming, as in the paper's hardware
+#: experiments and the committed sweep (``docs/results``). The same for every
+#: subcommand; ``--t-inference 3600`` reads one hour later (conductance drift).
+DEFAULT_T_INFERENCE = 0.0
 
 DEFAULT_DATASETS = "ijcnn1,cod-rna,skin,magic04"
 
@@ -79,14 +122,38 @@ def _k_range(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected a range like 1..5 or a list like 1,3,5, got {text!r}"
         ) from None
+    if ".." in text and bounds[0] > bounds[1]:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is an empty range (its low end {bounds[0]} is above its high end "
+            f"{bounds[1]}): write low..high, e.g. {bounds[1]}..{bounds[0]}"
+        )
     # Check the bounds before building a range (1..100000000 is 3.7 GB as a list).
-    if min(bounds) < 1 or max(bounds) > K_MAX:
-        raise argparse.ArgumentTypeError(f"k must lie in 1..{K_MAX}, got {text!r}")
+    bad = [b for b in bounds if not 1 <= b <= K_MAX]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"k must lie in 1..{K_MAX}, got {bad[0]} in {text!r} (k = log2(s/d))"
+        )
     if ".." in text:
-        if bounds[0] > bounds[1]:
-            raise argparse.ArgumentTypeError(f"empty range {text!r}: write low..high")
         return list(range(bounds[0], bounds[1] + 1))
     return bounds
+
+
+def _existing_dir(text: str) -> str:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"the folder {text} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"the file {text} does not exist")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file")
+    return path
 
 
 def _positive_int(text: str) -> int:
@@ -109,33 +176,137 @@ def _nonneg_float(text: str) -> float:
     return v
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in every help line (unless the text names its default already
+    or the option is a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: the problem and where the
+    usage is (exit code 2, as argparse's)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more log messages (-v: DEBUG)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=default,
+        help="only warnings and errors on stderr, no progress bars (results still print)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``analogkernels`` argument parser (every subcommand).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    from .datasets import DATASETS
+    from .energy import PAPER_WIDTHS
     from .experiments import BACKENDS, KERNELS, SAMPLERS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="analogkernels",
         description="Kernel approximation on simulated analog in-memory computing hardware.",
+        epilog=(
+            "Results print to stdout and go to files; log messages and progress bars go to "
+            "stderr. Exit codes: 0 done, 1 the run could not proceed (e.g. a data file that "
+            "cannot be downloaded), 2 a mistake on the command line, 130 interrupted."
+        ),
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"analogkernels {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _add_verbosity(parser, 0)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="one-minute demo on bundled data (no download)")
-    demo.add_argument("--out", type=Path, default=Path("analogkernels-demo"), help="output folder")
-    demo.add_argument("--seeds", type=_positive_int, default=3)
+    def add(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+        p = subparsers.add_parser(
+            name, help=help, description=description, formatter_class=_HelpFormatter
+        )
+        _add_verbosity(p, argparse.SUPPRESS)
+        return p
 
-    ridge = sub.add_parser("ridge", help="the paper's ridge-classification sweep")
+    backend_help = (
+        "projection backend(s), comma-separated from fp, analog: fp = floating point, "
+        "analog = the simulated HERMES chip (called 'chip' in tables and figures)"
+    )
+    t_help = "seconds after programming at which the chip is read (conductance drift)"
+
+    demo = add(
+        sub,
+        "demo",
+        "one-minute demo on bundled data (no download)",
+        "RFF, ORF and SORF random features for the RBF kernel on scikit-learn's bundled "
+        "breast-cancer data, with the projection in floating point (FP) and on the simulated "
+        "HERMES chip: accuracy and kernel approximation error per sampler and k. Prints a "
+        "table and writes runs/, runs.json, runs.csv, summary.md and "
+        "figure_sklearn_breast_cancer.png into --out (finished runs there are reused).",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("analogkernels-demo"),
+        help="output folder, created if missing",
+    )
+    demo.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 per setting")
+    demo.add_argument("--t-inference", type=_nonneg_float, default=DEFAULT_T_INFERENCE, help=t_help)
+
+    ridge = add(
+        sub,
+        "ridge",
+        "the paper's ridge-classification sweep",
+        "The ridge-classification protocol of Büchel et al. (Nat. Mach. Intell. 2024) for "
+        "every combination of dataset, kernel, sampler, k, seed and backend; runs are cached "
+        "in OUT/runs (an interrupted sweep resumes); writes runs.json, runs.csv, summary.md "
+        "and figure_<dataset>.png into OUT.",
+    )
     ridge.add_argument(
         "--dataset",
         type=_csv_list(),
-        default=_csv_list()(DEFAULT_DATASETS),
-        help=f"comma list (default {DEFAULT_DATASETS}; also letter, eeg, covtype)",
+        default=DEFAULT_DATASETS,
+        help=f"comma-separated, from {', '.join(DATASETS)}",
     )
-    ridge.add_argument("--kernel", type=_csv_list(KERNELS), default=list(KERNELS))
-    ridge.add_argument("--sampler", type=_csv_list(SAMPLERS), default=list(SAMPLERS))
-    ridge.add_argument("--k", type=_k_range, default=[1, 2, 3, 4, 5], help="log2(s/d): 1..5")
+    ridge.add_argument(
+        "--kernel",
+        type=_csv_list(KERNELS),
+        default=",".join(KERNELS),
+        help=f"comma-separated, from {', '.join(KERNELS)}",
+    )
+    ridge.add_argument(
+        "--sampler",
+        type=_csv_list(SAMPLERS),
+        default=",".join(SAMPLERS),
+        help=f"comma-separated, from {', '.join(SAMPLERS)}",
+    )
+    ridge.add_argument(
+        "--k",
+        type=_k_range,
+        default="1..5",
+        help=f"k = log2(s/d), s = 2^k·d − k projections: a range lo..hi or a list, in 1..{K_MAX}",
+    )
     ridge.add_argument("--seeds", type=_positive_int, default=10, help="seeds 0..N-1")
-    ridge.add_argument("--backend", type=_csv_list(BACKENDS), default=list(BACKENDS))
-    ridge.add_argument("--preset", choices=["hermes", "ideal"], default="hermes")
+    ridge.add_argument(
+        "--backend", type=_csv_list(BACKENDS), default=",".join(BACKENDS), help=backend_help
+    )
+    ridge.add_argument("--preset", choices=["hermes", "ideal"], default="hermes", help="chip model")
     ridge.add_argument(
         "--programming",
         choices=["statistical", "iterative"],
@@ -143,10 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="statistical noise model, or device-level program-and-verify (analogkernels.pcm)",
     )
     ridge.add_argument(
-        "--t-inference",
-        type=_nonneg_float,
-        default=0.0,
-        help="seconds after programming at which the chip is read",
+        "--t-inference", type=_nonneg_float, default=DEFAULT_T_INFERENCE, help=t_help
     )
     ridge.add_argument(
         "--ijcnn1-encoding",
@@ -155,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: the 13 columns of the paper's code; full: 22 LIBSVM columns",
     )
     ridge.add_argument(
-        "--out", type=Path, default=None, help="output folder (default results/<timestamp>)"
+        "--out", type=Path, default=None, help="output folder (default: results/<timestamp>)"
     )
     ridge.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
     ridge.add_argument(
@@ -164,42 +332,100 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run the configurations as tasks on a Dask 'distributed' scheduler at ADDRESS "
         "(tcp://host:8786), or on a LocalCluster of N worker processes with local:N "
-        "(needs analogkernels[dask]); same results, cache and resume",
+        "(needs analogkernels[dask]); same results, cache and resume (default: local "
+        "processes, --jobs)",
     )
     ridge.add_argument(
         "--quick",
         action="store_true",
         help="k in {1,3,5}, 2 seeds, at most 4000 train and 4000 eval rows",
     )
-    ridge.add_argument("--data-dir", default=None, help="folder with the data files")
-    ridge.add_argument("--no-progress", action="store_true")
+    ridge.add_argument(
+        "--data-dir",
+        type=_existing_dir,
+        default=None,
+        help="folder with the data files (default: $ANALOGKERNELS_DATA, then the download "
+        "cache ~/.cache/analogkernels, then download)",
+    )
+    ridge.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    attn = sub.add_parser("attention", help="kernelised attention experiments (needs [torch])")
-    attn_sub = attn.add_subparsers(dest="attention_command", required=True)
-    lo = attn_sub.add_parser("listops", help="train a small Performer on ListOps, FP vs chip")
+    attn = add(
+        sub,
+        "attention",
+        "kernelised attention experiments (needs [torch])",
+        "FAVOR+ attention on the simulated chip: 'listops' trains a small Performer, "
+        "'error' measures the attention approximation error. Needs analogkernels[torch].",
+    )
+    attn_sub = attn.add_subparsers(dest="attention_command", required=True, metavar="STUDY")
+    lo = add(
+        attn_sub,
+        "listops",
+        "train a small Performer on ListOps, FP vs chip",
+        "Train a 2-layer Performer on generated ListOps, evaluate it in FP and with the "
+        "projection / the full model on the simulated chip over programming seeds, fine-tune "
+        "hardware-aware and evaluate again. Writes listops.md, listops.json, listops.png and "
+        "model.pt into --out; logs the training loss as it goes.",
+    )
     lo.add_argument("--quick", action="store_true", help="8000 trees, 1500 + 300 steps")
     lo.add_argument("--seeds", type=_positive_int, default=10, help="chip programming seeds")
-    lo.add_argument("--t-inference", type=_nonneg_float, default=0.0)
-    lo.add_argument("--steps", type=_positive_int, default=None, help="FP training steps")
-    lo.add_argument("--hwa-steps", type=_positive_int, default=None, help="HW-aware steps")
-    lo.add_argument("--out", type=Path, default=Path("results") / "attention")
-    err = attn_sub.add_parser("error", help="FAVOR+ vs softmax attention error vs features")
-    err.add_argument("--seeds", type=_positive_int, default=10)
-    err.add_argument("--quick", action="store_true", help="k in 1..4, 3 seeds")
+    lo.add_argument("--t-inference", type=_nonneg_float, default=DEFAULT_T_INFERENCE, help=t_help)
+    lo.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="FP training steps (default: 4000, 1500 with --quick)",
+    )
+    lo.add_argument(
+        "--hwa-steps",
+        type=_positive_int,
+        default=None,
+        help="hardware-aware fine-tuning steps (default: 1000, 300 with --quick)",
+    )
+    lo.add_argument("--out", type=Path, default=Path("results") / "attention", help="output folder")
+    err = add(
+        attn_sub,
+        "error",
+        "FAVOR+ vs softmax attention error vs features",
+        "Relative error ‖A − Â‖_F/‖A‖_F of FAVOR+ attention against softmax attention for "
+        "s = k·d − 1 SORF projections, FP and chip, on Gaussian Q/K/V (and those of a "
+        "trained ListOps model with --model). Writes attention_error.md, .json and .png "
+        "into --out.",
+    )
+    err.add_argument("--seeds", type=_positive_int, default=10, help="projection seeds")
+    err.add_argument("--quick", action="store_true", help="k in 1..4, at most 3 seeds")
     err.add_argument(
         "--model",
-        type=Path,
+        type=_existing_file,
         default=None,
-        help="ListOps model (model.pt from 'attention listops') to capture Q/K/V from",
+        help="ListOps model (model.pt from 'attention listops') to capture Q/K/V from "
+        "(default: Gaussian Q/K/V only)",
     )
-    err.add_argument("--out", type=Path, default=Path("results") / "attention")
+    err.add_argument(
+        "--out", type=Path, default=Path("results") / "attention", help="output folder"
+    )
 
-    energy = sub.add_parser("energy", help="energy/latency estimate vs a GPU")
-    energy.add_argument(
-        "--dataset", type=_csv_list(), default=_csv_list()("ijcnn1,cod-rna,skin,magic04,letter,eeg")
+    energy = add(
+        sub,
+        "energy",
+        "energy/latency estimate vs a GPU",
+        "Energy per sample and throughput of the random-feature classifier with the projection "
+        "on HERMES cores against all of it on a GPU, for the paper's datasets and k = 1..5 "
+        "(analogkernels.energy). Prints a markdown table; needs no data.",
     )
-    energy.add_argument("--kernel", choices=["rbf", "arccos0"], default="rbf")
-    energy.add_argument("--mode", choices=["4-phase", "1-phase"], default="4-phase")
+    energy.add_argument(
+        "--dataset",
+        type=_csv_list(),
+        default=",".join(PAPER_WIDTHS),
+        help=f"comma-separated, from {', '.join(PAPER_WIDTHS)}",
+    )
+    energy.add_argument("--kernel", choices=["rbf", "arccos0"], default="rbf", help="kernel")
+    energy.add_argument(
+        "--mode",
+        choices=["4-phase", "1-phase"],
+        default="4-phase",
+        help="HERMES MVM mode (4-phase: the mode of the published accuracy results; 1-phase: "
+        "cheaper and faster)",
+    )
     return parser
 
 
@@ -222,9 +448,22 @@ def _worker_init(threads: int) -> None:
 def _run_and_store(cfg_dict: dict[str, Any], path: str) -> dict[str, Any]:
     from .experiments import RunConfig, run_one, write_json_atomic
 
-    record = run_one(RunConfig(**cfg_dict))
+    record = _with_versions(run_one(RunConfig(**cfg_dict)), _run_versions())
     write_json_atomic(Path(path), record)
     return record
+
+
+def _run_versions() -> dict[str, str]:
+    """The versions this process records in a run (the fields of
+    :data:`analogkernels.experiments.VERSION_FIELDS`; ``version`` is the package's)."""
+    from .experiments import VERSION_FIELDS, software_versions
+
+    versions = software_versions()
+    return {field: versions[field] for field, _ in VERSION_FIELDS}
+
+
+def _with_versions(record: dict[str, Any], versions: dict[str, str]) -> dict[str, Any]:
+    return {**record, **versions}
 
 
 def run_sweep(
@@ -311,9 +550,14 @@ def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: A
         threads = None
         if cluster is not None:
             threads = max(1, (os.cpu_count() or 1) // max(1, len(cluster.workers)))
+        # The versions of the workers that compute the runs (the same on every
+        # worker, or each field lists the distinct values).
+        per_worker = list(client.run(_run_versions).values()) or [_run_versions()]
+        versions = {key: " / ".join(sorted({v[key] for v in per_worker})) for key in per_worker[0]}
         items = [dataclasses.asdict(cfg) for cfg, _ in pending]
         for i, record in iter_sweep(items, client, threads=threads, blas=blas):
             cfg, path = pending[i]
+            record = _with_versions(record, versions)
             write_json_atomic(path, record)
             records[cfg.key()] = record
             bar.update()
@@ -332,7 +576,10 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> list[Path]:
     if records:
         tmp = out / ".runs.csv.tmp"
         with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+            # Every field of every record (runs cached by an earlier version lack
+            # the version fields: empty cells there).
+            fields = list(dict.fromkeys(key for r in records for key in r))
+            writer = csv.DictWriter(fh, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(records)
         os.replace(tmp, out / "runs.csv")
@@ -363,12 +610,10 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         limit_train = limit_eval = 4000
     if args.scheduler is not None:
         if args.jobs != 1:
-            print(
-                "analogkernels ridge: --jobs and --scheduler exclude each other "
-                "(with --scheduler local:N the cluster has N workers)",
-                file=sys.stderr,
+            raise UsageError(
+                "--jobs and --scheduler exclude each other "
+                "(with --scheduler local:N the cluster has N workers)"
             )
-            return 2
         from .dask import require
 
         try:
@@ -376,7 +621,25 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"analogkernels ridge: --scheduler: {exc}", file=sys.stderr)
             return 1
-    out = prepare_out(args.out or Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    # Fail fast on an unknown or missing dataset, before any folder or process.
+    from .datasets import DATASETS, load
+
+    _check_names("dataset", args.dataset, DATASETS)
+    out = args.out or Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    created = not out.exists()
+    prepare_out(out)
+    try:
+        for ds in args.dataset:
+            logger.info("loading %s", ds)
+            load(ds, data_dir=args.data_dir, ijcnn1_encoding=args.ijcnn1_encoding)
+    except BaseException:
+        if created:  # leave no empty results folder behind
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        raise
+    logger.info("writing results to %s", out)
     configs = [
         RunConfig(
             dataset=ds,
@@ -400,20 +663,16 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         for seed in range(seeds)
         for b in args.backend
     ]
-    # Fail fast on a missing dataset, before any process starts.
-    from .datasets import DATASETS, load
-
-    for ds in args.dataset:
-        if ds not in DATASETS:
-            print(
-                f"analogkernels ridge: unknown dataset {ds!r}; choose from {', '.join(DATASETS)}",
-                file=sys.stderr,
-            )
-            return 2
-        load(ds, data_dir=args.data_dir, ijcnn1_encoding=args.ijcnn1_encoding)
+    logger.info(
+        "%d runs (t_inference %g s, preset %s)", len(configs), args.t_inference, args.preset
+    )
     t0 = time.perf_counter()
     records = run_sweep(
-        configs, out, jobs=args.jobs, progress=not args.no_progress, scheduler=args.scheduler
+        configs,
+        out,
+        jobs=args.jobs,
+        progress=not (args.no_progress or _quiet(args)),
+        scheduler=args.scheduler,
     )
     written = write_outputs(records, out)
     print((out / "summary.md").read_text())
@@ -424,9 +683,12 @@ def cmd_ridge(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .experiments import RunConfig
 
     out = prepare_out(args.out)
+    logger.info("writing results to %s", out.resolve())
     t0 = time.perf_counter()
     configs = [
         RunConfig(
@@ -436,26 +698,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
             k=k,
             seed=seed,
             backend=b,
-            t_inference=3600.0,
+            t_inference=args.t_inference,
         )
         for smp in ("rff", "orf", "sorf")
         for k in (1, 3)
         for seed in range(args.seeds)
         for b in ("fp", "analog")
     ]
-    records = run_sweep(configs, out, jobs=1, progress=False)
-    write_outputs(records, out)
+    records = run_sweep(configs, out, jobs=1, progress=not _quiet(args))
+    written = write_outputs(records, out)
+    when = (
+        "right after programming"
+        if args.t_inference == 0
+        else f"{args.t_inference:g} s after programming"
+    )
     print(
         "analogkernels demo — breast cancer (scikit-learn), RBF kernel (γ = 0.05), ridge α = 0.5,"
     )
-    print(f"projection on the simulated HERMES chip read 1 h after programming; {args.seeds} seeds")
+    print(f"projection in FP and on the simulated HERMES chip read {when}; {args.seeds} seeds")
     print()
     print(
         f"{'sampler':>7} {'k':>2} {'s':>4} | {'FP acc %':>8} {'chip acc %':>10} | "
         f"{'FP kernel err':>13} {'chip kernel err':>15}"
     )
-    import numpy as np
-
     for smp in ("rff", "orf", "sorf"):
         for k in (1, 3):
             sel = {
@@ -470,30 +735,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"{err['fp']:13.4f} {err['analog']:15.4f}"
             )
     print()
-    print(
-        f"figure: {out / 'figure_sklearn_breast_cancer.png'}   "
-        f"(done in {time.perf_counter() - t0:.1f} s)"
-    )
+    print("kernel err: ‖K − ΦΦᵀ‖_F/‖K‖_F; mean over seeds")
+    print(f"done in {time.perf_counter() - t0:.1f} s; wrote (folder set by --out):")
+    for p in written:
+        print(f"  {p}")
     return 0
 
 
-def _plot_listops(run, path: Path) -> None:
+def plot_listops(record: dict[str, Any], path: Path) -> None:
+    """Draw the ListOps bar chart from a ``listops.json`` record and save it.
+
+    Bars: test accuracy of the trained FP model and after hardware-aware
+    fine-tuning, each in FP, with the projection on the chip and with the full
+    model on the chip; chip bars are the mean over programming seeds with error
+    bars ± 1 standard deviation (FP: one model, no error bar). The accuracy
+    axis starts at 0; the dotted line is the majority-class accuracy.
+
+    Parameters
+    ----------
+    record : dict
+        The content of ``listops.json`` (:class:`analogkernels.lra.ListOpsRun`
+        fields without the model).
+    path : Path
+        Where to write the PNG.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
     groups = [
-        ("trained FP", run.fp, run.attention_only, run.full),
-        ("after HW-aware fine-tuning", run.hwa_fp, run.hwa_attention_only, run.hwa_full),
+        ("trained FP", record["fp"], record["attention_only"], record["full"]),
+        (
+            "after HW-aware fine-tuning",
+            record["hwa_fp"],
+            record["hwa_attention_only"],
+            record["hwa_full"],
+        ),
     ]
     width = 0.25
+    top = 0.0
     for i, (_, fp, att, full) in enumerate(groups):
         xs = np.array([i - width, i, i + width])
         means = [100 * fp, 100 * np.mean(att), 100 * np.mean(full)]
         errs = [0, 100 * np.std(att), 100 * np.std(full)]
+        top = max(top, *(m + e for m, e in zip(means, errs, strict=True)))
         ax.bar(
             xs,
             means,
@@ -503,13 +791,92 @@ def _plot_listops(run, path: Path) -> None:
             color=["tab:gray", "tab:blue", "tab:orange"],
             label=["FP", "projection on chip", "full model on chip"] if i == 0 else None,
         )
-    ax.axhline(100 * run.settings["majority"], color="k", linestyle=":", label="majority class")
+        for x, m in zip(xs, means, strict=True):
+            ax.annotate(
+                f"{m:.1f}",
+                (x, m),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                xytext=(0, 6),
+                textcoords="offset points",
+            )
+    settings = record["settings"]
+    ax.axhline(100 * settings["majority"], color="k", linestyle=":", label="majority class")
     ax.set_xticks([0, 1], [g[0] for g in groups])
     ax.set_ylabel("test accuracy (%)")
-    lo = min(100 * run.settings["majority"], 100 * min(run.fp, run.hwa_fp)) - 5
-    ax.set_ylim(max(0, lo), None)
-    ax.set_title("ListOps: FP vs simulated HERMES chip (mean ± std over programming seeds)")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, max(top, 100 * settings["majority"]) * 1.25)
+    ax.set_title(
+        f"ListOps: FP vs simulated HERMES chip\nchip bars: mean, error bars ± 1 std over "
+        f"{settings['seeds']} programming seeds",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+#: Axis label of the attention error.
+ATTENTION_ERROR_LABEL = "relative attention error\n‖A − Â‖_F / ‖A‖_F"
+
+
+def plot_attention_error(
+    records: list[dict[str, Any]], path: Path, seeds: int | None = None
+) -> None:
+    """Draw the attention error study from ``attention_error.json`` and save it.
+
+    Error of FAVOR+ attention against softmax attention against k (integer
+    ticks; s = k·d − 1 projections), one colour per Q/K/V source, FP solid, chip
+    dashed; points are the mean over seeds, error bars ± 1 standard deviation.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`analogkernels.lra.attention_error_study`.
+    path : Path
+        Where to write the PNG.
+    seeds : int, optional
+        Number of seeds behind each point (default: the records' ``seeds`` field).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .experiments import BACKEND_LABELS
+
+    seeds = seeds or next((r["seeds"] for r in records if "seeds" in r), None)
+    sources = list(dict.fromkeys(r["source"] for r in records))
+    ks = sorted({int(r["k"]) for r in records})
+    by = {(r["source"], r["k"], r["backend"]): r for r in records}
+    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    colours = ("tab:blue", "tab:green", "tab:red", "tab:purple")
+    for src, colour in zip(sources, colours, strict=False):
+        for backend, style in (("fp", "-"), ("analog", "--")):
+            rs = [by[(src, k, backend)] for k in ks if (src, k, backend) in by]
+            if not rs:
+                continue
+            ax.errorbar(
+                [r["k"] for r in rs],
+                [r["error_mean"] for r in rs],
+                yerr=[r["error_std"] for r in rs],
+                color=colour,
+                linestyle=style,
+                marker="o",
+                capsize=2,
+                label=f"{src}, {BACKEND_LABELS[backend]}",
+            )
+    ax.set_xticks(ks)
+    ax.set_xlabel("k (s = k·d − 1 projections)")
+    ax.set_ylabel(ATTENTION_ERROR_LABEL)
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    over = f"{seeds} seeds" if seeds else "seeds"
+    ax.set_title(
+        f"FAVOR+ vs softmax attention (SORF, HERMES preset)\nmean, error bars ± 1 std over {over}",
+        fontsize=9,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -524,8 +891,23 @@ def cmd_attention(args: argparse.Namespace) -> int:
         )
         return 1
     from . import lra
+    from .experiments import BACKEND_LABELS, software_versions
 
+    model = None
+    if args.attention_command == "error" and args.model is not None:
+        from .listops import REDUCED
+
+        model = lra.Performer(max_len=REDUCED.max_length)
+        try:
+            model.load_state_dict(torch.load(args.model))
+        except Exception as exc:  # unpickling or shape errors: not a ListOps model
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(
+                f"--model {args.model} is not a model saved by 'analogkernels attention "
+                f"listops' ({first})"
+            ) from None
     out = prepare_out(args.out)
+    logger.info("writing results to %s", out)
     if args.attention_command == "listops":
         t0 = time.perf_counter()
         run = lra.run_listops(
@@ -534,16 +916,26 @@ def cmd_attention(args: argparse.Namespace) -> int:
             t_inference=args.t_inference,
             train_steps=args.steps,
             hwa_steps=args.hwa_steps,
-            progress=lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", flush=True),
+            progress=lambda msg: logger.info("[%6.0f s] %s", time.perf_counter() - t0, msg),
         )
         torch.save(run.model.state_dict(), out / "model.pt")
-        table = run.table() + f"Wall time {time.perf_counter() - t0:.0f} s.\n"
+        versions = software_versions(torch=True)
+        table = (
+            run.table()
+            + f"Wall time {time.perf_counter() - t0:.0f} s. Software: "
+            + _versions_text(versions)
+            + ".\n"
+        )
         (out / "listops.md").write_text(table)
         record = {k: v for k, v in run.__dict__.items() if k != "model"}
+        record["versions"] = versions
         (out / "listops.json").write_text(json.dumps(record, indent=1))
-        _plot_listops(run, out / "listops.png")
+        plot_listops(record, out / "listops.png")
         print(table)
-        print(f"wrote {out / 'listops.md'}, {out / 'listops.png'}, {out / 'model.pt'}")
+        print(
+            f"wrote {out / 'listops.md'}, {out / 'listops.json'}, {out / 'listops.png'}, "
+            f"{out / 'model.pt'}"
+        )
         return 0
     # error study
     import numpy as np
@@ -554,21 +946,21 @@ def cmd_attention(args: argparse.Namespace) -> int:
         tuple(rng.standard_normal((1, 1, L, d)) * s for s in (0.5, 0.5, 1.0)) for _ in range(4)
     ]
     sets = {"gaussian (d=64)": gauss}
-    if args.model is not None:
+    if model is not None:
         from .listops import REDUCED, generate
 
-        model = lra.Performer(max_len=REDUCED.max_length)
-        model.load_state_dict(torch.load(args.model))
         tokens, _ = generate(16, REDUCED, seed=123, pad_to=REDUCED.max_length)
         captured = lra.capture_qkv(model, tokens)
         sets["ListOps model layer 1 (d=32)"] = [captured[0]]
     ks = range(1, 5) if args.quick else range(1, 8)
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     records = lra.attention_error_study(sets, ks=ks, seeds=seeds)
+    versions = software_versions(torch=True)
+    records = [{**r, "seeds": seeds, "versions": versions} for r in records]
     lines = [
         "# FAVOR+ attention error vs softmax attention (s = k·d − 1 projections)",
         "",
-        "| Q/K/V | k | s | FP error | chip error |",
+        f"| Q/K/V | k | s | {BACKEND_LABELS['fp']} error | {BACKEND_LABELS['analog']} error |",
         "|---|---|---|---|---|",
     ]
     by = {(r["source"], r["k"], r["backend"]): r for r in records}
@@ -579,55 +971,118 @@ def cmd_attention(args: argparse.Namespace) -> int:
                 f"| {src} | {k} | {fp['s']} | {fp['error_mean']:.4f} ± {fp['error_std']:.4f} "
                 f"| {an['error_mean']:.4f} ± {an['error_std']:.4f} |"
             )
-    table = "\n".join(lines) + f"\n\nMean over {seeds} seeds (SORF projections, HERMES preset).\n"
+    table = (
+        "\n".join(lines) + f"\n\nRelative error ‖A − Â‖_F/‖A‖_F, mean ± std over {seeds} seeds "
+        "(SORF projections, HERMES preset). Software: " + _versions_text(versions) + ".\n"
+    )
     (out / "attention_error.md").write_text(table)
     (out / "attention_error.json").write_text(json.dumps(records, indent=1))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
-    for src, colour in zip(sets, ("tab:blue", "tab:green"), strict=False):
-        for backend, style in (("fp", "-"), ("analog", "--")):
-            rs = [by[(src, k, backend)] for k in ks]
-            ax.errorbar(
-                list(ks),
-                [r["error_mean"] for r in rs],
-                yerr=[r["error_std"] for r in rs],
-                color=colour,
-                linestyle=style,
-                marker="o",
-                capsize=2,
-                label=f"{src} {backend.upper()}",
-            )
-    ax.set_xlabel("k (s = k·d − 1 projections)")
-    ax.set_ylabel("relative attention error")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.savefig(out / "attention_error.png", dpi=110)
-    plt.close(fig)
+    plot_attention_error(records, out / "attention_error.png")
     print(table)
+    print(
+        f"wrote {out / 'attention_error.md'}, {out / 'attention_error.json'}, "
+        f"{out / 'attention_error.png'}"
+    )
     return 0
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
-    from .energy import table
+    from .energy import PAPER_WIDTHS, table
 
+    _check_names("dataset", args.dataset, tuple(PAPER_WIDTHS))
     print(table(args.dataset, kernel=args.kernel, mode=args.mode))
     return 0
 
 
+def _versions_text(versions: dict[str, str]) -> str:
+    names = {"sklearn": "scikit-learn", "python": "Python"}
+    return ", ".join(
+        f"{names.get(k.removesuffix('_version'), k.removesuffix('_version'))} {v}"
+        for k, v in versions.items()
+    )
+
+
+def _check_names(what: str, names: list[str], choices: tuple[str, ...]) -> None:
+    bad = [n for n in names if n not in choices]
+    if bad:
+        raise UsageError(
+            f"unknown {what} {', '.join(map(repr, bad))}; choose from {', '.join(choices)}"
+        )
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    return getattr(args, "quiet", 0) > getattr(args, "verbose", 0)
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Log lines on stderr that do not break a running tqdm bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def configure_logging(verbose: int = 0, quiet: int = 0) -> logging.Logger:
+    """Send the ``analogkernels`` logger's messages to stderr at the CLI's level.
+
+    Parameters
+    ----------
+    verbose, quiet : int
+        How often ``-v`` and ``-q`` were given: INFO by default, DEBUG with more
+        ``-v`` than ``-q``, WARNING with more ``-q``.
+
+    Returns
+    -------
+    logging.Logger
+        The package logger ``analogkernels``.
+    """
+    level = logging.INFO
+    if verbose > quiet:
+        level = logging.DEBUG
+    elif quiet > verbose:
+        level = logging.WARNING
+    for h in list(logger.handlers):
+        if getattr(h, "_analogkernels_cli", False):
+            logger.removeHandler(h)
+    handler = _TqdmHandler(sys.stderr)
+    handler._analogkernels_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 done, 1 the run could not proceed, 2 a mistake on the
+        command line, 130 interrupted. Argument errors raise ``SystemExit(2)``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     handlers = {
         "ridge": cmd_ridge,
         "demo": cmd_demo,
         "energy": cmd_energy,
         "attention": cmd_attention,
     }
+    name = args.command
+    if name == "attention":
+        name += f" {args.attention_command}"
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -636,17 +1091,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except OutputError as exc:
-        print(f"analogkernels {args.command}: {exc}", file=sys.stderr)
+    except UsageError as exc:
+        print(f"analogkernels {name}: error: {exc}", file=sys.stderr)
         return 2
     except (AnalogKernelsError, ValueError, FileNotFoundError) as exc:
-        print(f"analogkernels {args.command}: {exc}", file=sys.stderr)
+        print(f"analogkernels {name}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         # Writing results (disk full, a folder made read-only meanwhile).
         where = f" ({exc.filename})" if exc.filename else ""
         print(
-            f"analogkernels {args.command}: cannot write the results{where}: {exc.strerror or exc}",
+            f"analogkernels {name}: cannot write the results{where}: {exc.strerror or exc}",
             file=sys.stderr,
         )
         return 2

@@ -35,7 +35,7 @@ from .kernel_approximation import RandomFourierFeatures
 from .kernels import approximation_error, arccos_kernel, rbf_kernel
 from .linear_model import RidgeClassifier
 
-__all__ = ["RunConfig", "run_one", "summarize"]
+__all__ = ["RunConfig", "plot_dataset", "run_one", "software_versions", "summarize"]
 
 GAMMA = 0.05
 ALPHA = 0.5
@@ -216,7 +216,86 @@ def read_record(path: Path, cfg: RunConfig) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------
+# software versions
+
+
+#: Record fields that hold the versions of the software a run was computed with
+#: (``version`` is the package's own, written by :func:`run_one`).
+VERSION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("python_version", "Python"),
+    ("numpy_version", "numpy"),
+    ("scipy_version", "scipy"),
+    ("sklearn_version", "scikit-learn"),
+)
+
+
+def software_versions(*, torch: bool = False) -> dict[str, str]:
+    """The versions of the software that determines the results.
+
+    Parameters
+    ----------
+    torch : bool, default False
+        Also record PyTorch's version (``"torch_version"``; ``"not installed"``
+        when it cannot be imported).
+
+    Returns
+    -------
+    dict of str to str
+        ``{"analogkernels_version", "python_version", "numpy_version",
+        "scipy_version", "sklearn_version"}`` (and ``"torch_version"``), flat so
+        that they fit a row of ``runs.csv``.
+    """
+    import platform
+
+    import scipy
+    import sklearn
+
+    out = {
+        "analogkernels_version": __version__,
+        "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        "sklearn_version": sklearn.__version__,
+    }
+    if torch:
+        try:
+            import torch as _torch
+
+            out["torch_version"] = str(_torch.__version__)
+        except ImportError:
+            out["torch_version"] = "not installed"
+    return out
+
+
+def versions_line(records: list[dict]) -> str:
+    """One line naming the software versions found in ``records``.
+
+    Parameters
+    ----------
+    records : list of dict
+        Run records (each may carry the fields of :data:`VERSION_FIELDS`).
+
+    Returns
+    -------
+    str
+        For example ``"analogkernels 0.1.0, Python 3.11.7, numpy 2.1.0, ..."``;
+        a field with several values lists them all, one missing from every
+        record says ``not recorded`` (records written before versions were
+        recorded).
+    """
+    parts = []
+    for field, name in (("version", "analogkernels"), *VERSION_FIELDS):
+        values = sorted({str(r[field]) for r in records if field in r})
+        parts.append(f"{name} {' / '.join(values) if values else 'not recorded'}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------
 # summary in the paper's form
+
+#: How the backends are named in text written for people (the CLI value and
+#: the ``backend`` field of a record stay ``fp`` and ``analog``).
+BACKEND_LABELS = {"fp": "FP", "analog": "chip"}
 
 
 def _group_mean(records: list[dict], keys: tuple[str, ...], value: str) -> dict:
@@ -227,9 +306,21 @@ def _group_mean(records: list[dict], keys: tuple[str, ...], value: str) -> dict:
 
 
 def summarize(records: list[dict]) -> str:
-    """``summary.md``: per dataset and kernel, the best-k seed-mean accuracy
-    averaged over the samplers, FP against analog (difference in points), and
-    the approximation error per k."""
+    """``summary.md`` of a sweep, in the paper's form.
+
+    Parameters
+    ----------
+    records : list of dict
+        Run records as returned by :func:`run_one`.
+
+    Returns
+    -------
+    str
+        Markdown: per dataset and kernel, the best-k seed-mean accuracy averaged
+        over the samplers, FP against the simulated chip (``backend="analog"``)
+        and their difference in points; the kernel approximation error per k;
+        the seeds, preset, read time and software versions.
+    """
     lines = ["# Kernel ridge classification: FP vs simulated HERMES chip", ""]
     if not records:
         return "\n".join([*lines, "(no runs)", ""])
@@ -238,14 +329,16 @@ def summarize(records: list[dict]) -> str:
     kernels = [k for k in KERNELS if any(r["kernel"] == k for r in records)]
     samplers = [s for s in SAMPLERS if any(r["sampler"] == s for r in records)]
     backends = [b for b in BACKENDS if any(r["backend"] == b for r in records)]
+    both = len(backends) == 2
     lines += [
         "Accuracy (%) on validation ∪ test: for each sampler the best k of the seed-mean "
-        "accuracy, then the mean over samplers.",
+        "accuracy, then the mean over samplers. FP: projection in floating point; chip: "
+        "projection on the simulated HERMES chip (`--backend analog`).",
         "",
         "| dataset | kernel | "
-        + " | ".join(f"{b.upper()} acc." for b in backends)
-        + (" | analog − FP (pp) |" if len(backends) == 2 else " |"),
-        "|---|---|" + "---|" * len(backends) + ("---|" if len(backends) == 2 else ""),
+        + " | ".join(f"{BACKEND_LABELS[b]} acc. (%)" for b in backends)
+        + (" | chip − FP (pp) |" if both else " |"),
+        "|---|---|" + "---|" * len(backends) + ("---|" if both else ""),
     ]
     diffs = []
     for ds in datasets:
@@ -259,17 +352,17 @@ def summarize(records: list[dict]) -> str:
                         best.append(max(vals))
                 row.append(100 * float(np.mean(best)) if best else float("nan"))
             cells = " | ".join(f"{v:.2f}" for v in row)
-            if len(backends) == 2:
+            if both:
                 diffs.append(row[1] - row[0])
                 cells += f" | {row[1] - row[0]:+.2f}"
             lines.append(f"| {ds} | {kern} | {cells} |")
     if diffs:
-        lines += ["", f"Mean difference analog − FP: {np.nanmean(diffs):+.2f} points.", ""]
+        lines += ["", f"Mean difference chip − FP: {np.nanmean(diffs):+.2f} points.", ""]
     errs = _group_mean(records, ("dataset", "kernel", "backend", "k"), "approximation_error")
     ks = sorted({r["k"] for r in records})
     lines += [
-        "Approximation error ‖K − ΦΦᵀ‖_F/‖K‖_F (mean over samplers and seeds, first 1000 "
-        "evaluation points), by k = log2(s/d):",
+        "Kernel approximation error ‖K − ΦΦᵀ‖_F/‖K‖_F (mean over samplers and seeds, first "
+        "1000 evaluation points), by k = log2(s/d) (s = 2^k·d − k projections):",
         "",
         "| dataset | kernel | backend | " + " | ".join(f"k={k}" for k in ks) + " |",
         "|---|---|---|" + "---|" * len(ks),
@@ -281,40 +374,63 @@ def summarize(records: list[dict]) -> str:
                     f"{errs[(ds, kern, b, k)][0]:.4f}" if (ds, kern, b, k) in errs else "-"
                     for k in ks
                 )
-                lines.append(f"| {ds} | {kern} | {b} | {cells} |")
+                lines.append(f"| {ds} | {kern} | {BACKEND_LABELS[b]} | {cells} |")
     seeds = sorted({r["seed"] for r in records})
     lines += [
         "",
-        f"{len(records)} runs; seeds {seeds[0]}–{seeds[-1]}; analogkernels "
-        f"{records[0]['version']}; preset {records[0]['preset']}, "
+        f"{len(records)} runs; seeds {seeds[0]}–{seeds[-1]}; preset {records[0]['preset']}, "
         f"t_inference {records[0]['t_inference']} s.",
+        "",
+        f"Software: {versions_line(records)}.",
         "",
     ]
     return "\n".join(lines)
 
 
+#: Axis label of the kernel approximation error.
+ERROR_LABEL = "kernel approximation error\n‖K − ΦΦᵀ‖_F / ‖K‖_F"
+
+
 def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
-    """The paper's Fig. 2 form: approximation error and accuracy against
-    log2(s/d), one colour per sampler, FP solid, analog dashed, error bars over
-    seeds; one row per kernel."""
+    """Draw the paper's Fig. 2 for one dataset and save it as a PNG.
+
+    One row per kernel; left the kernel approximation error, right the accuracy,
+    both against k = log2(s/d) (integer ticks; s = 2^k·d − k projections, so
+    the exact log2(s/d) lies slightly below k). One colour per sampler, FP
+    solid, chip (``backend="analog"``) dashed; points are the mean over seeds,
+    error bars ± 1 standard deviation over seeds (the caption says how many).
+
+    Parameters
+    ----------
+    records : list of dict
+        Run records (:func:`run_one`); those of other datasets are ignored.
+    dataset : str
+        The dataset to draw.
+    path : path
+        Where to write the PNG.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     rows = [r for r in records if r["dataset"] == dataset]
     kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)]
     fig, axes = plt.subplots(
-        len(kernels), 2, figsize=(9, 3.2 * len(kernels)), squeeze=False, constrained_layout=True
+        len(kernels), 2, figsize=(9, 3.3 * len(kernels) + 0.5), squeeze=False, layout="constrained"
     )
     colours = {"rff": "tab:blue", "orf": "tab:orange", "sorf": "tab:green"}
+    styles = {"fp": "-", "analog": "--"}
+    counts: set[int] = set()
     for i, kern in enumerate(kernels):
         for j, (metric, label) in enumerate(
-            [("approximation_error", "approximation error"), ("accuracy", "accuracy (%)")]
+            [("approximation_error", ERROR_LABEL), ("accuracy", "test accuracy (%)")]
         ):
             ax = axes[i][j]
+            ks: set[int] = set()
             for smp in SAMPLERS:
-                for backend, style in (("fp", "-"), ("analog", "--")):
+                for backend in BACKENDS:
                     sel = [
                         r
                         for r in rows
@@ -322,26 +438,43 @@ def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
                     ]
                     if not sel:
                         continue
-                    xs = sorted({r["log2_s_over_d"] for r in sel})
-                    vals = [[r[metric] for r in sel if r["log2_s_over_d"] == x] for x in xs]
+                    xs = sorted({int(r["k"]) for r in sel})
+                    ks.update(xs)
+                    vals = [[r[metric] for r in sel if r["k"] == x] for x in xs]
+                    counts.update(len(v) for v in vals)
                     scale = 100.0 if metric == "accuracy" else 1.0
                     ax.errorbar(
                         xs,
                         [scale * np.mean(v) for v in vals],
                         yerr=[scale * np.std(v) for v in vals],
                         color=colours[smp],
-                        linestyle=style,
+                        linestyle=styles[backend],
                         marker="o",
                         markersize=3,
                         capsize=2,
-                        label=f"{smp.upper()} {backend.upper()}",
                     )
-            ax.set_xlabel("log2(s/d)")
+            ax.set_xticks(sorted(ks))
+            ax.set_xlabel("k = log2(s/d)")
             ax.set_ylabel(label)
             ax.set_title(f"{dataset} — {kern}")
             ax.grid(alpha=0.3)
             if metric == "approximation_error":
                 ax.set_yscale("log")
-        axes[i][1].legend(fontsize=7, ncol=2)
+    handles = [
+        Line2D([], [], color=colours[s], marker="o", label=s.upper())
+        for s in SAMPLERS
+        if any(r["sampler"] == s for r in rows)
+    ] + [
+        Line2D([], [], color="k", linestyle=styles[b], label=BACKEND_LABELS[b])
+        for b in BACKENDS
+        if any(r["backend"] == b for r in rows)
+    ]
+    axes[0][1].legend(handles=handles, fontsize=7, ncol=2)
+    n = "/".join(str(c) for c in sorted(counts)) or "0"
+    fig.suptitle(
+        f"{dataset}: FP vs simulated HERMES chip — mean over {n} seeds, "
+        f"error bars ± 1 std over seeds",
+        fontsize=9,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -22,6 +22,7 @@ weight noise 0.12·max|W|, output noise 0.1, 8-bit inputs with learned ranges,
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from .listops import VOCAB, ListOpsConfig, generate
 from .torch import FavorAttention, HWALinear, convert_to_analog
 
 __all__ = ["ListOpsRun", "Performer", "attention_error_study", "run_listops"]
+
+logger = logging.getLogger(__name__)
 
 
 class Block(nn.Module):
@@ -153,8 +156,14 @@ def train(
     batch: int = 64,
     warmup: int = 300,
     seed: int = 0,
+    log_every: int = 100,
 ) -> list[float]:
-    """AdamW with linear warm-up, gradient clipping 1.0; returns the loss curve."""
+    """AdamW with linear warm-up, gradient clipping 1.0; returns the loss curve.
+
+    Every ``log_every`` steps (and at the last) logs the step, the mean loss
+    since the previous line and the elapsed time at INFO on the
+    ``analogkernels.lra`` logger (the CLI shows it; ``-q`` hides it).
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -162,7 +171,8 @@ def train(
     model.train()
     losses = []
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    for _ in range(steps):
+    t0 = time.perf_counter()
+    for step in range(steps):
         idx = torch.from_numpy(rng.integers(0, len(X), batch))
         loss = F.cross_entropy(model(Xt[idx]), yt[idx])
         opt.zero_grad()
@@ -174,6 +184,15 @@ def train(
             if isinstance(mod, HWALinear):
                 mod.clip_weights_()
         losses.append(float(loss.detach()))
+        if (step + 1) % max(1, log_every) == 0 or step + 1 == steps:
+            recent = losses[-(step % max(1, log_every) + 1) :]
+            logger.info(
+                "step %d/%d  loss %.4f  (%.0f s)",
+                step + 1,
+                steps,
+                float(np.mean(recent)),
+                time.perf_counter() - t0,
+            )
     return losses
 
 
@@ -218,6 +237,13 @@ def analog_accuracies(
             model, config, seed=1000 * (s + 1), linear=full, attention=True, t_inference=t_inference
         )
         out.append(accuracy(analog, X, y))
+        logger.info(
+            "%s on the chip, seed %d/%d: accuracy %.2f %%",
+            "full model" if full else "projection",
+            s + 1,
+            seeds,
+            100 * out[-1],
+        )
     return out
 
 
@@ -362,6 +388,7 @@ def attention_error_study(
         exact = [softmax_attention(q, k, v) for q, k, v in sets]
         for k in ks:
             s = k * dim - 1
+            logger.info("attention error: %s, k = %d (s = %d), %d seeds", name, k, s, seeds)
             for backend in ("fp", "analog"):
                 errs = []
                 for seed in range(seeds):
