@@ -473,6 +473,7 @@ def run_sweep(
     jobs: int = 1,
     progress: bool = True,
     scheduler: str | None = None,
+    desc: str = "ridge sweep",
 ) -> list[dict[str, Any]]:
     """Run every config not already cached in ``out/runs``; return all records.
 
@@ -504,7 +505,7 @@ def run_sweep(
         initial=len(records),
         disable=not progress,
         unit="run",
-        desc="ridge sweep",
+        desc=desc,
         dynamic_ncols=True,
     )
     try:
@@ -705,7 +706,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for seed in range(args.seeds)
         for b in ("fp", "analog")
     ]
-    records = run_sweep(configs, out, jobs=1, progress=not _quiet(args))
+    records = run_sweep(configs, out, jobs=1, progress=not _quiet(args), desc="demo")
     written = write_outputs(records, out)
     when = (
         "right after programming"
