@@ -300,3 +300,383 @@ def test_demo_in_a_read_only_folder_is_a_one_line_error(tmp_path, monkeypatch, c
     assert cli.main(["demo", "--seeds", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Permission denied" in err and "analogkernels-demo" in err
+
+
+# --- CLI conventions and figures (issue 14) ------------------------------------------
+
+
+def cli_code(argv):
+    """The exit code of ``analogkernels argv`` (argparse's errors raise SystemExit)."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["ridge", "--k", "5..1"], "'5..1' is an empty range"),
+        (["ridge", "--k", "0..3"], "k must lie in 1..8, got 0"),
+        (["ridge", "--data-dir", "/nonexistent-folder"], "/nonexistent-folder does not exist"),
+        (["ridge", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["ridge", "--kernel", "poly"], "invalid choice(s) poly"),
+        (["ridge", "--jobs", "2", "--scheduler", "local:2"], "exclude each other"),
+        (["demo", "--seeds", "0"], "expected a positive integer, got 0"),
+        (["demo", "--t-inference", "-1"], "expected a number >= 0"),
+        (["energy", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["energy", "--mode", "2-phase"], "invalid choice: '2-phase'"),
+        (["attention"], "required: STUDY"),
+        (["attention", "listops", "--steps", "0"], "expected a positive integer"),
+        (["attention", "error", "--model", "/nonexistent.pt"], "/nonexistent.pt does not exist"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_every_user_mistake_is_one_line_and_exit_2(argv, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, not even results/<timestamp>
+    assert cli_code(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    assert says in captured.err and "Traceback" not in captured.err
+    assert captured.err.startswith("analogkernels")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_dir_that_is_a_file_is_named(tmp_path, capsys):
+    f = tmp_path / "data.txt"
+    f.write_text("")
+    assert cli_code(["ridge", "--data-dir", str(f)]) == 2
+    assert f"{f} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_model_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a model")
+    out = tmp_path / "out"
+    assert cli_code(["attention", "error", "--model", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a model saved by" in err and "Traceback" not in err
+    assert not out.exists()  # refused before any output
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                yield from _subparsers(sub)
+
+
+def _help_of(help_text, option):
+    """The help paragraph of ``option`` in a --help text."""
+    lines = help_text.splitlines()
+    start = next(
+        i
+        for i, line in enumerate(lines)
+        if line.lstrip().startswith(option + " ") or line.strip() == option
+    )
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if line.lstrip().startswith("-"):
+            break
+        block.append(line)
+    return " ".join(part.strip() for part in block)
+
+
+def test_every_help_has_a_description_and_names_every_default():
+    import argparse
+
+    subs = dict(_subparsers(cli.build_parser()))
+    assert set(subs) == {"demo", "ridge", "attention", "listops", "error", "energy"}
+    for name, sub in subs.items():
+        assert sub.description and len(sub.description) > 40, name
+        text = sub.format_help()
+        for action in sub._actions:
+            if not action.option_strings or action.nargs == 0:
+                continue  # flags (--quick, -v) have no value to default
+            if action.default is argparse.SUPPRESS:
+                continue
+            para = _help_of(text, action.option_strings[-1])
+            assert "default" in para, (name, action.option_strings, para)
+            if action.choices:
+                assert all(str(c) in para for c in action.choices), para
+    ridge = subs["ridge"].format_help()
+    assert "(default: 1..5)" in _help_of(ridge, "--k")
+    assert "rbf, arccos0" in _help_of(ridge, "--kernel")
+    assert "(default: analogkernels-demo)" in _help_of(subs["demo"].format_help(), "--out")
+    assert "(default: 4-phase)" in _help_of(subs["energy"].format_help(), "--mode")
+
+
+def test_help_exits_0_and_prints_defaults(capsys):
+    assert cli_code(["ridge", "--help"]) == 0
+    assert "(default: 10)" in capsys.readouterr().out
+
+
+def test_one_read_time_default_for_every_subcommand():
+    subs = dict(_subparsers(cli.build_parser()))
+    defaults = {
+        name: sub.get_default("t_inference")
+        for name, sub in subs.items()
+        if any(a.dest == "t_inference" for a in sub._actions)
+    }
+    assert set(defaults) == {"demo", "ridge", "listops"}
+    assert set(defaults.values()) == {cli.DEFAULT_T_INFERENCE}
+
+
+def test_info_logs_by_default_quiet_silences_them_verbose_adds_debug(tiny_data, tmp_path, capsys):
+    import logging
+
+    assert cli.main(small_sweep(tiny_data, tmp_path / "a")) == 0
+    err = capsys.readouterr().err
+    assert "writing results to" in err and "loading magic04" in err
+    for argv in (
+        ["-q", *small_sweep(tiny_data, tmp_path / "b")],
+        [*small_sweep(tiny_data, tmp_path / "c"), "-q"],
+    ):
+        argv.remove("--no-progress")  # -q hides the progress bar too
+        assert cli.main(argv) == 0
+        captured = capsys.readouterr()
+        assert captured.err == "" and "2 runs in" in captured.out  # results still print
+    seen = []
+    real = cli.configure_logging
+
+    def spy(verbose, quiet):
+        handler = real(verbose, quiet)
+        seen.append(logging.getLogger("analogkernels").getEffectiveLevel())
+        return handler
+
+    cli.configure_logging = spy
+    try:
+        assert cli.main(["energy", "-v", "--dataset", "skin"]) == 0
+    finally:
+        cli.configure_logging = real
+    assert seen == [logging.DEBUG]
+    # main() leaves no handler behind
+    assert not any(
+        isinstance(h, cli._TqdmHandler) for h in logging.getLogger("analogkernels").handlers
+    )
+
+
+def test_sweep_records_and_summary_name_the_software_versions(tiny_data, tmp_path):
+    import platform
+
+    import scipy
+    import sklearn
+
+    out = tmp_path / "out"
+    assert cli.main(small_sweep(tiny_data, out)) == 0
+    runs = json.loads((out / "runs.json").read_text())
+    for r in runs:
+        assert r["numpy_version"] == np.__version__
+        assert r["scipy_version"] == scipy.__version__
+        assert r["sklearn_version"] == sklearn.__version__
+        assert r["python_version"] == platform.python_version()
+    cached = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert all(c["numpy_version"] == np.__version__ for c in cached)
+    header = (out / "runs.csv").read_text().splitlines()[0].split(",")
+    assert {"numpy_version", "scipy_version", "sklearn_version", "version"} <= set(header)
+    summary = (out / "summary.md").read_text()
+    assert f"numpy {np.__version__}" in summary
+    assert f"scikit-learn {sklearn.__version__}" in summary
+    # Records cached before versions were recorded: empty CSV cells, "not recorded".
+    old = [{k: v for k, v in runs[0].items() if not k.endswith("_version")}, runs[1]]
+    cli.write_outputs(old, out)
+    rows = (out / "runs.csv").read_text().splitlines()
+    assert len(rows) == 3 and "numpy_version" in rows[0]
+    assert f"numpy {np.__version__}" in (out / "summary.md").read_text()
+    cli.write_outputs(old[:1], out)
+    assert "numpy not recorded" in (out / "summary.md").read_text()
+
+
+def test_summary_calls_the_analog_backend_chip(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    argv = small_sweep(tiny_data, out)
+    argv[argv.index("fp")] = "fp,analog"
+    assert cli.main(argv) == 0
+    summary = (out / "summary.md").read_text()
+    assert "| FP acc. (%) | chip acc. (%) | chip − FP (pp) |" in summary
+    assert "ANALOG" not in summary and "| analog |" not in summary
+    assert "| magic04 | rbf | chip |" in summary
+
+
+def test_demo_says_where_it_writes_and_takes_a_read_time(tmp_path, capsys):
+    out = tmp_path / "demo-here"
+    argv = ["demo", "--out", str(out), "--seeds", "1", "--t-inference", "3600", "-q"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "read 3600 s after programming" in captured.out
+    for name in ("runs.json", "runs.csv", "summary.md", "figure_sklearn_breast_cancer.png"):
+        assert f"  {out / name}\n" in captured.out and (out / name).is_file()
+    runs = json.loads((out / "runs.json").read_text())
+    assert {r["t_inference"] for r in runs} == {3600.0}
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every matplotlib figure saved during the test, as an object."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    real = Figure.savefig
+
+    def save(self, *args, **kwargs):
+        figures.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", save)
+    return figures
+
+
+def fake_record(k, seed, backend, sampler="rff", kernel="rbf"):
+    rng = np.random.default_rng(hash((k, seed, backend, sampler, kernel)) % 2**32)
+    d = 10
+    return {
+        "dataset": "magic04",
+        "kernel": kernel,
+        "sampler": sampler,
+        "k": k,
+        "seed": seed,
+        "backend": backend,
+        "preset": "hermes",
+        "t_inference": 0.0,
+        "version": "0",
+        "log2_s_over_d": math.log2((2**k * d - k) / d),
+        "accuracy": 0.8 + 0.02 * k + 0.01 * rng.standard_normal(),
+        "approximation_error": 0.3 / k * (1 + 0.1 * rng.random()),
+    }
+
+
+def test_sweep_figure_axes(tmp_path, saved_figures):
+    records = [
+        fake_record(k, s, b, smp, kern)
+        for k in (1, 2, 3)
+        for s in range(4)
+        for b in ("fp", "analog")
+        for smp in ("rff", "sorf")
+        for kern in ("rbf", "arccos0")
+    ]
+    experiments.plot_dataset(records, "magic04", tmp_path / "f.png")
+    (fig,) = saved_figures
+    assert "± 1 std over seeds" in fig._suptitle.get_text()
+    assert "mean over 4 seeds" in fig._suptitle.get_text()
+    axes = fig.axes
+    assert len(axes) == 4
+    for ax in axes:
+        assert ax.get_xlabel() == "k = log2(s/d)"
+        assert list(ax.get_xticks()) == [1, 2, 3]
+        for line in ax.lines:  # points at the integer k, not at log2(s/d)
+            assert set(line.get_xdata()) <= {1, 2, 3}
+    err_ax, acc_ax = axes[0], axes[1]
+    assert "kernel approximation error" in err_ax.get_ylabel()
+    assert "‖K − ΦΦᵀ‖_F / ‖K‖_F" in err_ax.get_ylabel()
+    assert acc_ax.get_ylabel() == "test accuracy (%)"
+    labels = [t.get_text() for t in acc_ax.get_legend().get_texts()]
+    assert labels == ["RFF", "SORF", "FP", "chip"]
+
+
+def test_listops_figure_starts_at_zero_and_explains_error_bars(tmp_path, saved_figures):
+    record = {
+        "fp": 0.34,
+        "attention_only": [0.34, 0.35, 0.345],
+        "full": [0.33, 0.35, 0.34],
+        "hwa_fp": 0.37,
+        "hwa_attention_only": [0.36, 0.365, 0.36],
+        "hwa_full": [0.35, 0.36, 0.355],
+        "settings": {"majority": 0.12, "seeds": 3},
+    }
+    cli.plot_listops(record, tmp_path / "l.png")
+    (fig,) = saved_figures
+    (ax,) = fig.axes
+    assert ax.get_ylim()[0] == 0
+    assert ax.get_ylim()[1] > 37
+    assert ax.get_ylabel() == "test accuracy (%)"
+    assert "error bars ± 1 std over 3 programming seeds" in ax.get_title()
+
+
+def test_attention_error_study_records_versions_and_figure_axes(tmp_path, capsys, saved_figures):
+    torch = pytest.importorskip("torch")
+    out = tmp_path / "att"
+    assert cli.main(["attention", "error", "--quick", "--seeds", "1", "--out", str(out)]) == 0
+    records = json.loads((out / "attention_error.json").read_text())
+    assert {r["versions"]["torch_version"] for r in records} == {str(torch.__version__)}
+    assert {r["seeds"] for r in records} == {1}
+    assert f"torch {torch.__version__}" in (out / "attention_error.md").read_text()
+    assert "k = 4 (s = 255)" in capsys.readouterr().err  # progress per k
+    (fig,) = saved_figures
+    (ax,) = fig.axes
+    assert list(ax.get_xticks()) == [1, 2, 3, 4]
+    assert "‖A − Â‖_F / ‖A‖_F" in ax.get_ylabel()
+    assert "± 1 std over 1 seeds" in ax.get_title()
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {
+        "gaussian (d=64), FP",
+        "gaussian (d=64), chip",
+    }
+
+
+def test_listops_results_record_versions(tmp_path, monkeypatch, capsys, saved_figures):
+    torch = pytest.importorskip("torch")
+    from analogkernels import lra
+
+    def fake_run(**kwargs):
+        kwargs["progress"]("training FP (1 steps)")
+        settings = {
+            "max_depth": 4,
+            "max_args": 5,
+            "min_length": 8,
+            "max_length": 64,
+            "n_train": 10,
+            "n_test": 10,
+            "train_steps": 1,
+            "hwa_steps": 1,
+            "batch": 64,
+            "seeds": 2,
+            "t_inference": kwargs["t_inference"],
+            "majority": 0.1,
+        }
+        return lra.ListOpsRun(
+            0.3,
+            [0.3, 0.31],
+            [0.29, 0.3],
+            0.32,
+            [0.31, 0.3],
+            [0.3, 0.3],
+            1.0,
+            settings,
+            lra.Performer(),
+        )
+
+    monkeypatch.setattr(lra, "run_listops", fake_run)
+    out = tmp_path / "lo"
+    assert cli.main(["attention", "listops", "--out", str(out)]) == 0
+    record = json.loads((out / "listops.json").read_text())
+    versions = record["versions"]
+    assert versions["torch_version"] == str(torch.__version__)
+    assert versions["numpy_version"] == np.__version__
+    assert {"scipy_version", "sklearn_version", "analogkernels_version"} <= set(versions)
+    assert record["settings"]["t_inference"] == cli.DEFAULT_T_INFERENCE
+    assert f"torch {torch.__version__}" in (out / "listops.md").read_text()
+    assert "training FP" in capsys.readouterr().err
+    assert saved_figures and saved_figures[0].axes[0].get_ylim()[0] == 0
+
+
+def test_training_logs_its_loss(caplog):
+    pytest.importorskip("torch")
+    import logging
+
+    from analogkernels import lra
+    from analogkernels.listops import ListOpsConfig, generate
+
+    cfg = ListOpsConfig(max_depth=2, max_args=3, min_length=4, max_length=16)
+    X, y = generate(32, cfg, seed=0, pad_to=16)
+    model = lra.Performer(max_len=16)
+    with caplog.at_level(logging.INFO, logger="analogkernels"):
+        losses = lra.train(model, X, y, steps=5, lr=1e-3, batch=8, warmup=1, log_every=2)
+    lines = [r.getMessage() for r in caplog.records if r.name == "analogkernels.lra"]
+    assert [line.split()[1] for line in lines] == ["2/5", "4/5", "5/5"]
+    assert f"loss {np.mean(losses[4:]):.4f}" in lines[-1]
+    assert f"loss {np.mean(losses[:2]):.4f}" in lines[0]

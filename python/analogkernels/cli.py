@@ -1027,7 +1027,7 @@ class _TqdmHandler(logging.StreamHandler):
             self.handleError(record)
 
 
-def configure_logging(verbose: int = 0, quiet: int = 0) -> logging.Logger:
+def configure_logging(verbose: int = 0, quiet: int = 0) -> logging.Handler:
     """Send the ``analogkernels`` logger's messages to stderr at the CLI's level.
 
     Parameters
@@ -1038,24 +1038,20 @@ def configure_logging(verbose: int = 0, quiet: int = 0) -> logging.Logger:
 
     Returns
     -------
-    logging.Logger
-        The package logger ``analogkernels``.
+    logging.Handler
+        The handler added to the package logger ``analogkernels`` (remove it
+        with ``logging.getLogger("analogkernels").removeHandler``).
     """
     level = logging.INFO
     if verbose > quiet:
         level = logging.DEBUG
     elif quiet > verbose:
         level = logging.WARNING
-    for h in list(logger.handlers):
-        if getattr(h, "_analogkernels_cli", False):
-            logger.removeHandler(h)
     handler = _TqdmHandler(sys.stderr)
-    handler._analogkernels_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False
-    return logger
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1074,7 +1070,18 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
+    # The CLI's handler and level hold for this call only (main() may be called
+    # from Python, and the package logs through the application's logging).
+    previous_level = logger.level
+    handler = configure_logging(args.verbose, args.quiet)
+    try:
+        return _dispatch(args)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     handlers = {
         "ridge": cmd_ridge,
         "demo": cmd_demo,
