@@ -322,6 +322,8 @@ def cli_code(argv):
         (["ridge", "--dataset", "mnist"], "unknown dataset 'mnist'"),
         (["ridge", "--kernel", "poly"], "invalid choice(s) poly"),
         (["ridge", "--jobs", "2", "--scheduler", "local:2"], "exclude each other"),
+        (["ridge", "--scheduler", "local:x"], "local:N needs a positive number of workers"),
+        (["ridge", "--scheduler", "nonsense"], "expected a scheduler address"),
         (["demo", "--seeds", "0"], "expected a positive integer, got 0"),
         (["demo", "--t-inference", "-1"], "expected a number >= 0"),
         (["energy", "--dataset", "mnist"], "unknown dataset 'mnist'"),
@@ -680,3 +682,9 @@ def test_training_logs_its_loss(caplog):
     assert [line.split()[1] for line in lines] == ["2/5", "4/5", "5/5"]
     assert f"loss {np.mean(losses[4:]):.4f}" in lines[-1]
     assert f"loss {np.mean(losses[:2]):.4f}" in lines[0]
+
+
+def test_repeated_names_and_ks_run_once():
+    args = cli.build_parser().parse_args(["ridge", "--kernel", "rbf,rbf", "--k", "3,1,3"])
+    assert args.kernel == ["rbf"] and args.k == [3, 1]
+    assert cli.build_parser().parse_args(["ridge", "--scheduler", "local:2"]).scheduler == "local:2"

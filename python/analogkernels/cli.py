@@ -94,7 +94,8 @@ DEFAULT_DATASETS = "ijcnn1,cod-rna,skin,magic04"
 
 def _csv_list(choices: tuple[str, ...] | None = None):
     def parse(text: str) -> list[str]:
-        items = [t.strip() for t in text.split(",") if t.strip()]
+        # In order, each once (a repeated name would run and count twice).
+        items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
         if not items:
             raise argparse.ArgumentTypeError("expected a comma-separated list")
         if choices is not None:
@@ -135,7 +136,25 @@ def _k_range(text: str) -> list[int]:
         )
     if ".." in text:
         return list(range(bounds[0], bounds[1] + 1))
-    return bounds
+    return list(dict.fromkeys(bounds))
+
+
+def _scheduler_address(text: str) -> str:
+    """``local``, ``local:N`` or a scheduler address (``tcp://host:port``, ``host:port``)."""
+    if text == "local" or text.startswith("local:"):
+        n = text.partition(":")[2]
+        if text != "local" and not (n.isdigit() and int(n) >= 1):
+            raise argparse.ArgumentTypeError(
+                f"local:N needs a positive number of workers N, got {text!r}"
+            )
+        return text
+    host, _, port = text.rpartition(":")
+    if "://" not in text and not (host and port.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"expected a scheduler address like tcp://host:8786 or host:8786, or local:N, "
+            f"got {text!r}"
+        )
+    return text
 
 
 def _existing_dir(text: str) -> str:
@@ -328,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
     ridge.add_argument(
         "--scheduler",
+        type=_scheduler_address,
         default=None,
         metavar="ADDRESS",
         help="run the configurations as tasks on a Dask 'distributed' scheduler at ADDRESS "
