@@ -83,6 +83,11 @@ try:  # the torch example needs the [torch] extra; without it the gallery skips 
 except ImportError:
     sphinx_gallery_conf["ignore_pattern"] += r"|plot_favor_attention_torch\.py"
 
+try:  # the out-of-core example needs the [dask] extra; without it the gallery skips it
+    import distributed  # noqa: F401
+except ImportError:
+    sphinx_gallery_conf["ignore_pattern"] += r"|plot_dask_out_of_core\.py"
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"analogkernels {release}"
 html_static_path = ["_static"]
