@@ -198,22 +198,53 @@ def fwht_ref(x: np.ndarray) -> np.ndarray:
     return y
 
 
-def compare(got: np.ndarray, ref: np.ndarray, tol: np.ndarray | float, dtype, what: str) -> None:
+def compare(
+    got: np.ndarray,
+    ref: np.ndarray,
+    tol: np.ndarray | float,
+    dtype,
+    what: str,
+    overflow: str = "lenient",
+) -> None:
     """``got`` within ``tol`` of the long-double reference wherever the
-    reference is safely finite in ``dtype``; non-finite where it overflows
-    by a margin is accepted either way."""
-    big = np.finfo(dtype).max / 4
+    reference is safely finite in ``dtype``. Where it is not:
+
+    ``overflow="lenient"``: non-finite where the reference is beyond
+    ``max / 4`` is accepted either way;
+    ``overflow="exact"`` (the Hadamard transforms, which promise exact-range
+    arithmetic): finite and within ``tol`` wherever ``|ref| + tol`` is below
+    ``max``, ±inf with the sign of the reference wherever ``|ref| - tol`` is
+    above it, and in between one or the other; never NaN.
+    """
+    info = np.finfo(dtype)
     ref = np.asarray(ref, dtype=np.longdouble)
-    finite_ref = np.isfinite(ref) & (np.abs(ref) < big)
-    bad_inf = finite_ref & ~np.isfinite(got)
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.longdouble), ref.shape)
+    mag = np.abs(ref)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if overflow == "exact":
+            must_fit = np.isfinite(ref) & (mag + tol < np.longdouble(info.max))
+            must_overflow = np.isfinite(mag - tol) & (mag - tol > np.longdouble(info.max))
+            may_overflow = np.isfinite(ref) & ~must_fit
+        else:
+            must_fit = np.isfinite(ref) & (mag < np.longdouble(info.max) / 4)
+            must_overflow = may_overflow = np.zeros(ref.shape, bool)
+    bad_inf = must_fit & ~np.isfinite(got)
     if bad_inf.any():
         i = np.argwhere(bad_inf)[0]
         raise WrongResult(
             f"{what}: {got[tuple(i)]} at {tuple(i)} where the exact result is "
             f"{float(ref[tuple(i)])!r}"
         )
-    err = np.where(finite_ref, np.abs(got.astype(np.longdouble) - ref), 0)
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.longdouble), err.shape)
+    right_inf = np.isinf(got) & (np.sign(got) == np.sign(ref))
+    bad_overflow = (must_overflow & ~right_inf) | (may_overflow & np.isnan(got))
+    if bad_overflow.any():
+        i = np.argwhere(bad_overflow)[0]
+        raise WrongResult(
+            f"{what}: {got[tuple(i)]} at {tuple(i)} where the exact result "
+            f"{float(ref[tuple(i)])!r} overflows {np.dtype(dtype).name} (expected ±inf)"
+        )
+    close = must_fit | (may_overflow & np.isfinite(got))
+    err = np.where(close, np.abs(got.astype(np.longdouble) - ref), 0)
     if (err > tol).any():
         i = np.argwhere(err > tol)[0]
         raise WrongResult(
@@ -291,25 +322,36 @@ def _transform(kind: str, x, diagonals=(), normalize=False, out=None, isa=None):
         return None
     xs = x_before.astype(dtype).astype(np.longdouble)  # the engine's input
     ds = [d.astype(dtype).astype(np.longdouble) for d in diag]
-    eps = float(np.finfo(dtype).eps)
+    eps = np.longdouble(np.finfo(dtype).eps)
     logn = math.log2(n) if n > 1 else 0
+    # Growth bounds in long double (a Python float overflows for diagonals
+    # near the top of float64).
+    dmax = [np.abs(d).max(initial=0) for d in ds]
     if kind == "sorf_block":
         y = fwht_ref(xs * ds[2])
         y = fwht_ref(y * ds[1])
         y = fwht_ref(y * ds[0]) / n
-        growth = n * n * max(1.0, *(float(np.abs(d).max(initial=0)) for d in ds)) ** 3
+        growth = np.longdouble(n) * n * max(np.longdouble(1), *dmax) ** 3
         stages = 3
     else:
         y = fwht_ref(xs * ds[0]) if ds else fwht_ref(xs)
         if normalize:
             y = y * np.longdouble(float(dtype.type(1 / math.sqrt(n))))
-        growth = math.sqrt(n) if normalize else n
-        growth *= float(np.abs(ds[0]).max(initial=0)) if ds else 1.0
+        growth = np.longdouble(math.sqrt(n) if normalize else n)
+        growth *= dmax[0] if ds else 1
         stages = 1
-    scale = np.abs(xs).max(axis=-1, keepdims=True) * np.longdouble(growth)
-    tol = (stages * logn + 3) * eps * scale + np.finfo(dtype).tiny * 64
-    rows = _finite_rows(xs) & np.isfinite(scale[..., 0])
-    compare(np.where(rows[..., None], got, 0), np.where(rows[..., None], y, 0), tol, dtype, kind)
+    scale = np.abs(xs).max(axis=-1, keepdims=True) * growth
+    tol = (stages * logn + 3) * eps * scale + np.longdouble(np.finfo(dtype).tiny) * 64
+    # Rows with inf or NaN (in x or a diagonal) have no finite reference.
+    rows = _finite_rows(xs) & np.isfinite(scale[..., 0]) & all(np.isfinite(d).all() for d in ds)
+    compare(
+        np.where(rows[..., None], got, 0),
+        np.where(rows[..., None], y, 0),
+        np.where(rows[..., None], tol, 0),
+        dtype,
+        kind,
+        overflow="exact",
+    )
     return None
 
 

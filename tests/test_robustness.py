@@ -208,6 +208,29 @@ def test_true_overflow_and_nan_are_kept():
     assert np.all(np.isnan(fwht(np.array([np.nan, 1e308, 0, 0]), normalize=True)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unnormalised_overflow_is_inf_where_exact_result_overflows_and_exact_elsewhere(dtype):
+    # Found by the fuzz suite: H [MAX]*4 = [4 MAX, 0, 0, 0] gave [inf, 0, NaN, 0]
+    # (inf - inf in the last butterfly stage).
+    big = np.finfo(dtype).max
+    for isa in analogkernels.hadamard.available_isas():
+        np.testing.assert_array_equal(
+            fwht(np.full(4, big, dtype), isa=isa), np.array([np.inf, 0, 0, 0], dtype)
+        )
+        # Rows of every kernel path (in registers, several passes, several
+        # L1 blocks), among ordinary rows: -inf where the exact sum
+        # overflows, the exact zeros elsewhere, ordinary rows unchanged.
+        for n in (2, 64, 1024, 1 << 14):
+            x = np.ones((3, n), dtype)
+            x[1] = -big
+            got = fwht(x, isa=isa)
+            assert got[1, 0] == -np.inf and np.all(got[1, 1:] == 0), (isa, n)
+            np.testing.assert_array_equal(got[[0, 2]], fwht(np.ones((2, n), dtype), isa=isa))
+    # The diagonal's products overflow: H [2 MAX, -2 MAX] = [0, 4 MAX].
+    y = randomized_hadamard(np.full(2, big, dtype), np.array([2, -2], dtype))
+    np.testing.assert_array_equal(y, np.array([0, np.inf], dtype))
+
+
 # ---------------------------------------------------------------------------
 # error classes, out= left alone on failure
 

@@ -22,6 +22,11 @@ pub(crate) trait Simd {
     /// `h`; lane `i` with `i & h == 0` gets `x[i] + x[i+h]`, lane `i + h` gets
     /// `x[i] - x[i+h]` (or `x[i] + (-x[i+h])`, the same IEEE value).
     unsafe fn in_register(v: Self::V) -> Self::V;
+    /// `max(acc, |v|)` lane by lane (NaN lanes may give anything: a row with
+    /// NaN needs no overflow guard).
+    unsafe fn peak(acc: Self::V, v: Self::V) -> Self::V;
+    /// Whether some lane of `v` exceeds the same lane of `t`.
+    unsafe fn any_gt(v: Self::V, t: Self::V) -> bool;
 }
 
 /// `log2(R)` butterfly stages across `R` vectors (half-widths 1, 2, .. R/2).
@@ -120,19 +125,32 @@ unsafe fn strided_stages<S: Simd>(
 
 /// First pass over a contiguous row: diagonal pre-multiplication, the
 /// in-register stages and `log2(R)` cross-vector stages, `R` vectors at a time.
+/// With a `limit`, each group of `R` vectors is checked as it is loaded: if an
+/// element's magnitude exceeds the limit, the pass stops before storing that
+/// group and returns the number of elements it completed (groups before it).
 #[inline(always)]
 unsafe fn first_pass<S: Simd, const R: usize>(
     x: *mut S::T,
     m: usize,
     signs: *const S::T,
     scale: Option<S::V>,
-) {
+    limit: Option<S::V>,
+) -> Option<usize> {
     let mut v = [S::splat(S::T::ZERO); R];
     let mut g = 0;
     while g < m {
         let p = x.add(g * S::LANES);
         for (k, vk) in v.iter_mut().enumerate() {
             *vk = S::load(p.add(k * S::LANES));
+        }
+        if let Some(t) = limit {
+            let mut acc = S::splat(S::T::ZERO);
+            for vk in v.iter() {
+                acc = S::peak(acc, *vk);
+            }
+            if S::any_gt(acc, t) {
+                return Some(g * S::LANES);
+            }
         }
         if !signs.is_null() {
             let q = signs.add(g * S::LANES);
@@ -154,11 +172,20 @@ unsafe fn first_pass<S: Simd, const R: usize>(
         }
         g += R;
     }
+    None
 }
 
 /// Full transforms of `rows` contiguous rows of length `n`
-/// (`LANES <= n`, a power of two). One call covers many rows so that short
-/// rows (n = 32) do not pay a dispatch per row.
+/// (`LANES <= n <= block_len`, a power of two). One call covers many rows so
+/// that short rows (n = 32) do not pay a dispatch per row.
+///
+/// With a `limit`, stops at the first row with an element of magnitude above
+/// it, as its first pass meets it (see [`first_pass`]). Returns the number of
+/// elements completed: `rows · n` when every row is done; otherwise
+/// `r · n + k` where row `r` is the one stopped and `k` is 0 (row untouched:
+/// always when `n <= 8 · LANES`) or a multiple of `8 · LANES` (its first `k`
+/// elements have had the first pass: the transform of length `8 · LANES` of
+/// each group, after the diagonal; the rest is untouched).
 #[inline(always)]
 pub(crate) unsafe fn rows_kernel<S: Simd>(
     x: *mut S::T,
@@ -166,29 +193,42 @@ pub(crate) unsafe fn rows_kernel<S: Simd>(
     rows: usize,
     signs: *const S::T,
     scale: Option<S::T>,
-) {
+    limit: Option<S::T>,
+) -> usize {
+    let sv = scale.map(|s| S::splat(s));
+    let lv = limit.map(|l| S::splat(l));
     for r in 0..rows {
-        row_kernel::<S>(x.add(r * n), n, signs, scale);
+        if let Some(k) = row_kernel::<S>(x.add(r * n), n, signs, sv, lv) {
+            return r * n + k;
+        }
     }
+    rows * n
 }
 
-/// Full transform of a contiguous row, `LANES <= n`, `n` a power of two.
+/// Full transform of a contiguous row, `LANES <= n`, `n` a power of two; as
+/// [`first_pass`] with a limit.
 #[inline(always)]
-unsafe fn row_kernel<S: Simd>(x: *mut S::T, n: usize, signs: *const S::T, scale: Option<S::T>) {
+unsafe fn row_kernel<S: Simd>(
+    x: *mut S::T,
+    n: usize,
+    signs: *const S::T,
+    sv: Option<S::V>,
+    lv: Option<S::V>,
+) -> Option<usize> {
     let m = n / S::LANES;
-    let sv = scale.map(|s| S::splat(s));
     match m {
-        1 => first_pass::<S, 1>(x, m, signs, sv),
-        2 => first_pass::<S, 2>(x, m, signs, sv),
-        4 => first_pass::<S, 4>(x, m, signs, sv),
+        // The whole row is in registers before anything is stored.
+        1 => first_pass::<S, 1>(x, m, signs, sv, lv),
+        2 => first_pass::<S, 2>(x, m, signs, sv, lv),
+        4 => first_pass::<S, 4>(x, m, signs, sv, lv),
+        8 => first_pass::<S, 8>(x, m, signs, sv, lv),
         _ => {
-            if m == 8 {
-                first_pass::<S, 8>(x, m, signs, sv);
-            } else {
-                first_pass::<S, 8>(x, m, signs, None);
-                // A vector is one "row" of an (n/LANES) × LANES matrix.
-                strided_stages::<S>(x, m, S::LANES, S::LANES, 8, sv);
+            if let Some(k) = first_pass::<S, 8>(x, m, signs, None, lv) {
+                return Some(k);
             }
+            // A vector is one "row" of an (n/LANES) × LANES matrix.
+            strided_stages::<S>(x, m, S::LANES, S::LANES, 8, sv);
+            None
         }
     }
 }
@@ -241,15 +281,35 @@ impl<T: Float> Simd for Scalar<T> {
     unsafe fn in_register(v: T) -> T {
         v
     }
+    #[inline(always)]
+    unsafe fn peak(acc: T, v: T) -> T {
+        let a = if v < T::ZERO { -v } else { v };
+        if a > acc {
+            a
+        } else {
+            acc
+        }
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: T, t: T) -> bool {
+        v > t
+    }
 }
 
-/// Defines a `#[target_feature]` pair of entry points (row, columns) for one
+/// Defines the `#[target_feature]` entry points (rows, columns) for one
 /// [`Simd`] implementation, and returns them as a [`Kernels`] table.
 macro_rules! kernel_table {
     ($simd:ty, $t:ty, $feature:literal) => {{
         #[target_feature(enable = $feature)]
-        unsafe fn rows(x: *mut $t, n: usize, count: usize, signs: *const $t, scale: Option<$t>) {
-            $crate::hadamard::generic::rows_kernel::<$simd>(x, n, count, signs, scale)
+        unsafe fn rows(
+            x: *mut $t,
+            n: usize,
+            count: usize,
+            signs: *const $t,
+            scale: Option<$t>,
+            limit: Option<$t>,
+        ) -> usize {
+            $crate::hadamard::generic::rows_kernel::<$simd>(x, n, count, signs, scale, limit)
         }
         #[target_feature(enable = $feature)]
         unsafe fn columns(x: *mut $t, m: usize, stride: usize, width: usize, scale: Option<$t>) {
@@ -270,8 +330,9 @@ unsafe fn scalar_rows<T: Float>(
     rows: usize,
     signs: *const T,
     scale: Option<T>,
-) {
-    rows_kernel::<Scalar<T>>(x, n, rows, signs, scale)
+    limit: Option<T>,
+) -> usize {
+    rows_kernel::<Scalar<T>>(x, n, rows, signs, scale, limit)
 }
 
 unsafe fn scalar_columns<T: Float>(

@@ -15,6 +15,20 @@
 //! optional pre-multiplication by a diagonal (`signs`) happens before the first
 //! stage and the optional scaling after the last one, on every path.
 //!
+//! # Overflow
+//! One intermediate that overflows turns outputs whose exact value is finite
+//! into NaN (`inf - inf` in a later butterfly: `fwht([MAX; 4])` is
+//! `[inf, 0, 0, 0]`, not `[inf, 0, NaN, 0]`). A row that could overflow (an
+//! element within a factor `4 · n · max|diagonal|` of the largest finite
+//! value) is therefore transformed scaled by a power of two and scaled back
+//! (see `Guard`): every output is then ±inf where its exact value overflows,
+//! and otherwise what exact-range arithmetic gives. The kernels check each row
+//! as their first pass loads it, so ordinary data pays no extra pass. Such
+//! rows keep the bits of exact-range arithmetic on every path as long as the
+//! scaling leaves no element subnormal; where it does (elements some 2^100
+//! below the row's largest), they may differ between instruction sets in the
+//! last bits of outputs far below the row's magnitude.
+//!
 //! # How it is fast
 //! - Stages with `h` smaller than a SIMD vector run inside registers
 //!   ([`Simd::in_register`]), fused with the first three cross-vector stages.
@@ -88,11 +102,15 @@ impl Float for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const MAX: Self = f32::MAX;
+    #[inline(always)]
     fn max_abs(x: &[Self]) -> f64 {
         // The magnitude's bits order like the magnitude (NaN above inf), and
-        // an integer max vectorises where a float max does not.
-        let bits = x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
-        f32::from_bits(bits) as f64
+        // an integer max vectorises where a float max does not (signed: the
+        // bits are non-negative, and SSE2/AVX2 compare signed integers).
+        let bits = x
+            .iter()
+            .fold(0i32, |m, v| m.max((v.to_bits() & 0x7fff_ffff) as i32));
+        f32::from_bits(bits as u32) as f64
     }
     fn from_f64(x: f64) -> Self {
         x as f32
@@ -117,11 +135,12 @@ impl Float for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const MAX: Self = f64::MAX;
+    #[inline(always)]
     fn max_abs(x: &[Self]) -> f64 {
-        let bits = x
-            .iter()
-            .fold(0u64, |m, v| m.max(v.to_bits() & 0x7fff_ffff_ffff_ffff));
-        f64::from_bits(bits)
+        let bits = x.iter().fold(0i64, |m, v| {
+            m.max((v.to_bits() & 0x7fff_ffff_ffff_ffff) as i64)
+        });
+        f64::from_bits(bits as u64)
     }
     fn from_f64(x: f64) -> Self {
         x
@@ -215,6 +234,11 @@ impl Isa {
     }
 }
 
+/// `(data, n, rows, signs, scale, limit) -> elements completed`: see
+/// [`Kernels::rows`].
+pub(crate) type RowsKernel<T> =
+    unsafe fn(*mut T, usize, usize, *const T, Option<T>, Option<T>) -> usize;
+
 /// The kernels of one instruction set for one element type.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
@@ -223,7 +247,10 @@ pub struct Kernels<T> {
     pub(crate) lanes: usize,
     /// Transforms of `rows` contiguous rows of length `n`, `lanes <= n <= block_len`:
     /// optional diagonal pre-multiplication (`signs`, may be null) and scaling.
-    pub(crate) rows: unsafe fn(*mut T, usize, usize, *const T, Option<T>),
+    /// With a limit (last argument), stops at the first row that has an
+    /// element of magnitude above it, as the first pass loads it; returns the
+    /// number of elements completed (see `generic::rows_kernel`).
+    pub(crate) rows: RowsKernel<T>,
     /// The stages of a length-`m` transform across the rows of an `m × stride`
     /// matrix, on its first `width` columns (a multiple of `lanes`), then scaling.
     pub(crate) columns: unsafe fn(*mut T, usize, usize, usize, Option<T>),
@@ -324,21 +351,17 @@ unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
 impl<T> SendPtr<T> {
-    /// The pointer (a method, so closures capture the whole wrapper).
-    fn get(self) -> *mut T {
-        self.0
-    }
-
-    /// Offsets the pointer.
+    /// Offsets the pointer (a method, so closures capture the whole wrapper).
     fn at(self, offset: usize) -> *mut T {
         // SAFETY: callers stay inside the buffer the pointer came from.
         unsafe { self.0.add(offset) }
     }
 }
 
-/// Transforms `count` consecutive rows of any supported length,
-/// `threads_inside` allowing the blocks and column chunks of a long row to run
-/// in parallel.
+/// Transforms `count` consecutive rows of length `n <= block_len`. With a
+/// `limit`, stops at the first row with an element of magnitude above it;
+/// returns the number of elements completed, as [`Kernels::rows`] (rows
+/// shorter than a vector are stopped untouched).
 ///
 /// # Safety
 /// `data` points to `count * n` valid elements; `signs` is null or points to `n`.
@@ -349,102 +372,321 @@ unsafe fn transform_rows<T: Float>(
     count: usize,
     signs: *const T,
     scale: Option<T>,
+    limit: Option<T>,
+) -> usize {
+    debug_assert!(n <= block_len::<T>());
+    if n < k.lanes {
+        // Rows shorter than a vector: the portable kernel (the same
+        // operations, so the same bits), many rows per call.
+        if let Some(scalar) = T::kernels(Isa::Scalar) {
+            return (scalar.rows)(data, n, count, signs, scale, limit);
+        }
+    }
+    (k.rows)(data, n, count, signs, scale, limit)
+}
+
+/// Completes the transform of a row (`n <= block_len`) that the kernel
+/// stopped after the first pass of its first `done` elements (see
+/// [`Kernels::rows`]), scaling the whole row by `2^-e` first: the part
+/// already done after its first pass, the rest before. Without a limit, the
+/// same operations as an uninterrupted transform.
+fn finish_row<T: Float>(
+    k: &Kernels<T>,
+    row: &mut [T],
+    done: usize,
+    diag: Option<&[T]>,
+    scale: Option<T>,
+    e: i32,
+) {
+    let n = row.len();
+    scale_pow2(row, -e);
+    let diag_at = |j: usize| diag.map_or(std::ptr::null(), |d| d[j..].as_ptr());
+    if done == 0 {
+        // SAFETY: one row of n elements; the diagonal has n.
+        unsafe { transform_rows(k, row.as_mut_ptr(), n, 1, diag_at(0), scale, None) };
+        return;
+    }
+    // The first pass works on groups of 8 vectors; `done` is a multiple.
+    // (Rows shorter than a vector, which go to the portable kernel, are
+    // always stopped untouched.)
+    let group = 8 * k.lanes;
+    debug_assert!(done.is_multiple_of(group) && n > group);
+    for j in (done..n).step_by(group) {
+        // SAFETY: [j, j + group) is inside the row; so is the diagonal's.
+        // A row of one group is transformed by its first pass alone.
+        unsafe { (k.rows)(row[j..].as_mut_ptr(), group, 1, diag_at(j), None, None) };
+    }
+    // The remaining stages (half-widths from one group up), as the columns
+    // of the (n / group) × group matrix: the same butterflies, same bits.
+    // SAFETY: the matrix is the row.
+    unsafe { (k.columns)(row.as_mut_ptr(), n / group, group, group, scale) };
+}
+
+/// Runs `f(0..count)`, on the pool when `parallel`.
+fn for_each<F: Fn(usize) + Sync>(count: usize, parallel: bool, f: F) {
+    if parallel {
+        parallel::for_each_index(count, f);
+    } else {
+        (0..count).for_each(f);
+    }
+}
+
+/// One transform of a chain: `x ← scale · H · diag(diag) · x`, with an
+/// optional overflow guard.
+#[derive(Clone, Copy)]
+struct Stage<'a, T> {
+    /// The diagonal (`n` elements), if any.
+    diag: Option<&'a [T]>,
+    /// The scaling after the last butterfly stage, if any.
+    scale: Option<T>,
+    /// Prescaling of the rows that could overflow (see [`Guard`]).
+    guard: Option<Guard>,
+}
+
+impl<T: Float> Stage<'_, T> {
+    fn diag_ptr(&self) -> *const T {
+        self.diag.map_or(std::ptr::null(), |d| d.as_ptr())
+    }
+
+    /// The limit on `|x|` the kernels check (see [`Guard`]).
+    fn limit(&self) -> Option<T> {
+        self.guard.map(|g| T::from_f64(g.threshold))
+    }
+}
+
+/// Largest exponent of one prescaling, far beyond what any input needs (at
+/// most `log2(MAX) + 3 + log2_growth`, under 1100 for f64 with the largest
+/// diagonal): it only bounds the scaling loop.
+const MAX_PRESCALE_EXP: i32 = 1 << 12;
+/// Largest power of two applied in one multiplication: `2^±100` are normal
+/// numbers in f32.
+const SCALE_STEP: i32 = 100;
+
+/// Overflow guard of one transform.
+///
+/// Every intermediate value of a Walsh–Hadamard transform is bounded by the
+/// largest output of that transform (an intermediate is an average of outputs
+/// of the remaining stages), and an output by `n · max|d| · max|x|`. Yet one
+/// output that overflows turns others whose exact value is finite into NaN
+/// (`inf - inf` in a later butterfly). So a row with an element above
+/// `threshold` (a power of two, at most `MAX / (4 · 2^log2_growth)`) is
+/// transformed scaled by `2^-e` and scaled back by `2^e` afterwards: where
+/// the exact result overflows it becomes ±inf, and elsewhere the result is
+/// that of exact-range arithmetic. Powers of two only change exponents, so
+/// the bits are the unscaled ones except where the scaling makes an element
+/// subnormal; the difference is then below `2^e` times the smallest
+/// subnormal, far below the rounding error of the row's transform. Rows
+/// below the threshold (all rows of ordinary data) are untouched: the
+/// kernels check each row as their first pass loads it, before storing
+/// anything of it, so the check costs no extra pass over the data.
+#[derive(Clone, Copy, Debug)]
+struct Guard {
+    /// `log2` of the growth bound: `|intermediates|, |outputs| <= 2^log2_growth · max|x|`.
+    log2_growth: f64,
+    /// `log2` of the largest magnitude allowed to arise (`MAX / 4`).
+    limit: f64,
+    /// `max|x|` of a row above which it is prescaled.
+    threshold: f64,
+}
+
+impl Guard {
+    /// The guard of a transform with this growth; `None` where the growth is
+    /// not finite (a diagonal with inf or NaN gives a non-finite result
+    /// anyway, an all-zero one a zero result).
+    fn new<T: Float>(log2_growth: f64) -> Option<Guard> {
+        if !log2_growth.is_finite() {
+            return None;
+        }
+        let limit = T::MAX.to_f64().log2() - 2.0;
+        Some(Guard {
+            log2_growth,
+            limit,
+            // A power of two, so that it is exact in T (or 0 or inf).
+            threshold: (limit - log2_growth).floor().exp2(),
+        })
+    }
+
+    /// The prescaling exponent of a row whose largest magnitude is `m` (0:
+    /// none; non-finite rows give non-finite results anyway).
+    fn exponent(&self, m: f64) -> i32 {
+        if !(m.is_finite() && m > self.threshold) {
+            return 0;
+        }
+        let need = m.log2() + self.log2_growth - self.limit;
+        (need.ceil() as i32).clamp(1, MAX_PRESCALE_EXP)
+    }
+}
+
+/// Multiplies `x` by `2^e`, in steps that are exact powers of two of `T`
+/// (an overflow gives ±inf, as the exact product would).
+fn scale_pow2<T: Float>(x: &mut [T], e: i32) {
+    let mut rest = e;
+    while rest != 0 {
+        let step = rest.clamp(-SCALE_STEP, SCALE_STEP);
+        let f = T::from_f64(f64::from(step).exp2());
+        x.iter_mut().for_each(|v| *v = *v * f);
+        rest -= step;
+    }
+}
+
+/// Applies `stages` in order to every row of `data` (rows of `n`, a supported
+/// length). A guarded stage transforms rows until the kernel meets one above
+/// the guard's threshold, transforms that row prescaled (see [`Guard`]), and
+/// goes on; the prescaled rows are scaled back once, after the last stage.
+/// Rows longer than [`block_len`] go through [`long_row`], whose blocks may
+/// run in parallel (`threads_inside`).
+///
+/// Panics if a stage's diagonal does not have `n` elements (callers check).
+fn chain_rows<T: Float>(
+    k: &Kernels<T>,
+    data: &mut [T],
+    n: usize,
+    stages: &[Stage<'_, T>],
     threads_inside: bool,
 ) {
-    if n < k.lanes {
-        let signs = (!signs.is_null()).then(|| std::slice::from_raw_parts(signs, n));
-        for r in 0..count {
-            let slice = std::slice::from_raw_parts_mut(data.add(r * n), n);
-            reference::fwht_reference(slice, signs, scale);
+    assert!(stages.iter().all(|s| s.diag.is_none_or(|d| d.len() == n)));
+    if n == 0 {
+        return;
+    }
+    if n > block_len::<T>() {
+        for row in data.chunks_exact_mut(n) {
+            let applied: i32 = stages
+                .iter()
+                .map(|st| long_row(k, row, st, threads_inside))
+                .sum();
+            if applied != 0 {
+                scale_pow2(row, applied);
+            }
         }
         return;
     }
-    if n <= block_len::<T>() {
-        (k.rows)(data, n, count, signs, scale);
-        return;
+    let count = data.len() / n;
+    // (row, exponent) of the rows left scaled, sorted by row.
+    let mut applied: Vec<(usize, i32)> = Vec::new();
+    for st in stages {
+        let (diag, limit) = (st.diag_ptr(), st.limit());
+        let mut r = 0;
+        while r < count {
+            // SAFETY: rows [r, count) are inside `data`; the diagonal has n.
+            let done = unsafe {
+                transform_rows(
+                    k,
+                    data[r * n..].as_mut_ptr(),
+                    n,
+                    count - r,
+                    diag,
+                    st.scale,
+                    limit,
+                )
+            };
+            if done == (count - r) * n {
+                break;
+            }
+            // Row r has an element above the threshold; its first `off`
+            // elements have had the first pass, the rest is untouched.
+            r += done / n;
+            let off = done % n;
+            let row = &mut data[r * n..(r + 1) * n];
+            // The row's largest magnitude is in the untouched part (the part
+            // done is below the threshold).
+            let e = st.guard.map_or(0, |g| g.exponent(T::max_abs(&row[off..])));
+            finish_row(k, row, off, st.diag, st.scale, e);
+            if e != 0 {
+                match applied.binary_search_by_key(&r, |p| p.0) {
+                    Ok(i) => applied[i].1 += e,
+                    Err(i) => applied.insert(i, (r, e)),
+                }
+            }
+            r += 1;
+        }
     }
-    for r in 0..count {
-        long_row(k, data.add(r * n), n, signs, scale, threads_inside);
+    for &(r, e) in &applied {
+        scale_pow2(&mut data[r * n..(r + 1) * n], e);
     }
 }
 
-/// Four-step transform of one row longer than [`block_len`].
-///
-/// # Safety
-/// As [`transform_rows`] with `count = 1`.
-unsafe fn long_row<T: Float>(
+/// Four-step transform of one row longer than [`block_len`]: full transforms
+/// of each L1 block, then the stages that cross blocks on column chunks (an
+/// `m × block` matrix, transformed along `m`). With a guard, the kernel checks
+/// each block as it transforms it and leaves a block above the threshold
+/// untouched; if there is one, the whole row is scaled by `2^-e` before the
+/// cross-block stages (the blocks already transformed after their transform,
+/// the others before). Returns `e` (0 when nothing was scaled): the row is
+/// left scaled by `2^-e`.
+fn long_row<T: Float>(
     k: &Kernels<T>,
-    row: *mut T,
-    n: usize,
-    signs: *const T,
-    scale: Option<T>,
+    row: &mut [T],
+    st: &Stage<'_, T>,
     threads_inside: bool,
-) {
+) -> i32 {
+    let n = row.len();
     let block = block_len::<T>();
-    // Four-step scheme: full transforms of each L1 block, then the stages that
-    // cross blocks on column chunks (an m × block matrix, transformed along m).
     let m = n / block;
     let width = (COLUMN_CHUNK_BYTES / (m * std::mem::size_of::<T>()))
         .clamp(k.lanes.max(64 / std::mem::size_of::<T>()), block);
-    let ptr = SendPtr(row);
-    let sgn = SendPtr(signs as *mut T);
+    let ptr = SendPtr(row.as_mut_ptr());
     let kk = *k;
-    let do_block = move |b: usize| {
-        let s = if sgn.get().is_null() {
-            std::ptr::null()
-        } else {
-            sgn.at(b * block) as *const T
-        };
-        // SAFETY: block b covers elements [b*block, (b+1)*block) of the row.
-        unsafe { (kk.rows)(ptr.at(b * block), block, 1, s, None) };
-    };
-    let do_chunk = move |c: usize| {
-        // SAFETY: chunk c covers columns [c*width, (c+1)*width) of every block.
-        unsafe { (kk.columns)(ptr.at(c * width), m, block, width, scale) };
-    };
-    if threads_inside {
-        parallel::for_each_index(m, do_block);
-        parallel::for_each_index(block / width, do_chunk);
-    } else {
-        (0..m).for_each(do_block);
-        (0..block / width).for_each(do_chunk);
+    let (diag, scale, guard, limit) = (st.diag, st.scale, st.guard, st.limit());
+    // SAFETY (all closures below): block b covers elements
+    // [b*block, (b+1)*block) of the row, and each task touches only its own
+    // block (or, in the column phase, its own columns of every block).
+    let block_mut =
+        move |b: usize| unsafe { std::slice::from_raw_parts_mut(ptr.at(b * block), block) };
+    let diag_at = move |j: usize| diag.map_or(std::ptr::null(), |d| d[j..].as_ptr());
+    // (block, elements done) of the blocks the kernel stopped in.
+    let pending = std::sync::Mutex::new(Vec::new());
+    for_each(m, threads_inside, |b| {
+        // SAFETY: block b, and the diagonal's elements for it.
+        let done =
+            unsafe { (kk.rows)(ptr.at(b * block), block, 1, diag_at(b * block), None, limit) };
+        if done < block {
+            pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((b, done));
+        }
+    });
+    let pending = pending.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The row's exponent: that of its largest element, in the untouched part
+    // of a pending block.
+    let e = pending
+        .iter()
+        .map(|&(b, done)| guard.map_or(0, |g| g.exponent(T::max_abs(&block_mut(b)[done..]))))
+        .max()
+        .unwrap_or(0);
+    if !pending.is_empty() {
+        let mut left = vec![None; m];
+        pending.iter().for_each(|&(b, done)| left[b] = Some(done));
+        for_each(m, threads_inside, |b| match left[b] {
+            Some(done) => {
+                let s = diag.map(|d| &d[b * block..(b + 1) * block]);
+                finish_row(&kk, block_mut(b), done, s, None, e);
+            }
+            None => scale_pow2(block_mut(b), -e),
+        });
     }
+    for_each(block / width, threads_inside, |c| unsafe {
+        (kk.columns)(ptr.at(c * width), m, block, width, scale)
+    });
+    e
 }
 
-/// Core driver: every row of `data` (rows of `row_len`), optionally
-/// pre-multiplied by the diagonal `signs` and scaled by `scale`. With
-/// `guard = Some(log2_growth)`, rows that could overflow are prescaled (see
-/// [`overflow_prescale`]); each task scans its own rows just before it
-/// transforms them, while they are in cache, so the check costs little.
-fn run_rows<T: Float>(
+/// Core driver: the `stages` on every row of `data` (rows of `n`; callers
+/// have run [`check_transform`]), spread over the pool for large calls.
+fn run_chain<T: Float>(
     data: &mut [T],
-    row_len: usize,
-    signs: Option<&[T]>,
-    scale: Option<T>,
+    n: usize,
+    stages: &[Stage<'_, T>],
     isa: Option<Isa>,
-    guard: Option<f64>,
 ) -> Result<()> {
-    let diagonal = signs.map(|s| ("signs", s.len()));
-    check_transform::<T>(data.len(), row_len, diagonal.as_slice(), isa)?;
     let k = kernels_for::<T>(isa)?;
     if data.is_empty() {
         return Ok(());
     }
-    let n = row_len;
     let rows = data.len() / n;
-    let sp = signs.map_or(std::ptr::null(), |s| s.as_ptr());
-    let sgn = SendPtr(sp as *mut T);
-    let total = data.len();
     let threads = parallel::num_threads();
-    let guarded = |chunk: &mut [T], count: usize| {
-        let hot = guard.map_or_else(Vec::new, |g| hot_rows(chunk, n, g));
-        scale_rows(chunk, n, &hot, -1);
-        // SAFETY: `chunk` has count * n elements, `sgn` is null or has n.
-        unsafe { transform_rows(&k, chunk.as_mut_ptr(), n, count, sgn.get(), scale, false) };
-        scale_rows(chunk, n, &hot, 1);
-    };
-    if total < PARALLEL_MIN_ELEMENTS {
-        guarded(data, rows);
+    if data.len() < PARALLEL_MIN_ELEMENTS {
+        chain_rows(&k, data, n, stages, false);
         return Ok(());
     }
     // Large calls go through `parallel::for_each_index` even on one thread:
@@ -459,115 +701,22 @@ fn run_rows<T: Float>(
         let base = SendPtr(data.as_mut_ptr());
         parallel::for_each_index(tasks, |t| {
             let first = t * rows_per_task;
-            let count = rows_per_task.min(rows - first); // SAFETY: task t owns rows [first, first + count).
+            let count = rows_per_task.min(rows - first);
+            // SAFETY: task t owns rows [first, first + count).
             let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(first * n), count * n) };
-            guarded(chunk, count);
+            chain_rows(&k, chunk, n, stages, false);
         });
     } else {
-        // A few long rows, parallel inside each: one scan of them first.
-        let hot = guard.map_or_else(Vec::new, |g| overflow_prescale(data, n, g));
-        scale_rows(data, n, &hot, -1);
-        // SAFETY: as above; parallelism is inside each row.
-        unsafe { transform_rows(&k, data.as_mut_ptr(), n, rows, sgn.get(), scale, true) };
-        scale_rows(data, n, &hot, 1);
+        // A few long rows, parallel inside each.
+        chain_rows(&k, data, n, stages, true);
     }
     Ok(())
 }
 
-/// Largest exponent of the overflow prescaling: `2^±e` stay normal numbers
-/// in f32 for `e <= 100`.
-const MAX_PRESCALE_EXP: i32 = 100;
-
-/// Rows whose transform could overflow although its exact result is finite,
-/// each with the exponent `e` of the exact power of two `2^-e` that keeps it
-/// in range.
-///
-/// Every intermediate value of a Walsh–Hadamard transform is bounded by the
-/// largest output of that transform (an intermediate is an average of outputs
-/// of the remaining stages), and an output by `n · max|x|`. So a row whose
-/// `max|x| · 2^log2_growth` stays below `MAX / 4` cannot overflow, and one
-/// above it is brought below by `2^-e` (exact: it only changes exponents,
-/// except for elements that fall below the smallest normal number, which are
-/// then far too small to change the result's rounding).
-fn overflow_prescale<T: Float>(data: &[T], n: usize, log2_growth: f64) -> Vec<(usize, i32)> {
-    if data.is_empty() || n == 0 || !log2_growth.is_finite() {
-        return Vec::new();
-    }
-    let rows = data.len() / n;
-    let rows_per_task = (TASK_ELEMENTS / n).max(1);
-    let found = std::sync::Mutex::new(Vec::new());
-    let scan = |t: usize| {
-        let first = t * rows_per_task;
-        let last = (first + rows_per_task).min(rows);
-        let hot = hot_rows(&data[first * n..last * n], n, log2_growth);
-        if !hot.is_empty() {
-            let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
-            all.extend(hot.into_iter().map(|(r, e)| (first + r, e)));
-        }
-    };
-    let tasks = rows.div_ceil(rows_per_task);
-    if data.len() < PARALLEL_MIN_ELEMENTS {
-        (0..tasks).for_each(scan);
-    } else {
-        parallel::for_each_index(tasks, scan);
-    }
-    let mut hot = found.into_inner().unwrap_or_else(|e| e.into_inner());
-    hot.sort_unstable();
-    hot
-}
-
-/// The rows of `chunk` (rows of `n`) that need prescaling, as
-/// [`overflow_prescale`], on the calling thread; no allocation when none does.
-fn hot_rows<T: Float>(chunk: &[T], n: usize, log2_growth: f64) -> Vec<(usize, i32)> {
-    let mut hot = Vec::new();
-    if n == 0 || !log2_growth.is_finite() {
-        return hot;
-    }
-    let limit = T::MAX.to_f64().log2() - 2.0;
-    for (r, row) in chunk.chunks_exact(n).enumerate() {
-        let m = T::max_abs(row);
-        // Non-finite input gives non-finite output anyway; zero rows are safe.
-        if m.is_finite() && m > 0.0 {
-            let need = m.log2() + log2_growth - limit;
-            if need > 0.0 {
-                hot.push((r, (need.ceil() as i32).clamp(1, MAX_PRESCALE_EXP)));
-            }
-        }
-    }
-    hot
-}
-
-/// Multiplies each listed row `(r, e)` of `data` by `2^(sign·e)` (exact).
-fn scale_rows<T: Float>(data: &mut [T], n: usize, hot: &[(usize, i32)], sign: i32) {
-    for &(r, e) in hot {
-        let f = T::from_f64(2f64.powi(sign * e));
-        data[r * n..(r + 1) * n]
-            .iter_mut()
-            .for_each(|v| *v = *v * f);
-    }
-}
-
-/// Runs `transform` on `data` with the rows that could overflow (see
-/// [`overflow_prescale`]) scaled by `2^-e` before and `2^e` after: the
-/// result is what exact-range arithmetic would give, bit for bit, and only
-/// rows that need it pay more than one read of the data.
-fn without_overflow<T: Float>(
-    data: &mut [T],
-    n: usize,
-    log2_growth: f64,
-    transform: impl FnOnce(&mut [T]) -> Result<()>,
-) -> Result<()> {
-    let hot = overflow_prescale(data, n, log2_growth);
-    scale_rows(data, n, &hot, -1);
-    transform(data)?;
-    scale_rows(data, n, &hot, 1);
-    Ok(())
-}
-
-/// `log2` of the growth bound of `stages` transforms of length `n`, each after
-/// a diagonal of the given largest magnitude.
-fn log2_growth(n: usize, stages: u32, diagonal_max: &[f64]) -> f64 {
-    stages as f64 * (n.max(1) as f64).log2() + diagonal_max.iter().map(|m| m.log2()).sum::<f64>()
+/// `log2` of the growth bound of one transform of length `n` after a
+/// diagonal whose largest magnitude is `diagonal_max`.
+fn log2_growth(n: usize, diagonal_max: Option<f64>) -> f64 {
+    (n.max(1) as f64).log2() + diagonal_max.map_or(0.0, f64::log2)
 }
 
 fn normalization<T: Float>(normalize: bool, n: usize) -> Option<T> {
@@ -578,35 +727,46 @@ fn normalization<T: Float>(normalize: bool, n: usize) -> Option<T> {
 /// transform of every row of `data`, in place.
 ///
 /// `data` holds `data.len() / row_len` rows of `row_len` elements, C order;
-/// `row_len` is a power of two from 1 to 2^26. The normalised transform never
-/// overflows where its exact result is finite (the unnormalised one cannot:
-/// its intermediates are bounded by its outputs).
+/// `row_len` is a power of two from 1 to 2^26. Where the exact result
+/// overflows the element type the output is ±inf, and every output whose
+/// exact value is finite is computed as in exact-range arithmetic (never
+/// inf or NaN from an overflow elsewhere in the row).
 pub fn fwht<T: Float>(data: &mut [T], row_len: usize, params: &FwhtParams) -> Result<()> {
-    let scale = normalization(params.normalize, row_len);
-    // Only the scaled transform can overflow where its result is finite.
-    let guard = scale.map(|_| log2_growth(row_len, 1, &[]));
-    run_rows(data, row_len, None, scale, params.isa, guard)
+    check_transform::<T>(data.len(), row_len, &[], params.isa)?;
+    let stage = Stage {
+        diag: None,
+        scale: normalization(params.normalize, row_len),
+        guard: Guard::new::<T>(log2_growth(row_len, None)),
+    };
+    run_chain(data, row_len, &[stage], params.isa)
 }
 
 /// `H · diag(signs) · x` for every row `x` of `data`, in one pass (the
-/// multiplication is fused into the first butterfly stage).
+/// multiplication is fused into the first butterfly stage); overflow as
+/// [`fwht`].
 pub fn randomized_hadamard<T: Float>(
     data: &mut [T],
     row_len: usize,
     signs: &[T],
     params: &FwhtParams,
 ) -> Result<()> {
-    let scale = normalization(params.normalize, row_len);
-    let guard = scale.map(|_| log2_growth(row_len, 1, &[T::max_abs(signs)]));
-    run_rows(data, row_len, Some(signs), scale, params.isa, guard)
+    check_transform::<T>(data.len(), row_len, &[("signs", signs.len())], params.isa)?;
+    let stage = Stage {
+        diag: Some(signs),
+        scale: normalization(params.normalize, row_len),
+        guard: Guard::new::<T>(log2_growth(row_len, Some(T::max_abs(signs)))),
+    };
+    run_chain(data, row_len, &[stage], params.isa)
 }
 
 /// One structured-orthogonal block of SORF (Yu et al., NeurIPS 2016), applied to
 /// every row `x` of `data` without forming a matrix:
 /// `sqrt(n) · Ĥ D1 Ĥ D2 Ĥ D3 x` with `Ĥ = H/sqrt(n)` the orthonormal transform,
 /// i.e. `(1/n) · H D1 H D2 H D3 x`. The factor `1/n` is a power of two, so the
-/// scaling is exact; rows large enough for the unscaled intermediates to
-/// overflow are computed prescaled (same bits as exact-range arithmetic).
+/// scaling is exact. Each of the three transforms is guarded as [`fwht`]'s,
+/// and a prescaled row stays scaled until the end: the result overflows only
+/// where the exact one does (intermediate underflow, as in any floating-point
+/// chain, is not guarded).
 pub fn sorf_block<T: Float>(
     data: &mut [T],
     row_len: usize,
@@ -621,17 +781,26 @@ pub fn sorf_block<T: Float>(
         &[("d1", d1.len()), ("d2", d2.len()), ("d3", d3.len())],
         isa,
     )?;
-    let scale = (row_len > 0).then(|| T::from_f64(1.0 / row_len as f64));
-    let growth = log2_growth(
-        row_len,
-        3,
-        &[T::max_abs(d1), T::max_abs(d2), T::max_abs(d3)],
-    );
-    without_overflow(data, row_len, growth, |data| {
-        run_rows(data, row_len, Some(d3), None, isa, None)?;
-        run_rows(data, row_len, Some(d2), None, isa, None)?;
-        run_rows(data, row_len, Some(d1), scale, isa, None)
-    })
+    let stage = |d: &[T]| Guard::new::<T>(log2_growth(row_len, Some(T::max_abs(d))));
+    let last = (row_len > 0).then(|| T::from_f64(1.0 / row_len as f64));
+    let stages = [
+        Stage {
+            diag: Some(d3),
+            scale: None,
+            guard: stage(d3),
+        },
+        Stage {
+            diag: Some(d2),
+            scale: None,
+            guard: stage(d2),
+        },
+        Stage {
+            diag: Some(d1),
+            scale: last,
+            guard: stage(d1),
+        },
+    ];
+    run_chain(data, row_len, &stages, isa)
 }
 
 /// [`sorf_block`] on the calling thread only, for callers that already
@@ -654,15 +823,21 @@ pub fn sorf_block_serial<T: Float>(
         }
     }
     let k = kernels_for::<T>(params.isa)?;
-    if data.is_empty() {
-        return Ok(());
-    }
-    let rows = data.len() / row_len;
-    let scale = Some(T::from_f64(1.0 / row_len as f64));
-    for (d, sc) in [(d3, None), (d2, None), (d1, scale)] {
-        // SAFETY: data has rows · row_len elements, d has row_len.
-        unsafe { transform_rows(&k, data.as_mut_ptr(), row_len, rows, d.as_ptr(), sc, false) };
-    }
+    let last = Some(T::from_f64(1.0 / row_len.max(1) as f64));
+    let stages = [d3, d2, d1].map(|d| Stage {
+        diag: Some(d),
+        scale: None,
+        guard: None,
+    });
+    let stages = [
+        stages[0],
+        stages[1],
+        Stage {
+            scale: last,
+            ..stages[2]
+        },
+    ];
+    chain_rows(&k, data, row_len, &stages, false);
     Ok(())
 }
 

@@ -55,6 +55,14 @@ impl Simd for NeonF32 {
         let b = vextq_f32::<2>(v, v);
         vaddq_f32(b, negate_f32(v, &[0, 0, SIGN32, SIGN32]))
     }
+    #[inline(always)]
+    unsafe fn peak(acc: float32x4_t, v: float32x4_t) -> float32x4_t {
+        vmaxq_f32(acc, vabsq_f32(v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: float32x4_t, t: float32x4_t) -> bool {
+        vmaxvq_u32(vcgtq_f32(v, t)) != 0
+    }
 }
 
 pub(crate) struct NeonF64;
@@ -95,6 +103,14 @@ impl Simd for NeonF64 {
             vld1q_u64(mask.as_ptr()),
         ));
         vaddq_f64(b, neg)
+    }
+    #[inline(always)]
+    unsafe fn peak(acc: float64x2_t, v: float64x2_t) -> float64x2_t {
+        vmaxq_f64(acc, vabsq_f64(v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: float64x2_t, t: float64x2_t) -> bool {
+        vmaxvq_u32(vreinterpretq_u32_u64(vcgtq_f64(v, t))) != 0
     }
 }
 

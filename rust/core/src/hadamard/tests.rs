@@ -324,3 +324,189 @@ fn prescaling_is_per_row_and_leaves_ordinary_bits_alone() {
     }
     crate::parallel::set_num_threads(0);
 }
+
+/// Small integers (exact in any sum of up to 2^26 of them).
+fn small_ints<T: Float>(len: usize, seed: u64) -> Vec<T> {
+    data::<f64>(len, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| T::from_f64(((v.to_bits() >> 20) % 17) as f64 - 8.0 + (i % 3) as f64))
+        .collect()
+}
+
+/// `x · 2^e` in f64, then to `T` (exact, or ±inf where it overflows `T`).
+fn scaled<T: Float>(x: &[T], e: i32) -> Vec<T> {
+    x.iter()
+        .map(|v| T::from_f64(v.to_f64() * 2f64.powi(e)))
+        .collect()
+}
+
+/// Checks `transform` (every instruction set, one and three threads) against
+/// the same transform in exact-range arithmetic, bit for bit: the reference
+/// transform of the input scaled down by `2^-down` (exact for these inputs),
+/// scaled back up (±inf where the exact result overflows).
+fn check_guarded<T: Float>(
+    x: &[T],
+    down: i32,
+    reference: impl Fn(&mut [T]),
+    transform: impl Fn(&mut [T], Isa),
+    what: &str,
+) {
+    let mut expected = scaled(x, -down);
+    reference(&mut expected);
+    let expected = scaled(&expected, down);
+    // Threads matter only from the size at which calls go parallel.
+    let threads: &[usize] = if x.len() >= PARALLEL_MIN_ELEMENTS {
+        &[1, 3]
+    } else {
+        &[1]
+    };
+    for &threads in threads {
+        crate::parallel::set_num_threads(threads);
+        for isa in Isa::available() {
+            let mut got = x.to_vec();
+            transform(&mut got, isa);
+            assert!(
+                bits_equal(&got, &expected),
+                "{what}, {} thread(s), {}: first difference at {:?}",
+                threads,
+                isa.name(),
+                got.iter()
+                    .zip(&expected)
+                    .position(|(a, b)| !bits_equal(&[*a], &[*b]))
+                    .map(|i| (i, got[i], expected[i]))
+            );
+        }
+    }
+    crate::parallel::set_num_threads(0);
+}
+
+/// Rows near the top of the range: every element just below the guard's
+/// threshold (so that rounding mixes all of them), and some above it, anywhere
+/// in the row (so that the kernels stop in the first group, in the middle of
+/// a row, or in a later block of a long row); ordinary rows around them. The
+/// result is that of exact-range arithmetic: ±inf exactly where that
+/// overflows, never NaN, and the same bits elsewhere.
+fn guarded_case<T: Float>(n: usize, normalizes: &[bool]) {
+    let rows = 3;
+    let log_n = n.trailing_zeros() as i32;
+    // log2 of the guard's threshold with a diagonal of largest magnitude 4.
+    let limit = T::MAX.to_f64().log2() - 2.0;
+    let below = (limit - f64::from(log_n) - 2.0).floor() as i32 - 5;
+    let top = T::MAX.to_f64().log2().ceil() as i32;
+    let mut spans = vec![(0, n), (n / 2, n / 2 + 1), (n - 1, n)];
+    if n >= 16 {
+        spans.push((3 * n / 4, 3 * n / 4 + 2));
+    }
+    // Just above the guard (results in range), and far above (some overflow);
+    // the inputs themselves finite (|ints| < 16).
+    for hot_exp in [(below + 8).min(top - 5), top - 5] {
+        for (j0, j1) in spans.iter().copied() {
+            let ints = small_ints::<T>(n * rows, (n + j0) as u64);
+            let mut x = scaled(&ints, below);
+            for j in n + j0..n + j1 {
+                let v = if ints[j] == T::ZERO { T::ONE } else { ints[j] };
+                x[j] = scaled(&[v], hot_exp)[0];
+            }
+            let signs: Vec<T> = small_ints::<T>(n, 5)
+                .iter()
+                .map(|v| T::from_f64(if v.to_f64() > 0.0 { 4.0 } else { -1.0 }))
+                .collect();
+            for &normalize in normalizes {
+                let params = |isa| FwhtParams {
+                    normalize,
+                    isa: Some(isa),
+                };
+                let scale = normalize.then(|| T::from_f64(1.0 / (n as f64).sqrt()));
+                let what = format!("n {n}, 2^{hot_exp} at {j0}..{j1}, normalize {normalize}");
+                check_guarded(
+                    &x,
+                    60,
+                    |y| {
+                        y.chunks_exact_mut(n)
+                            .for_each(|r| fwht_reference(r, None, scale))
+                    },
+                    |y, isa| fwht(y, n, &params(isa)).unwrap(),
+                    &format!("fwht {what}"),
+                );
+                check_guarded(
+                    &x,
+                    60,
+                    |y| {
+                        y.chunks_exact_mut(n)
+                            .for_each(|r| fwht_reference(r, Some(&signs), scale))
+                    },
+                    |y, isa| randomized_hadamard(y, n, &signs, &params(isa)).unwrap(),
+                    &format!("randomized_hadamard {what}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn guarded_transforms_are_exact_range_arithmetic_near_overflow() {
+    for n in [1usize, 2, 4, 8, 16, 32, 64, 128, 256, 2048] {
+        guarded_case::<f32>(n, &[false, true]);
+        guarded_case::<f64>(n, &[false, true]);
+    }
+}
+
+#[test]
+fn guarded_long_rows_are_exact_range_arithmetic_near_overflow() {
+    // Rows of one and of several L1 blocks; three rows of four blocks run
+    // parallel inside each row with three threads.
+    guarded_case::<f32>(block_len::<f32>(), &[true]);
+    guarded_case::<f64>(2 * block_len::<f64>(), &[false, true]);
+    guarded_case::<f32>(4 * block_len::<f32>(), &[false]);
+}
+
+#[test]
+fn the_reported_overflow_gives_inf_and_exact_zeros() {
+    // fwht([MAX; 4]) = [4 MAX, 0, 0, 0]: inf where the exact result
+    // overflows, and exact zeros (was NaN at index 2: inf - inf).
+    for isa in Isa::available() {
+        let params = FwhtParams {
+            normalize: false,
+            isa: Some(isa),
+        };
+        let mut x = vec![f32::MAX; 4];
+        fwht(&mut x, 4, &params).unwrap();
+        assert_eq!(x, vec![f32::INFINITY, 0.0, 0.0, 0.0], "{}", isa.name());
+        let mut y = vec![f64::MAX; 4];
+        fwht(&mut y, 4, &params).unwrap();
+        assert_eq!(y, vec![f64::INFINITY, 0.0, 0.0, 0.0], "{}", isa.name());
+        // The diagonal's product itself overflows: H·[2 MAX, 2 MAX] = [4 MAX, 0].
+        let mut z = vec![f32::MAX, f32::MAX];
+        randomized_hadamard(&mut z, 2, &[2.0, 2.0], &params).unwrap();
+        assert_eq!(z, vec![f32::INFINITY, 0.0], "{}", isa.name());
+    }
+}
+
+#[test]
+fn sorf_block_scales_each_transform_as_needed() {
+    // Diagonals far from 1: D3 = 2^900 lifts a row of 2^100 to 2^1000, D2 =
+    // 2^-900 brings it back; exact result (1/n)·H D1 H D2 H D3 x = H x for
+    // n = 4, D1 = 1 (H H = n I): finite, though D3 x · n overflows f64.
+    let n = 4;
+    let x: Vec<f64> = [1.0, 2.0, -3.0, 0.5]
+        .iter()
+        .map(|v| v * 2f64.powi(100))
+        .collect();
+    let (d1, d2, d3) = (
+        vec![1.0; n],
+        vec![2f64.powi(-900); n],
+        vec![2f64.powi(900); n],
+    );
+    let mut expected = x.clone();
+    fwht_reference(&mut expected, None, None);
+    for isa in Isa::available() {
+        let mut y = x.clone();
+        sorf_block(&mut y, n, &d1, &d2, &d3, Some(isa)).unwrap();
+        assert_eq!(y, expected, "{}", isa.name());
+    }
+    // And a result that overflows is ±inf, never NaN.
+    let mut y = vec![f64::MAX, f64::MAX, f64::MAX, -f64::MAX];
+    sorf_block(&mut y, n, &d1, &d1, &[4.0; 4], None).unwrap();
+    assert!(y.iter().all(|v| v.is_infinite()), "{y:?}");
+}

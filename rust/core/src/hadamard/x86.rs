@@ -53,6 +53,14 @@ impl Simd for Sse2F32 {
         let hi = _mm_movehl_ps(v, v);
         _mm_add_ps(lo, sse_negate_ps(hi, _mm_set_ps(-0.0, -0.0, 0.0, 0.0)))
     }
+    #[inline(always)]
+    unsafe fn peak(acc: __m128, v: __m128) -> __m128 {
+        _mm_max_ps(acc, _mm_andnot_ps(_mm_set1_ps(-0.0), v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: __m128, t: __m128) -> bool {
+        _mm_movemask_ps(_mm_cmpgt_ps(v, t)) != 0
+    }
 }
 
 pub(crate) struct Sse2F64;
@@ -90,6 +98,14 @@ impl Simd for Sse2F64 {
         let lo = _mm_unpacklo_pd(v, v);
         let hi = _mm_unpackhi_pd(v, v);
         _mm_add_pd(lo, _mm_xor_pd(hi, _mm_set_pd(-0.0, 0.0)))
+    }
+    #[inline(always)]
+    unsafe fn peak(acc: __m128d, v: __m128d) -> __m128d {
+        _mm_max_pd(acc, _mm_andnot_pd(_mm_set1_pd(-0.0), v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: __m128d, t: __m128d) -> bool {
+        _mm_movemask_pd(_mm_cmpgt_pd(v, t)) != 0
     }
 }
 
@@ -132,6 +148,14 @@ impl Simd for Avx2F32 {
         let b = _mm256_permute2f128_ps::<0x01>(v, v);
         _mm256_blend_ps::<0xF0>(_mm256_add_ps(v, b), _mm256_sub_ps(b, v))
     }
+    #[inline(always)]
+    unsafe fn peak(acc: __m256, v: __m256) -> __m256 {
+        _mm256_max_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: __m256, t: __m256) -> bool {
+        _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, t)) != 0
+    }
 }
 
 pub(crate) struct Avx2F64;
@@ -169,6 +193,14 @@ impl Simd for Avx2F64 {
         let v = _mm256_blend_pd::<0xA>(_mm256_add_pd(v, b), _mm256_sub_pd(b, v));
         let b = _mm256_permute2f128_pd::<0x01>(v, v);
         _mm256_blend_pd::<0xC>(_mm256_add_pd(v, b), _mm256_sub_pd(b, v))
+    }
+    #[inline(always)]
+    unsafe fn peak(acc: __m256d, v: __m256d) -> __m256d {
+        _mm256_max_pd(acc, _mm256_andnot_pd(_mm256_set1_pd(-0.0), v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: __m256d, t: __m256d) -> bool {
+        _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(v, t)) != 0
     }
 }
 
@@ -214,6 +246,14 @@ impl Simd for Avx512F32 {
         let b = _mm512_shuffle_f32x4::<0x4E>(v, v);
         _mm512_mask_sub_ps(_mm512_add_ps(v, b), 0xFF00, b, v)
     }
+    #[inline(always)]
+    unsafe fn peak(acc: __m512, v: __m512) -> __m512 {
+        _mm512_max_ps(acc, _mm512_abs_ps(v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: __m512, t: __m512) -> bool {
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, t) != 0
+    }
 }
 
 pub(crate) struct Avx512F64;
@@ -253,6 +293,14 @@ impl Simd for Avx512F64 {
         let v = _mm512_mask_sub_pd(_mm512_add_pd(v, b), 0xCC, b, v);
         let b = _mm512_shuffle_f64x2::<0x4E>(v, v);
         _mm512_mask_sub_pd(_mm512_add_pd(v, b), 0xF0, b, v)
+    }
+    #[inline(always)]
+    unsafe fn peak(acc: __m512d, v: __m512d) -> __m512d {
+        _mm512_max_pd(acc, _mm512_abs_pd(v))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(v: __m512d, t: __m512d) -> bool {
+        _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, t) != 0
     }
 }
 
