@@ -451,9 +451,14 @@ def target_sorf_project(x, signs, n_components, scale):
     sg = np.asarray(signs)
     if sg.shape[2] > 64 or got.size == 0:
         return None
-    w = _sorf_dense(sg.astype(dtype), n_components, xa.shape[1]) * np.longdouble(
-        float(dtype.type(scale))
-    )
+    # The engine computes in X's dtype: signs beyond its range are ±inf there,
+    # the SORF matrix has inf or NaN entries, and any result is accepted (even
+    # for X with no columns, where the padding meets them: 0 · inf).
+    with np.errstate(over="ignore"):
+        sg_t = sg.astype(dtype)
+    if not np.isfinite(sg_t).all():
+        return None
+    w = _sorf_dense(sg_t, n_components, xa.shape[1]) * np.longdouble(float(dtype.type(scale)))
     xs = xa.astype(dtype).astype(np.longdouble)
     if not np.isfinite(xs).all() or not np.isfinite(w).all():
         return None
@@ -497,9 +502,11 @@ def target_rbf_features_fused(x, n_components, scale, weights=None, signs=None, 
         sg = np.asarray(signs)
         if sg.shape[2] > 64:
             return None
-        wl = _sorf_dense(sg.astype(dtype), n_components, xa.shape[1]) * np.longdouble(
-            float(dtype.type(proj))
-        )
+        with np.errstate(over="ignore"):
+            sg_t = sg.astype(dtype)
+        if not np.isfinite(sg_t).all():  # as in target_sorf_project
+            return None
+        wl = _sorf_dense(sg_t, n_components, xa.shape[1]) * np.longdouble(float(dtype.type(proj)))
     xs = xa.astype(dtype).astype(np.longdouble)
     u = xs @ wl.T
     bound = np.abs(xs) @ np.abs(wl).T

@@ -13,6 +13,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from analogkernels.analog import CrossbarConfig
+from analogkernels.exceptions import ConfigError, DataError
 from analogkernels.kernel_approximation import (
     FavorPlusFeatures,
     RandomFourierFeatures,
@@ -376,8 +377,51 @@ def test_paper_feature_counts():
         16 * 13 - 4,
         32 * 13 - 5,
     ]
-    with pytest.raises(ValueError):
-        paper_feature_counts(0)
+    for bad in (0, -3, 2.5, True, "13", None):
+        with pytest.raises(ConfigError, match="`d`"):
+            paper_feature_counts(bad)
+    for ks in (3, [1, -1], [1.5], [True]):
+        with pytest.raises(ConfigError, match="ks"):
+            paper_feature_counts(13, ks)
+    assert paper_feature_counts(4, [0, 2]) == [4, 14]
+
+
+# Extreme but finite inputs (issue 12): features that are not finite are a
+# DataError naming the rows, never NaN handed on silently.
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomFourierFeatures(n_components=32, sampler="sorf", random_state=0),
+        lambda: RandomFourierFeatures(kernel="arccos", order=2, n_components=32, random_state=0),
+        lambda: FavorPlusFeatures(n_components=32, kind="trig", random_state=0),
+    ],
+    ids=["sorf", "arccos-2", "favor-trig"],
+)
+def test_features_that_overflow_raise_a_data_error(make):
+    X = data(n=20, d=6).astype(np.float32)
+    est = make().fit(X)
+    assert np.isfinite(est.transform(X)).all()
+    big = X.copy()
+    big[7, 2] = 1e38
+    with pytest.raises(DataError, match=r"row 7.*not finite|not finite.*row 7") as err:
+        est.transform(big)
+    assert "Rescale X" in str(err.value)
+
+
+def test_extreme_inputs_that_map_to_finite_features_are_accepted():
+    # cos/sin of a huge (finite) projection is finite, as with scikit-learn's
+    # RBFSampler; positive FAVOR+ features of a row whose ‖x‖² overflows are
+    # exp(−inf) = 0, the rounded exact value.
+    X = data(n=20, d=6).astype(np.float32)
+    big = X.copy()
+    big[7, 2] = 1e30
+    for est in (
+        RandomFourierFeatures(n_components=32, random_state=0),
+        FavorPlusFeatures(n_components=32, random_state=0),
+    ):
+        phi = est.fit(X).transform(big)
+        assert np.isfinite(phi).all()
+        np.testing.assert_array_equal(np.delete(phi, 7, 0), np.delete(est.transform(X), 7, 0))
 
 
 def test_invalid_parameters_are_named():

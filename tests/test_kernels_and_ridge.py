@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from analogkernels import linear_model
 from analogkernels.analog import CrossbarConfig
-from analogkernels.exceptions import ShapeError
+from analogkernels.exceptions import DataError, ShapeError
 from analogkernels.kernel_approximation import RandomFourierFeatures
 from analogkernels.kernels import (
     approximation_error,
@@ -305,3 +305,38 @@ def test_paper_run_reads_training_evaluation_and_kernel_points_in_turn():
     assert record["approximation_error"] == approximation_error(K, phi @ phi.T)
     # Not the evaluation read again: the kernel points got their own read.
     assert not np.array_equal(phi, evaluation[: len(points)])
+
+
+# Extreme but finite inputs (issue 12): both classifiers raise the same clear
+# DataError (RidgeClassifierCV used to return NaN coefficients silently).
+@pytest.mark.parametrize("cls", [RidgeClassifier, RidgeClassifierCV])
+def test_ridge_refuses_features_that_overflow(cls):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 8))
+    y = (X[:, 0] > 0).astype(int)
+    huge = X.copy()
+    huge[3, 2] = 1e200  # φφᵀ overflows float64
+    with pytest.raises(DataError, match="normal equations"):
+        cls().fit(huge, y)
+    sorf = RandomFourierFeatures(sampler="sorf", n_components=16, random_state=0)
+    big = X.astype(np.float32)
+    big[3, 2] = 1e38  # the SORF projection overflows float32
+    with pytest.raises(DataError, match="row 3"):
+        cls(feature_map=sorf).fit(big, y)
+    # Features given directly (fit_batches) with NaN: the same error.
+    phi = X.copy()
+    phi[5, 1] = np.nan
+    with pytest.raises(DataError, match="normal equations"):
+        RidgeClassifier().fit_batches([(phi, y)], classes=[0, 1])
+
+
+def test_ridge_scores_that_overflow_raise():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 8))
+    y = (X[:, 0] > 0).astype(int)
+    clf = RidgeClassifier().fit(X, y)
+    huge = X[:4].copy()
+    huge[2] = np.sign(clf.coef_[0]) * np.finfo(np.float64).max  # Σ|coef| > 1
+    assert np.abs(clf.coef_).sum() > 1
+    with pytest.raises(DataError, match="row 2"):
+        clf.predict(huge)

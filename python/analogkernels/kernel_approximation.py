@@ -59,6 +59,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _core
 from .analog import AnalogMatrix, CrossbarConfig
 from .dask import is_dask_collection
+from .exceptions import ConfigError, DataError
 from .hadamard import sorf_block
 
 __all__ = ["FavorPlusFeatures", "RandomFourierFeatures", "paper_feature_counts"]
@@ -74,9 +75,20 @@ def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
     ks : iterable of int
         The exponents ``k = log2(s/d)`` (default 1..5).
     """
-    if not (isinstance(d, numbers.Integral) and d >= 1):
-        raise ValueError(f"d must be a positive integer, got {d!r}")
-    return [int(2**k * d - k) for k in ks]
+    if isinstance(d, (bool, np.bool_)) or not (isinstance(d, numbers.Integral) and d >= 1):
+        raise ConfigError(f"invalid value for `d`: must be a positive integer, got {d!r}")
+    try:
+        exps = list(ks)
+    except TypeError:
+        raise ConfigError(
+            f"invalid value for `ks`: must be an iterable of integers, got {ks!r}"
+        ) from None
+    for k in exps:
+        if isinstance(k, (bool, np.bool_)) or not (isinstance(k, numbers.Integral) and k >= 0):
+            raise ConfigError(
+                f"invalid value in `ks`: each exponent must be a non-negative integer, got {k!r}"
+            )
+    return [int(2 ** int(k) * int(d) - int(k)) for k in exps]
 
 
 def _normal(rng: np.random.RandomState, shape: tuple[int, ...], truncation: float | None):
@@ -148,6 +160,25 @@ class _ProjectionMixin:
             self.analog_ = chip
         else:
             self.analog_ = None
+
+    def _finite_features(self, out: np.ndarray, X: np.ndarray, why: str) -> np.ndarray:
+        """``out``, checked to be finite (``X`` is: ``validate_data`` refuses NaN
+        and inf); otherwise a :class:`DataError` naming the rows and ``why``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = out.sum()  # one pass; a finite sum means finite entries
+        if np.isfinite(total):
+            return out
+        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if bad.size == 0:  # only the sum overflowed
+            return out
+        i = int(bad[0])
+        row = np.asarray(X[i], dtype=np.float64)
+        raise DataError(
+            f"{type(self).__name__}.transform: the features of {bad.size} row(s) of X are "
+            f"not finite in {out.dtype} (first: row {i}, largest |x| = "
+            f"{np.abs(row).max():.3g}, ‖x‖ = {np.linalg.norm(row):.3g}): "
+            f"{why}. Rescale X (e.g. sklearn.preprocessing.StandardScaler) or pass float64"
+        )
 
     def _analog_tags(self, tags: Any) -> Any:
         # A chip draws fresh noise at every read: transform is not a function of X.
@@ -298,29 +329,39 @@ class RandomFourierFeatures(
             return _dask.transform(self, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         s = self.n_components
+        overflow = "the projection W·x overflows"
         if self.kernel == "rbf" and self.analog_ is None:
             # Projection and cos/sin fused chunk by chunk, threaded; U is never
             # materialised (rust/core/src/features.rs, rbf_features_fused).
             X = np.ascontiguousarray(X)
             if self.random_weights_ is not None:
                 w = self.random_weights_.astype(X.dtype, copy=False)
-                return _core.rbf_features_fused(X, s, 1.0 / np.sqrt(s), weights=w)
-            return _core.rbf_features_fused(
-                X,
-                s,
-                1.0 / np.sqrt(s),
-                signs=self.sorf_signs_,
-                projection_scale=self.projection_scale_,
-            )
+                out = _core.rbf_features_fused(X, s, 1.0 / np.sqrt(s), weights=w)
+            else:
+                out = _core.rbf_features_fused(
+                    X,
+                    s,
+                    1.0 / np.sqrt(s),
+                    signs=self.sorf_signs_,
+                    projection_scale=self.projection_scale_,
+                )
+            return self._finite_features(out, X, overflow)
         u = self._project(X)
         if self.kernel == "rbf":
             # One pass, shared range reduction, threaded (rust/core/src/features.rs).
-            return _core.rbf_features(np.ascontiguousarray(u), 1.0 / np.sqrt(s))
+            out = _core.rbf_features(np.ascontiguousarray(u), 1.0 / np.sqrt(s))
+            return self._finite_features(out, X, overflow)
         order = int(self.order)
         factor = u.dtype.type(np.sqrt(2.0 / s))
         if order == 0:
-            return (u > 0).astype(u.dtype) * factor
-        return np.where(u > 0, u**order, 0).astype(u.dtype, copy=False) * factor
+            out = (u > 0).astype(u.dtype) * factor
+            # NaN projections compare False: check them, not the features.
+            self._finite_features(u, X, overflow)
+            return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.where(u > 0, u**order, 0).astype(u.dtype, copy=False) * factor
+        self._finite_features(u, X, overflow)
+        return self._finite_features(out, X, f"(W·x)^{order} overflows")
 
     @property
     def _n_features_out(self) -> int:
@@ -397,19 +438,26 @@ class FavorPlusFeatures(
 
             return _dask.transform(self, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        u = self._project(X)
+        u = self._finite_features(self._project(X), X, "the projection W·x overflows")
         s = self.n_components
-        half_sq = 0.5 * np.einsum("ij,ij->i", X, X)[:, None]
         out = np.empty((X.shape[0], 2 * s), dtype=u.dtype)
-        if self.kind == "positive":
-            np.exp(u - half_sq, out=out[:, :s])
-            np.exp(-u - half_sq, out=out[:, s:])
-            out *= u.dtype.type(1.0 / np.sqrt(2 * s))
-        else:
-            np.cos(u, out=out[:, :s])
-            np.sin(u, out=out[:, s:])
-            out *= (np.exp(half_sq) / np.sqrt(s)).astype(u.dtype)
-        return out
+        with np.errstate(over="ignore", invalid="ignore"):
+            # ‖x‖² may overflow: exp(−inf) = 0 is then the rounded exact value.
+            half_sq = 0.5 * np.einsum("ij,ij->i", X, X)[:, None]
+            if self.kind == "positive":
+                np.exp(u - half_sq, out=out[:, :s])
+                np.exp(-u - half_sq, out=out[:, s:])
+                out *= u.dtype.type(1.0 / np.sqrt(2 * s))
+                why = "exp(±W·x − ‖x‖²/2) overflows"
+            else:
+                np.cos(u, out=out[:, :s])
+                np.sin(u, out=out[:, s:])
+                out *= (np.exp(half_sq) / np.sqrt(s)).astype(u.dtype)
+                why = (
+                    "exp(‖x‖²/2) overflows (scale queries and keys by d^(-1/4), "
+                    "or use kind='positive')"
+                )
+        return self._finite_features(out, X, why)
 
     @property
     def _n_features_out(self) -> int:

@@ -49,7 +49,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .dask import is_dask_collection
-from .exceptions import ConfigError, ShapeError
+from .exceptions import ConfigError, DataError, ShapeError
 
 __all__ = ["BLOCK_ROWS", "RidgeClassifier", "RidgeClassifierCV"]
 
@@ -185,6 +185,13 @@ class _NormalEquations:
             self._flush()  # the last, partial block
             upper = np.triu(self._acc)
             full = upper + np.triu(upper, 1).T
+            if not np.isfinite(full).all():
+                raise DataError(
+                    "the normal equations (sums of φ, φφᵀ and φy over the rows) are not "
+                    "finite: the features contain inf or NaN, or are too large for their "
+                    "products to sum in float64 (|φ| beyond about 1e150). Rescale X (e.g. "
+                    "sklearn.preprocessing.StandardScaler) or check the feature map"
+                )
             d = self._d
             n = float(full[d, d]) if self._weighted else self._rows
             self._done = (n, full[:d, d], full[:d, :d], full[d, d + 1 :], full[:d, d + 1 :])
@@ -442,8 +449,17 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         k = self.coef_.shape[0]
         scores = np.empty((X.shape[0], k))
-        for sl, phi in self._features(X):
-            scores[sl] = np.asarray(phi, dtype=np.float64) @ self.coef_.T + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            for sl, phi in self._features(X):
+                scores[sl] = np.asarray(phi, dtype=np.float64) @ self.coef_.T + self.intercept_
+        bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+        if bad.size:
+            raise DataError(
+                f"decision_function: the scores of {bad.size} row(s) of X are not finite "
+                f"(first: row {int(bad[0])}): its features contain inf or NaN or are too "
+                "large for float64. Rescale X (e.g. sklearn.preprocessing.StandardScaler) "
+                "or check the feature map"
+            )
         if k == 1 and self._neg_label() == 0:
             scores -= 0.5  # 0/1 targets: the class boundary is at 0.5
         return scores.ravel() if k == 1 else scores
@@ -566,6 +582,12 @@ class RidgeClassifierCV(RidgeClassifier):
                 r = (Y[sl] - pred) / (1.0 - h)[:, None]
                 errors[i] += float((r**2).sum())
         self.cv_errors_ = errors / (eq.n * Y.shape[1])
+        if np.isnan(self.cv_errors_).any():
+            raise DataError(
+                f"the leave-one-out errors are not finite ({self.cv_errors_!r}): the features "
+                "are too large or too ill-conditioned for float64. Rescale X (e.g. "
+                "sklearn.preprocessing.StandardScaler)"
+            )
         best = float(alphas[int(np.argmin(self.cv_errors_))])
         inv = 1.0 / (lam + best)
         w = vecs @ (inv[:, None] * q)
