@@ -8,7 +8,7 @@ import pytest
 
 from analogkernels.analog import CrossbarConfig
 from analogkernels.attention import attention_error, favor_attention, softmax_attention
-from analogkernels.exceptions import ShapeError
+from analogkernels.exceptions import DataError, DTypeError, ShapeError
 from analogkernels.kernel_approximation import FavorPlusFeatures
 
 
@@ -125,9 +125,46 @@ def test_shape_errors():
         favor_attention(Q, K, V[..., :5, :], f)
     with pytest.raises(ShapeError, match="fitted on"):
         favor_attention(Q[..., :8], K[..., :8], V, f)
-    with pytest.raises(ShapeError, match="boolean"):
-        favor_attention(Q, K, V, f, key_padding_mask=np.ones(48))
     with pytest.raises(ShapeError, match="key_padding_mask"):
         favor_attention(Q, K, V, f, key_padding_mask=np.ones(5, dtype=bool))
     with pytest.raises(ShapeError):
         attention_error(np.ones(3), np.ones(4))
+
+
+# Error classes (issue 12): NaN/inf is bad data (DataError), a mask of the
+# wrong dtype or complex input a DTypeError, never silently converted.
+@pytest.mark.parametrize("which", [0, 1, 2])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_are_data_errors(which, value):
+    arrays = list(qkv())
+    arrays[which] = arrays[which].copy()
+    arrays[which][0, 1, 2, 3] = value
+    name = "QKV"[which]
+    for fn in (lambda *a: favor_attention(*a, fitted(16)), softmax_attention):
+        with pytest.raises(DataError, match=rf"{name} contains 1 non-finite.*\(0, 1, 2, 3\)"):
+            fn(*arrays)
+
+
+def test_mask_must_be_boolean():
+    Q, K, V = qkv()
+    for mask in (np.ones(48), np.ones(48, dtype=np.int8), np.full(48, 0.5)):
+        for fn in (lambda **kw: favor_attention(Q, K, V, fitted(16), **kw), softmax_attention):
+            with pytest.raises(DTypeError, match="boolean"):
+                if fn is softmax_attention:
+                    fn(Q, K, V, key_padding_mask=mask)
+                else:
+                    fn(key_padding_mask=mask)
+
+
+def test_complex_inputs_are_refused_not_truncated():
+    Q, K, V = qkv()
+    f = fitted(16)
+    for which in range(3):
+        arrays = [Q, K, V]
+        arrays[which] = arrays[which] + 1j
+        with pytest.raises(DTypeError, match="complex"):
+            favor_attention(*arrays, f)
+        with pytest.raises(DTypeError, match="complex"):
+            softmax_attention(*arrays)
+    with pytest.raises(DTypeError, match="real numbers"):
+        favor_attention(np.full(Q.shape, "x"), K, V, f)

@@ -160,3 +160,25 @@ def test_analog_linear_reads_afresh_and_reproduces_from_its_seed():
     # The noise is the chip's: a different seed gives a different read.
     other = convert_to_analog(model, CrossbarConfig.hermes(), seed=6, t_inference=60.0)
     assert not torch.equal(other(x), first)
+
+
+def test_masks_of_another_dtype_and_complex_inputs_are_refused():
+    # issue 12: a float mask used to weight the keys on the digital path and to
+    # be rounded to bool on the analog one; complex input lost its imaginary part.
+    from analogkernels.exceptions import ConfigError, DTypeError, ShapeError
+
+    tq, tk, tv = (torch.from_numpy(a) for a in qkv())
+    attn = FavorAttention(8, 32, seed=0).eval()
+    analog = FavorAttention(8, 32, seed=0).eval().use_analog(CrossbarConfig.ideal())
+    for layer in (attn, analog):
+        for dtype in (torch.float64, torch.int64, torch.uint8):
+            with pytest.raises(DTypeError, match=r"torch\.bool"):
+                layer(tq, tk, tv, key_padding_mask=torch.ones(2, 2, 16, dtype=dtype))
+        with pytest.raises(DTypeError, match="complex"):
+            layer(tq.to(torch.complex128), tk, tv)
+        with pytest.raises(ShapeError, match="head dimension"):
+            layer(tq[..., :5], tk, tv)
+    with pytest.raises(ConfigError, match="feature_map"):
+        FavorAttention(8, 32, feature_map="softmax")
+    with pytest.raises(ConfigError, match="analog path"):
+        FavorAttention(8, 32, feature_map="relu").use_analog(CrossbarConfig.ideal())

@@ -29,14 +29,30 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import ShapeError
+from .exceptions import DataError, DTypeError, ShapeError
 from .kernel_approximation import FavorPlusFeatures
 
 __all__ = ["attention_error", "favor_attention", "favor_features", "softmax_attention"]
 
 
+def _real(a: Any, name: str) -> np.ndarray:
+    """``a`` as a numpy array of real numbers (bool, integer or float)."""
+    arr = np.asarray(a)
+    if arr.dtype.kind == "c":
+        raise DTypeError(
+            f"{name} has complex dtype {arr.dtype}; attention takes real inputs "
+            "(the imaginary part would be dropped)"
+        )
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DTypeError(f"{name} cannot be read as real numbers (dtype {arr.dtype})") from None
+    return arr
+
+
 def _check(Q: Any, K: Any, V: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    Q, K, V = (np.asarray(a) for a in (Q, K, V))
+    Q, K, V = (_real(a, name) for a, name in ((Q, "Q"), (K, "K"), (V, "V")))
     dtype = np.result_type(Q, K, V, np.float32)
     if dtype not in (np.float32, np.float64):
         dtype = np.float64
@@ -55,8 +71,13 @@ def _check(Q: Any, K: Any, V: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"leading (batch, head) shapes differ: {Q.shape[:-2]}, {K.shape[:-2]}, {V.shape[:-2]}"
         )
     for name, a in (("Q", Q), ("K", K), ("V", V)):
-        if not np.all(np.isfinite(a)):
-            raise ShapeError(f"{name} contains non-finite values")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(
+                f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf; the "
+                f"first at index {first}: {a[first]})"
+            )
     return Q, K, V
 
 
@@ -65,7 +86,10 @@ def _mask(mask: Any, K: np.ndarray) -> np.ndarray | None:
         return None
     m = np.asarray(mask)
     if m.dtype != bool:
-        raise ShapeError(f"key_padding_mask must be boolean (True = attend), got dtype {m.dtype}")
+        raise DTypeError(
+            f"key_padding_mask must be boolean (True = attend), got dtype {m.dtype}; "
+            "convert it explicitly, e.g. mask != 0"
+        )
     if m.shape != K.shape[:-1]:
         try:
             m = np.broadcast_to(m, K.shape[:-1])

@@ -45,6 +45,7 @@ from torch.nn import functional as F
 
 from .analog import AnalogMatrix, CrossbarConfig
 from .attention import favor_attention
+from .exceptions import ConfigError, DTypeError, ShapeError
 from .kernel_approximation import FavorPlusFeatures
 
 __all__ = ["AnalogLinear", "FavorAttention", "HWALinear", "convert_to_analog"]
@@ -84,13 +85,13 @@ class FavorAttention(nn.Module):
     ) -> None:
         super().__init__()
         if feature_map not in ("positive", "trig", "relu"):
-            raise ValueError(
+            raise ConfigError(
                 f"feature_map must be 'positive', 'trig' or 'relu', got {feature_map!r}"
             )
         if dim_heads < 1 or nb_features < 1:
-            raise ValueError("dim_heads and nb_features must be positive")
+            raise ConfigError("dim_heads and nb_features must be positive")
         if redraw_interval is not None and redraw_interval < 1:
-            raise ValueError(f"redraw_interval must be None or >= 1, got {redraw_interval}")
+            raise ConfigError(f"redraw_interval must be None or >= 1, got {redraw_interval}")
         self.dim_heads = dim_heads
         self.nb_features = nb_features
         self.causal = causal
@@ -150,7 +151,7 @@ class FavorAttention(nn.Module):
         if config is None:
             self._analog = None
         elif self.feature_map == "relu":
-            raise ValueError("the analog path supports the positive and trig feature maps")
+            raise ConfigError("the analog path supports the positive and trig feature maps")
         else:
             self._analog = self._numpy_features(
                 self._current_seed, backend=config, t_inference=t_inference, backend_seed=seed
@@ -192,9 +193,19 @@ class FavorAttention(nn.Module):
         """Attention output ``(batch, heads, seq, dim_v)`` (on the chip, in
         evaluation mode after :meth:`use_analog`: a fresh read per call)."""
         if q.shape[-1] != self.dim_heads or k.shape[-1] != self.dim_heads:
-            raise ValueError(
+            raise ShapeError(
                 f"expected head dimension {self.dim_heads}, "
                 f"got q {tuple(q.shape)}, k {tuple(k.shape)}"
+            )
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            if t.is_complex():
+                raise DTypeError(f"{name} has complex dtype {t.dtype}; attention takes real inputs")
+        if key_padding_mask is not None and key_padding_mask.dtype != torch.bool:
+            # A float mask would weight the keys (digital) or be rounded to
+            # bool (analog): refuse it rather than guess.
+            raise DTypeError(
+                "key_padding_mask must be a torch.bool tensor (True = attend), got dtype "
+                f"{key_padding_mask.dtype}; convert it explicitly, e.g. mask != 0"
             )
         if self._analog is not None and not self.training:
             out = favor_attention(
@@ -205,7 +216,7 @@ class FavorAttention(nn.Module):
                 causal=self.causal,
                 key_padding_mask=None
                 if key_padding_mask is None
-                else key_padding_mask.detach().cpu().numpy().astype(bool),
+                else key_padding_mask.detach().cpu().numpy(),
             )
             return torch.from_numpy(out).to(device=q.device, dtype=q.dtype)
         if self.training and self.redraw_interval is not None:
