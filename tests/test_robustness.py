@@ -461,3 +461,74 @@ def test_kernels_and_energy_raise_the_project_classes():
         energy.estimate("13", 10)
     with pytest.raises(ConfigError, match="mode"):
         energy.estimate(13, 10, mode="2-phase")
+
+
+# ---------------------------------------------------------------------------
+# AnalogMatrix.copy: the engine state cloned, not programmed again
+
+
+@pytest.mark.parametrize("preset", ["hermes", "ideal"])
+def test_analog_matrix_copy_clones_the_state_and_then_reads_independently(preset, monkeypatch):
+    import copy as copy_module
+
+    from analogkernels import analog
+    from analogkernels.analog import AnalogMatrix, CrossbarConfig
+
+    config = getattr(CrossbarConfig, preset)()
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 40))
+    X = rng.standard_normal((5, 40))
+    m = AnalogMatrix.program(W, config, seed=11)
+    m.drift_to(3600.0, seed=5)
+    rows = len(m.tiles) * 6  # one (scale, offset) per tile output row
+    m.set_affine(np.full(rows, 1.01), np.full(rows, 0.002))
+    m.matmul(X)  # read position 5
+    m.read_position = 7
+
+    # Neither path may program the devices again (a pickle round trip would).
+    def no_programming(*args, **kwargs):
+        raise AssertionError("copy programmed the matrix again")
+
+    monkeypatch.setattr(AnalogMatrix, "program", no_programming)
+    monkeypatch.setattr(analog, "_restore", no_programming)
+    for make in (m.copy, lambda: copy_module.copy(m), lambda: copy_module.deepcopy(m)):
+        dup = make()
+        assert type(dup) is AnalogMatrix and dup._core is not m._core
+        assert (dup.read_position, dup.t_inference, dup.seed) == (m.read_position, 3600.0, 11)
+        np.testing.assert_array_equal(dup.effective_weights(), m.effective_weights())
+        # The copy's next read is the original's next read, bit for bit ...
+        start = m.read_position
+        a, b = m.matmul(X), dup.matmul(X)
+        assert a.tobytes() == b.tobytes()
+        assert m.read_position == dup.read_position == start + 5
+        # ... and then they advance independently: reading one does not move
+        # the other, and they stay in step when read alike.
+        dup.matmul(X[:2])
+        assert dup.read_position == start + 7 and m.read_position == start + 5
+        m.matmul(X[:2])
+        assert m.matmul(X).tobytes() == dup.matmul(X).tobytes()
+        # Drift on the copy leaves the original's devices alone.
+        before = m.effective_weights()
+        dup.drift_to(1e6)
+        np.testing.assert_array_equal(m.effective_weights(), before)
+        # The affine correction was copied, not shared.
+        assert dup._affine[0] is not m._affine[0]
+        np.testing.assert_array_equal(dup._affine[0], m._affine[0])
+
+
+def test_copied_feature_map_continues_the_reads_of_the_original():
+    # RidgeClassifier deep-copies a fitted map on the chip: the copy must read
+    # on from the map's read position, as the map itself would.
+    from analogkernels.analog import CrossbarConfig
+    from analogkernels.kernel_approximation import RandomFourierFeatures
+
+    X = np.random.default_rng(1).standard_normal((8, 5))
+    fm = RandomFourierFeatures(
+        n_components=16, backend=CrossbarConfig.hermes(), random_state=0
+    ).fit(X)
+    fm.transform(X)
+    import copy as copy_module
+
+    dup = copy_module.deepcopy(fm)
+    assert dup.analog_.read_position == fm.analog_.read_position == 8
+    assert dup.transform(X).tobytes() == fm.transform(X).tobytes()

@@ -525,6 +525,26 @@ class AnalogMatrix:
             f"read_position={self.read_position})"
         )
 
+    def copy(self) -> AnalogMatrix:
+        """An independent copy of the chip, without programming it again: the
+        same devices, drift, affine correction and read position (the copy's
+        next read is the original's next read, bit for bit); afterwards the two
+        read and drift independently. :func:`copy.copy` and :func:`copy.deepcopy`
+        do the same."""
+        return self.__deepcopy__({})
+
+    def __copy__(self) -> AnalogMatrix:
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AnalogMatrix:
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            # The engine state is cloned in Rust (a pickle round trip would
+            # program the devices again).
+            new.__dict__[name] = value.copy() if name == "_core" else copy.deepcopy(value, memo)
+        return new
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _restore,

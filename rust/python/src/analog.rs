@@ -255,6 +255,16 @@ impl PyAnalogMatrix {
         })
     }
 
+    /// An independent copy of the whole state (devices, drift, affine
+    /// correction, read position), without programming again.
+    fn copy(&self, py: Python<'_>) -> PyResult<Self> {
+        let (o, i) = self.shared().shape();
+        let inner = compute(py, o.saturating_mul(i), || Ok(self.shared().clone()))?;
+        Ok(PyAnalogMatrix {
+            inner: RwLock::new(inner),
+        })
+    }
+
     /// A fresh read: `X Wᵀ` with the next rows of the read stream (float32 or
     /// float64 in, the same dtype out).
     fn read<'py>(&self, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
