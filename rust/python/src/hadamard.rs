@@ -179,6 +179,11 @@ fn vector_of<T: Float>(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<T>> {
 }
 
 /// Fast Walsh–Hadamard transform of a vector or of every row of a 2-D array.
+///
+/// Where the exact result overflows the dtype the output is ±inf; every other
+/// output is what exact-range arithmetic gives (an overflow elsewhere in the
+/// row never turns it into NaN). The same holds for `randomized_hadamard` and
+/// `sorf_block`.
 #[pyfunction]
 #[pyo3(signature = (x, *, normalize=false, out=None, isa=None))]
 pub fn fwht<'py>(
