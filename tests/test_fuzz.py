@@ -11,6 +11,7 @@ under ``CI=true`` (about ten times the examples).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,16 @@ def server():
     s.close()
 
 
+#: ``ANALOGKERNELS_FUZZ_TIMES=path`` appends each case's seconds and target to
+#: ``path`` (to size the timeout against the slowest cases).
+_TIMES = os.environ.get("ANALOGKERNELS_FUZZ_TIMES")
+
+
 def check(server: fh.FuzzServer, case: fh.Case) -> None:
     result = server.run(case)
+    if _TIMES:
+        with open(_TIMES, "a") as f:
+            f.write(f"{result.seconds:.3f} {case.target} {result.outcome}\n")
     assert result.ok, f"{case.target}{case.args}\n{result.describe()}"
 
 
