@@ -67,10 +67,13 @@ def reference_matmul(
                 w_max = np.full(rows, np.abs(w).max())
             else:
                 w_max = np.abs(w).max(axis=1)
-            with np.errstate(divide="ignore", over="ignore"):
-                w_max = np.where(np.isfinite(float(full) / w_max), w_max, 0.0)
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 q = np.where(w_max > 0, float(full) / w_max, 0.0)
-            codes = np.rint(w * q[:, None]).astype(np.int64)
+                # 2^b / w_max overflows (|W| below ~1e-304): the ratio w / w_max first.
+                tiny = ~np.isfinite(q)
+                codes = np.where(
+                    tiny[:, None], np.rint(w / w_max[:, None] * full), np.rint(w * q[:, None])
+                ).astype(np.int64)
             mag = np.abs(codes)
             split = []
             rest = mag.copy()
@@ -207,10 +210,13 @@ def reference_read_terms(
                 w_max = np.full(rows, np.abs(w).max())
             else:
                 w_max = np.abs(w).max(axis=1)
-            with np.errstate(divide="ignore", over="ignore"):
-                w_max = np.where(np.isfinite(float(full) / w_max), w_max, 0.0)
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 q = np.where(w_max > 0, float(full) / w_max, 0.0)
-            codes = np.rint(w * q[:, None]).astype(np.int64)
+                # 2^b / w_max overflows (|W| below ~1e-304): the ratio w / w_max first.
+                tiny = ~np.isfinite(q)
+                codes = np.where(
+                    tiny[:, None], np.rint(w / w_max[:, None] * full), np.rint(w * q[:, None])
+                ).astype(np.int64)
             mag = np.abs(codes)
             split, rest = [], mag.copy()
             for _ in range(devices_per_polarity):

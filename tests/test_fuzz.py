@@ -415,11 +415,6 @@ KNOWN_CROSSBAR_CASES = [
     pytest.param(
         {"w": S(np.array([[1e-306, 5e-307]])), "x": S(np.ones(2, np.float64))},
         id="weights-below-2^b/max",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="crossbar: a tile whose largest |W| is below 2^b / DBL_MAX (about 9e-305 "
-            "for 14 bits) programs as 0, silently (mapping.rs: 2^b / w_max overflows)",
-        ),
     ),
 ]
 

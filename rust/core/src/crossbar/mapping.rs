@@ -84,12 +84,16 @@ pub(super) fn map_weights(w: &[f64], out_dim: usize, in_dim: usize, p: &Crossbar
                 WeightScaling::PerTile => tile_max,
                 WeightScaling::PerColumn => row.iter().fold(0.0f64, |m, v| m.max(v.abs())),
             };
-            // A scale so small that 2^b / w_max overflows maps to zero.
-            let wm = if (full / wm).is_finite() { wm } else { 0.0 };
             w_max[t.out0 + r] = wm;
             let q = if wm > 0.0 { full / wm } else { 0.0 };
             for (c, &wv) in row.iter().enumerate() {
-                let code = rint(wv * q) as i64;
+                // A scale so small that 2^b / w_max overflows (|W| ≲ 1e-304):
+                // the ratio |w / w_max| ≤ 1 first, then the code range.
+                let code = if q.is_finite() {
+                    rint(wv * q)
+                } else {
+                    rint(wv / wm * full)
+                } as i64;
                 let cell = t.cell0 + r * t.cols + c;
                 let pol = usize::from(code < 0);
                 let mut rest = code.abs();

@@ -213,3 +213,11 @@ fn magic_number_conversion_is_exact_for_every_dac_code() {
     }
     assert_eq!(super::datapath::exact_int(-0.0), 0);
 }
+
+#[test]
+fn weights_below_the_inverse_code_scale_still_program() {
+    // 2^14 / 1e-306 overflows f64: the codes come from w / w_max first.
+    let m = AnalogMatrix::program(&[1e-306, 5e-307], 1, 2, &ideal(), 0).unwrap();
+    let y = m.matmul(&[1.0, 1.0], 1, 0, 0).unwrap();
+    assert!((y[0] / 1.5e-306 - 1.0).abs() < 1e-2, "{y:?}");
+}
