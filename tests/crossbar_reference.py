@@ -22,6 +22,44 @@ def _fma(a: np.ndarray, b: float, c: np.ndarray) -> np.ndarray:
     return out
 
 
+def _tile_codes(
+    w: np.ndarray, weight_scaling: str, full: int, devices_per_polarity: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1 for one tile: ``w_max`` per row and the cell codes ``g⁺ − g⁻``
+    (codes split over the devices of a polarity, the first filled first)."""
+    rows = w.shape[0]
+    if weight_scaling == "tile":
+        w_max = np.full(rows, np.abs(w).max())
+    else:
+        w_max = np.abs(w).max(axis=1)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        q = np.where(w_max > 0, float(full) / w_max, 0.0)
+        # 2^b / w_max overflows (|W| below ~1e-304): the ratio w / w_max first.
+        tiny = ~np.isfinite(q)
+        codes = np.where(
+            tiny[:, None], np.rint(w / w_max[:, None] * full), np.rint(w * q[:, None])
+        ).astype(np.int64)
+    dev_max = full // devices_per_polarity
+    split, rest = [], np.abs(codes)
+    for _ in range(devices_per_polarity):
+        take = np.minimum(rest, dev_max)
+        split.append(take)
+        rest = rest - take
+    return w_max, np.sign(codes) * sum(split)
+
+
+def _dac(xs: np.ndarray, input_range: float | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 4: the input scale ``s_in`` per row and the signed input codes."""
+    if input_range is None:
+        s_in = np.abs(xs).max(axis=1)
+    else:
+        s_in = np.full(xs.shape[0], float(input_range))
+    with np.errstate(divide="ignore", over="ignore"):
+        s_in = np.where(np.isfinite(float(m) / s_in), s_in, 0.0)
+        ratio = np.where(s_in > 0, float(m) / s_in, 0.0)
+    return s_in, np.clip(np.rint(xs * ratio[:, None]), -m, m).astype(np.int64)
+
+
 def reference_matmul(
     W: np.ndarray,
     X: np.ndarray,
@@ -52,7 +90,6 @@ def reference_matmul(
     out_dim, in_dim = W.shape
     n = X.shape[0]
     full = 2**conductance_bits
-    dev_max = full // devices_per_polarity
     m = max(2 ** (input_bits - 1) - 1, 1)  # 1 bit: ternary codes
     unit = 1.0 / (float(m) * float(full))
     y = np.zeros((n, out_dim))
@@ -63,35 +100,9 @@ def reference_matmul(
             w = W[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
             rows = w.shape[0]
             # 1. mapping: integer codes, split over devices (first device first)
-            if weight_scaling == "tile":
-                w_max = np.full(rows, np.abs(w).max())
-            else:
-                w_max = np.abs(w).max(axis=1)
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                q = np.where(w_max > 0, float(full) / w_max, 0.0)
-                # 2^b / w_max overflows (|W| below ~1e-304): the ratio w / w_max first.
-                tiny = ~np.isfinite(q)
-                codes = np.where(
-                    tiny[:, None], np.rint(w / w_max[:, None] * full), np.rint(w * q[:, None])
-                ).astype(np.int64)
-            mag = np.abs(codes)
-            split = []
-            rest = mag.copy()
-            for _ in range(devices_per_polarity):
-                take = np.minimum(rest, dev_max)
-                split.append(take)
-                rest = rest - take
-            g = np.sign(codes) * sum(split)
+            w_max, g = _tile_codes(w, weight_scaling, full, devices_per_polarity)
             # 4. DAC
-            xs = X[:, c0 : c0 + tile_cols]
-            if input_range is None:
-                s_in = np.abs(xs).max(axis=1)
-            else:
-                s_in = np.full(n, float(input_range))
-            with np.errstate(divide="ignore", over="ignore"):
-                s_in = np.where(np.isfinite(float(m) / s_in), s_in, 0.0)
-                ratio = np.where(s_in > 0, float(m) / s_in, 0.0)
-            xc = np.clip(np.rint(xs * ratio[:, None]), -m, m).astype(np.int64)
+            s_in, xc = _dac(X[:, c0 : c0 + tile_cols], input_range, m)
             # 5. exact accumulation
             acc = xc @ g.T
             # 7. ADC, rescale, (8. compensation = 1), affine; products of
@@ -206,33 +217,8 @@ def reference_read_terms(
         for ct, c0 in enumerate(range(0, in_dim, tile_cols)):
             w = W[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
             rows, cols = w.shape
-            if weight_scaling == "tile":
-                w_max = np.full(rows, np.abs(w).max())
-            else:
-                w_max = np.abs(w).max(axis=1)
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                q = np.where(w_max > 0, float(full) / w_max, 0.0)
-                # 2^b / w_max overflows (|W| below ~1e-304): the ratio w / w_max first.
-                tiny = ~np.isfinite(q)
-                codes = np.where(
-                    tiny[:, None], np.rint(w / w_max[:, None] * full), np.rint(w * q[:, None])
-                ).astype(np.int64)
-            mag = np.abs(codes)
-            split, rest = [], mag.copy()
-            for _ in range(devices_per_polarity):
-                take = np.minimum(rest, dev_max)
-                split.append(take)
-                rest = rest - take
-            g = np.sign(codes) * sum(split)
-            xs = X[:, c0 : c0 + tile_cols]
-            if input_range is None:
-                s_in = np.abs(xs).max(axis=1)
-            else:
-                s_in = np.full(n, float(input_range))
-            with np.errstate(divide="ignore", over="ignore"):
-                s_in = np.where(np.isfinite(float(m) / s_in), s_in, 0.0)
-                ratio = np.where(s_in > 0, float(m) / s_in, 0.0)
-            c = np.clip(np.rint(xs * ratio[:, None]), -m, m).astype(np.int64)
+            _, g = _tile_codes(w, weight_scaling, full, devices_per_polarity)
+            _, c = _dac(X[:, c0 : c0 + tile_cols], input_range, m)
             acc_all[:, ct, r0 : r0 + rows] = c @ g.T
             gq = (np.abs(g) + half) >> k
             gs = (g + half) >> k

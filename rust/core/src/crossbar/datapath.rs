@@ -519,37 +519,29 @@ fn forward_block_body<X: Float, Y: Float>(
             let rows = t.rows;
             let rp = padded(rows);
             let len = rp * xl;
-            // SAFETY: `kernel` comes from a CPU feature check; each pass's sums
-            // cannot overflow i32 (the digit widths of `SumPlan`).
-            unsafe {
-                let g = &m.codes_cm[t.cm0..t.cm0 + len];
-                kernel(
-                    g,
-                    rp,
-                    &x_main[..count * km * xl],
-                    xl,
-                    count * km,
-                    acc_main,
-                    max_rows,
-                );
-                if ka > 0 {
-                    let g = &m.abs_cm[t.cm0..t.cm0 + len];
-                    kernel(
-                        g,
-                        rp,
-                        &x_abs[..count * ka * xl],
-                        xl,
-                        count * ka,
-                        acc_abs,
-                        max_rows,
-                    );
+            // One kernel pass: `vectors` digit vectors per sample against one
+            // code layout (none when those terms are off).
+            let pass = |codes: &[i16], x: &[i16], vectors: usize, acc: &mut [i32]| {
+                if vectors > 0 {
+                    let x = &x[..count * vectors * xl];
+                    // SAFETY: `kernel` comes from a CPU feature check; the sums
+                    // cannot overflow i32 (the digit widths of `SumPlan`).
+                    unsafe {
+                        kernel(
+                            &codes[t.cm0..t.cm0 + len],
+                            rp,
+                            x,
+                            xl,
+                            count * vectors,
+                            acc,
+                            max_rows,
+                        )
+                    };
                 }
-                if ks > 0 {
-                    let g = &m.signed_cm[t.cm0..t.cm0 + len];
-                    let x_s = &x_signed[..count * ks * xl];
-                    kernel(g, rp, x_s, xl, count * ks, acc_signed, max_rows);
-                }
-            }
+            };
+            pass(&m.codes_cm, x_main, km, acc_main);
+            pass(&m.abs_cm, x_abs, ka, acc_abs);
+            pass(&m.signed_cm, x_signed, ks, acc_signed);
             let index = ct as u64 * out_pad + t.row0 as u64;
             // With one digit per sum (two for IR drop's position-weighted
             // sum: the HERMES presets), the column values of the read-noise
