@@ -11,20 +11,13 @@ import pytest
 
 from analogkernels import cli, energy, experiments
 
+from .conftest import write_tiny_magic04
+
 
 @pytest.fixture
 def tiny_data(tmp_path):
     """A small magic04-format file (two Gaussian classes)."""
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(400):
-        cls = "g" if i % 3 else "h"
-        x = rng.standard_normal(10) + (0.8 if cls == "g" else -0.8)
-        lines.append(",".join(f"{v:.4f}" for v in x) + f",{cls}")
-    folder = tmp_path / "data" / "magic04"
-    folder.mkdir(parents=True)
-    (folder / "magic04.data").write_text("\n".join(lines) + "\n")
-    return tmp_path / "data"
+    return write_tiny_magic04(tmp_path, 400)
 
 
 def ridge_args(data, out, *extra):
