@@ -177,17 +177,15 @@ macro_rules! dispatch_rows {
                 unsafe fn mid<T: SinCos>(u: &[T], scale: T, out: &mut [T]) {
                     $body(u, scale, out)
                 }
-                if std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the CPU has the features.
-                    return unsafe { wide(u, scale, out) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has the features.
-                    return unsafe { mid(u, scale, out) };
+                match crate::cpu::level() {
+                    // SAFETY: `wide` needs AVX-512F, DQ and VL, implied by
+                    // the level.
+                    crate::cpu::Level::Avx512 | crate::cpu::Level::Avx512Vnni => {
+                        return unsafe { wide(u, scale, out) };
+                    }
+                    // SAFETY: `mid` needs AVX2 and FMA, implied by the level.
+                    crate::cpu::Level::Avx2 => return unsafe { mid(u, scale, out) },
+                    crate::cpu::Level::Baseline => {}
                 }
             }
             $body(u, scale, out)
@@ -380,9 +378,7 @@ fn sorf_chunk_fast<T: Float>(x: &[T], d: usize, w: &SorfMatrix<'_, T>, dst: &mut
     #[cfg(target_arch = "x86_64")]
     {
         use std::any::TypeId;
-        if TypeId::of::<T>() != TypeId::of::<f32>()
-            || !std::arch::is_x86_feature_detected!("avx512f")
-        {
+        if TypeId::of::<T>() != TypeId::of::<f32>() || !crate::cpu::has(crate::cpu::Level::Avx512) {
             return false;
         }
         // SAFETY: T is f32 (checked above), so the slices and the matrix
@@ -626,7 +622,7 @@ mod tests {
             let ran = sorf_chunk_fast(&x, d, &w, &mut fast);
             sorf_chunk_rowwise(&x, d, &w, &mut Vec::new(), &mut slow).unwrap();
             #[cfg(target_arch = "x86_64")]
-            assert_eq!(ran, std::arch::is_x86_feature_detected!("avx512f"));
+            assert_eq!(ran, crate::cpu::has(crate::cpu::Level::Avx512));
             if ran {
                 for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
                     assert_eq!(a.to_bits(), b.to_bits(), "n {n} d {d} element {i}");

@@ -8,11 +8,14 @@
 //! - [`pcm`]: the PCM device state machine (program-and-verify, drift, faults);
 //! - [`noise_models`]: aihwkit's statistical PCM/HERMES noise laws;
 //! - [`rng`]: counter-based Philox4x32-10 and the vectorised normal samplers;
-//! - [`parallel`]: the crate's thread pool (size, fork safety, page population).
+//! - [`parallel`]: the crate's thread pool (size, fork safety, page population)
+//!   and its safe parallel loop over disjoint chunks;
+//! - [`cpu`]: the CPU's SIMD feature level, detected once for every dispatcher.
 //!
 //! No Python here: the PyO3 bindings live in the `analogkernels-python` crate and
 //! only convert, validate and release the GIL.
 
+pub mod cpu;
 pub mod crossbar;
 pub mod error;
 pub mod features;

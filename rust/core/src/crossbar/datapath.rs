@@ -121,17 +121,16 @@ impl AnalogMatrix {
         out: &mut [Y],
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        {
-            if *HAS_AVX512 {
-                // SAFETY: the CPU has the features.
+        match crate::cpu::level() {
+            // SAFETY: the kernel needs AVX-512 F, BW, DQ and VL: the level.
+            crate::cpu::Level::Avx512 | crate::cpu::Level::Avx512Vnni => {
                 return unsafe { forward_block_avx512(self, x, count, first, keys, out) };
             }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has the features.
+            // SAFETY: the kernel needs AVX2 and FMA: the level.
+            crate::cpu::Level::Avx2 => {
                 return unsafe { forward_block_avx2(self, x, count, first, keys, out) };
             }
+            crate::cpu::Level::Baseline => {}
         }
         forward_block_body(self, x, count, first, keys, out, None)
     }
@@ -292,19 +291,8 @@ impl PostTerms<'_> {
     }
 }
 
-static MVM_KERNEL: std::sync::LazyLock<mvm_kernels::MultiKernel> =
-    std::sync::LazyLock::new(mvm_kernels::best_multi);
-
 /// Samples per parallel task of `matmul`.
 const SAMPLES_PER_TASK: usize = 32;
-
-#[cfg(target_arch = "x86_64")]
-static HAS_AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-});
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
@@ -411,7 +399,8 @@ fn forward_block_body<X: Float, Y: Float>(
     let var_w = (p.w_noise * p.w_noise * (step / (mf * mf))) as f32;
     let var_out = (sigma_out * sigma_out) as f32;
     let max_rows = padded(p.tile_rows);
-    let kernel = *MVM_KERNEL;
+    // One atomic load (the cached `cpu::level`), no LazyLock: fork-safe.
+    let kernel = mvm_kernels::best_multi();
     let tc = p.tile_cols;
     let xl_max = tc.next_multiple_of(2);
     let (n_ct, in_dim, out_dim) = (m.n_col_tiles, m.in_dim, m.out_dim);

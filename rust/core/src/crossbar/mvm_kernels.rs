@@ -20,14 +20,13 @@ pub(super) type MultiKernel = unsafe fn(&[i16], usize, &[i16], usize, usize, &mu
 
 /// The best multi-sample kernel of this CPU.
 pub(super) fn best_multi() -> MultiKernel {
+    // The kernels enable "avx512f,avx512bw(,avx512vnni)", implied by the
+    // level that selects them.
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            if std::arch::is_x86_feature_detected!("avx512vnni") {
-                return x86::multi_avx512_vnni;
-            }
-            return x86::multi_avx512;
-        }
+    match crate::cpu::level() {
+        crate::cpu::Level::Avx512Vnni => return x86::multi_avx512_vnni,
+        crate::cpu::Level::Avx512 => return x86::multi_avx512,
+        crate::cpu::Level::Avx2 | crate::cpu::Level::Baseline => {}
     }
     multi_by_sample
 }
@@ -58,7 +57,7 @@ pub(super) unsafe fn multi_by_sample(
 pub(super) fn best() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::cpu::has(crate::cpu::Level::Avx2) {
             return x86::pairs_avx2;
         }
     }
@@ -237,7 +236,7 @@ mod tests {
         let mut kernels: Vec<Kernel> = vec![pairs_portable, best()];
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if crate::cpu::has(crate::cpu::Level::Avx2) {
                 kernels.push(x86::pairs_avx2);
             }
         }
@@ -265,7 +264,7 @@ mod tests {
         let mut kernels: Vec<MultiKernel> = vec![multi_by_sample, best_multi()];
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512bw") {
+            if crate::cpu::has(crate::cpu::Level::Avx512) {
                 kernels.push(x86::multi_avx512);
             }
         }

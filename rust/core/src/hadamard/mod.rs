@@ -41,7 +41,7 @@
 //! - Rows, and blocks and column chunks of one long row, are spread over the
 //!   crate's rayon pool ([`crate::parallel`]).
 //!
-//! Instruction sets are chosen at run time (`is_x86_feature_detected!`), so one
+//! Instruction sets are chosen at run time (from [`cpu::level`]), so one
 //! binary runs on any x86-64 CPU (SSE2 is part of the x86-64 baseline) and uses
 //! AVX-512F where the CPU has it.
 
@@ -54,6 +54,7 @@ mod x86;
 
 pub use reference::fwht_reference;
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::parallel;
 
@@ -186,10 +187,12 @@ impl Isa {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Sse2 => true,
+            // The kernels enable "avx2" and "avx512f": both implied by the
+            // level that selects them.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Isa::Avx2 => cpu::has(cpu::Level::Avx2),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            Isa::Avx512 => cpu::has(cpu::Level::Avx512),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => true,
             #[allow(unreachable_patterns)]
@@ -202,19 +205,13 @@ impl Isa {
         Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
     }
 
-    /// The best instruction set of this CPU.
+    /// The best instruction set of this CPU (from the cached [`cpu::level`]).
     pub fn best() -> Isa {
-        // Cached in an atomic rather than a OnceLock: a fork() while another
-        // thread initialises a OnceLock leaves it locked in the child.
-        static BEST: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
-        let cached = BEST.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(&isa) = Isa::ALL.get(cached as usize) {
-            return isa;
-        }
-        let best = *Isa::available().last().unwrap_or(&Isa::Scalar);
-        let index = Isa::ALL.iter().position(|&i| i == best).unwrap_or(0);
-        BEST.store(index as u8, std::sync::atomic::Ordering::Relaxed);
-        best
+        Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|i| i.is_available())
+            .unwrap_or(Isa::Scalar)
     }
 
     /// Lower-case name, as accepted by [`Isa::from_name`].

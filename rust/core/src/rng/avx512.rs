@@ -7,7 +7,7 @@
 //! intrinsics, so it may only run inside code compiled with that feature on a
 //! CPU that has it. The only such code is the `wide` function that
 //! `dispatched_filler!` (in `fill.rs`) defines, and `wide` is called only
-//! after `is_x86_feature_detected!` has confirmed AVX-512F, DQ and VL; the
+//! where `cpu::level()` implies AVX-512F, DQ and VL; the
 //! kernels are `#[inline(always)]` so that they are compiled into it.
 
 use std::arch::x86_64::*;

@@ -39,8 +39,8 @@ fn philox_batch<const AVX512: bool>(
     {
         if AVX512 {
             // SAFETY: `AVX512` is true only in `wide` (`dispatched_filler!`),
-            // which is compiled with AVX-512F and called only on CPUs where
-            // `is_x86_feature_detected!` found it; this function is inlined
+            // which is compiled with AVX-512F and called only on CPUs whose
+            // `cpu::level()` implies it; this function is inlined
             // into it.
             return unsafe { avx512::philox_batch(seed, stream, first_block) };
         }
@@ -105,7 +105,7 @@ fn normals16_batch<const AVX512: bool>(seed: u64, stream: u64, first_block: u64,
         if AVX512 {
             // SAFETY: as in `philox_batch`: `AVX512` is true only inside
             // `wide` (`dispatched_filler!`), compiled with AVX-512F and called
-            // only after `is_x86_feature_detected!` found it. The kernel checks
+            // only where `cpu::level()` implies it. The kernel checks
             // that `out` holds the 128 floats it stores.
             unsafe { avx512::normals16_batch(seed, stream, first_block, out) };
             return;
@@ -218,20 +218,15 @@ macro_rules! dispatched_filler {
                 unsafe fn mid(seed: u64, stream: u64, start: u64, out: &mut [f32]) {
                     $body::<false>(seed, stream, start, out)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: `wide` needs AVX-512F, DQ and VL, all detected
-                    // just above.
-                    return unsafe { wide(seed, stream, start, out) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: `mid` needs AVX2 and FMA, both detected just
-                    // above.
-                    return unsafe { mid(seed, stream, start, out) };
+                match $crate::cpu::level() {
+                    // SAFETY: `wide` needs AVX-512F, DQ and VL, implied by
+                    // the level.
+                    $crate::cpu::Level::Avx512 | $crate::cpu::Level::Avx512Vnni => {
+                        return unsafe { wide(seed, stream, start, out) };
+                    }
+                    // SAFETY: `mid` needs AVX2 and FMA, implied by the level.
+                    $crate::cpu::Level::Avx2 => return unsafe { mid(seed, stream, start, out) },
+                    $crate::cpu::Level::Baseline => {}
                 }
             }
             $body::<false>(seed, stream, start, out)
