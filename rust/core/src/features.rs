@@ -11,7 +11,7 @@
 //! - [`rbf_features_fused`]: both at once on chunks of 32 rows (dense `W`
 //!   through matrixmultiply, or SORF), so `U` never exists as a whole.
 //!
-//! Large outputs are written under [`parallel::for_each_index_populating`]:
+//! Large outputs are written under [`parallel::for_each_chunk_mut_populating`]:
 //! with two or more threads one of them populates the fresh pages while the
 //! others compute.
 //!
@@ -195,19 +195,6 @@ macro_rules! dispatch_rows {
 
 dispatch_rows!(rbf_row_dispatch, rbf_row);
 
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: tasks write disjoint rows.
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-impl<T> SendPtr<T> {
-    /// # Safety
-    /// `i` is inside the buffer.
-    unsafe fn at(self, i: usize) -> *mut T {
-        self.0.add(i)
-    }
-}
-
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 256;
 
@@ -227,20 +214,14 @@ pub fn rbf_features<T: SinCos>(
             2 * s
         )));
     }
-    let op = SendPtr(out.as_mut_ptr());
-    let bytes = std::mem::size_of_val(out);
-    parallel::for_each_index_populating(
-        rows.div_ceil(ROWS_PER_TASK),
-        op.0 as *mut u8,
-        bytes,
-        |t| {
-            for r in t * ROWS_PER_TASK..((t + 1) * ROWS_PER_TASK).min(rows) {
-                // SAFETY: task t owns rows [t·R, (t+1)·R) of out.
-                let o = unsafe { std::slice::from_raw_parts_mut(op.at(r * 2 * s), 2 * s) };
-                rbf_row_dispatch(&u[r * s..(r + 1) * s], scale, o);
-            }
-        },
-    );
+    // Task t: rows [t·R, (t+1)·R) of out.
+    parallel::for_each_chunk_mut_populating(out, ROWS_PER_TASK * 2 * s, |t, dst| {
+        let r0 = t * ROWS_PER_TASK;
+        for (j, o) in dst.chunks_exact_mut(2 * s).enumerate() {
+            let r = r0 + j;
+            rbf_row_dispatch(&u[r * s..(r + 1) * s], scale, o);
+        }
+    });
     Ok(())
 }
 
@@ -299,24 +280,16 @@ pub fn sorf_project<T: Float>(
             out.len()
         )));
     }
-    let op = SendPtr(out.as_mut_ptr());
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let bytes = std::mem::size_of_val(out);
-    parallel::for_each_index_populating(
-        rows.div_ceil(ROWS_PER_TASK),
-        op.0 as *mut u8,
-        bytes,
-        |t| {
-            let r0 = t * ROWS_PER_TASK;
-            let count = ROWS_PER_TASK.min(rows - r0);
-            // SAFETY: task t owns rows [r0, r0 + count) of out.
-            let dst = unsafe { std::slice::from_raw_parts_mut(op.at(r0 * s), count * s) };
-            let mut buf = Vec::new();
-            if sorf_chunk(&x[r0 * d..(r0 + count) * d], d, w, &mut buf, dst).is_err() {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        },
-    );
+    // Task t: rows [r0, r0 + count) of out.
+    parallel::for_each_chunk_mut_populating(out, ROWS_PER_TASK * s, |t, dst| {
+        let r0 = t * ROWS_PER_TASK;
+        let count = dst.len() / s;
+        let mut buf = Vec::new();
+        if sorf_chunk(&x[r0 * d..(r0 + count) * d], d, w, &mut buf, dst).is_err() {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
     if failed.into_inner() {
         return Err(Error::value("n", "SORF transform failed"));
     }
@@ -537,12 +510,11 @@ pub fn rbf_features_fused<T: SinCos + Gemm + Scratch>(
         }
         Projection::Sorf(w) => check_sorf(w, d)?,
     }
-    let op = SendPtr(out.as_mut_ptr());
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let bytes = std::mem::size_of_val(out);
-    parallel::for_each_index_populating(rows.div_ceil(FUSED_ROWS), op.0 as *mut u8, bytes, |t| {
+    // Task t: rows [r0, r0 + count) of out.
+    parallel::for_each_chunk_mut_populating(out, FUSED_ROWS * 2 * s, |t, dst| {
         let r0 = t * FUSED_ROWS;
-        let count = FUSED_ROWS.min(rows - r0);
+        let count = dst.len() / (2 * s);
         let xc = &x[r0 * d..(r0 + count) * d];
         T::with_scratch(|u, buf| {
             // Every element of u is written by the projection before it is read.
@@ -557,8 +529,6 @@ pub fn rbf_features_fused<T: SinCos + Gemm + Scratch>(
                     }
                 }
             }
-            // SAFETY: task t owns rows [r0, r0 + count) of out.
-            let dst = unsafe { std::slice::from_raw_parts_mut(op.at(r0 * 2 * s), count * 2 * s) };
             for (ur, o) in u
                 .chunks_exact(s.max(1))
                 .zip(dst.chunks_exact_mut(2 * s.max(1)))

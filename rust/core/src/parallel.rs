@@ -35,6 +35,7 @@
 //! result is incomplete.
 
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
@@ -414,6 +415,156 @@ fn populate_for_write(addr: usize, len: usize) {
     let _ = (addr, len);
 }
 
+/// One mutable buffer shared by parallel tasks that each touch their own,
+/// disjoint elements of it: the crate's only way to hand parts of one buffer
+/// to several threads (the chunk loops below are built on it).
+///
+/// It is `Send`/`Sync` only for `T: Send` (the elements move between threads
+/// with the tasks) and borrows the buffer mutably for `'a`, so the buffer can
+/// neither be read elsewhere nor dropped while tasks hold it. Disjointness is
+/// the one thing the compiler cannot see, so the accessors are `unsafe` and
+/// check their bounds.
+pub(crate) struct DisjointMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _buffer: PhantomData<&'a mut [T]>,
+}
+
+impl<T> Clone for DisjointMut<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for DisjointMut<'_, T> {}
+
+// SAFETY: sharing the wrapper shares nothing but the right to touch disjoint
+// elements (the accessors' contract), which is sound when the elements may
+// move to another thread: `T: Send`.
+unsafe impl<T: Send> Send for DisjointMut<'_, T> {}
+// SAFETY: as above; no method reads through `&self` what another task writes.
+unsafe impl<T: Send> Sync for DisjointMut<'_, T> {}
+
+impl<'a, T> DisjointMut<'a, T> {
+    /// Shares `buffer` for the duration of its borrow.
+    pub(crate) fn new(buffer: &'a mut [T]) -> Self {
+        Self {
+            ptr: buffer.as_mut_ptr(),
+            len: buffer.len(),
+            _buffer: PhantomData,
+        }
+    }
+
+    /// Elements `[start, start + len)`.
+    ///
+    /// # Safety
+    /// No other task touches these elements while the slice lives.
+    pub(crate) unsafe fn slice(self, start: usize, len: usize) -> &'a mut [T] {
+        assert!(start <= self.len && len <= self.len - start);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+
+    /// Writes element `i`.
+    ///
+    /// # Safety
+    /// No other task touches element `i` during the call.
+    pub(crate) unsafe fn write(self, i: usize, value: T) {
+        assert!(i < self.len);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { *self.ptr.add(i) = value };
+    }
+
+    /// A raw pointer to element `offset` (`<= len`), for kernels that take
+    /// pointers and walk strided, disjoint parts of the buffer.
+    ///
+    /// # Safety
+    /// Whatever the pointer is used for stays inside the buffer and touches
+    /// no element another task touches meanwhile.
+    pub(crate) unsafe fn ptr_at(self, offset: usize) -> *mut T {
+        assert!(offset <= self.len);
+        // SAFETY: in bounds or one past the end (checked).
+        unsafe { self.ptr.add(offset) }
+    }
+}
+
+/// Runs `f(i, chunk)` for every chunk `i` of `data` cut into consecutive
+/// pieces of `chunk_len` elements (the last may be shorter), spread over the
+/// pool as [`for_each_index`] (same interruption, same thread-count
+/// independence: each chunk is the same whichever thread runs it).
+/// Nothing runs when `data` is empty.
+pub fn for_each_chunk_mut<T: Send>(
+    data: &mut [T],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let len = data.len();
+    if len == 0 {
+        return;
+    }
+    let chunk_len = chunk_len.max(1);
+    let shared = DisjointMut::new(data);
+    for_each_index(len.div_ceil(chunk_len), |i| {
+        let start = i * chunk_len;
+        // SAFETY: chunk i is [start, start + chunk_len) ∩ data; chunks are
+        // disjoint and for_each_index runs each index at most once.
+        let chunk = unsafe { shared.slice(start, chunk_len.min(len - start)) };
+        f(i, chunk);
+    });
+}
+
+/// [`for_each_chunk_mut`] through [`for_each_index_populating`]: for a large,
+/// freshly allocated `data`, one thread populates its pages while the others
+/// compute.
+pub fn for_each_chunk_mut_populating<T: Send>(
+    data: &mut [T],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let len = data.len();
+    if len == 0 {
+        return;
+    }
+    let chunk_len = chunk_len.max(1);
+    let bytes = std::mem::size_of_val(data);
+    let shared = DisjointMut::new(data);
+    // SAFETY: the populate only faults pages in (contents unchanged), so it
+    // may overlap the tasks' writes; see `for_each_index_populating`.
+    let start_ptr = unsafe { shared.ptr_at(0) }.cast::<u8>();
+    for_each_index_populating(len.div_ceil(chunk_len), start_ptr, bytes, |i| {
+        let start = i * chunk_len;
+        // SAFETY: as in `for_each_chunk_mut`.
+        let chunk = unsafe { shared.slice(start, chunk_len.min(len - start)) };
+        f(i, chunk);
+    });
+}
+
+/// [`for_each_chunk_mut`] over two buffers of equal length in lockstep:
+/// `f(i, a_chunk, b_chunk)` with both chunks covering the same indices.
+///
+/// # Panics
+/// If the lengths differ (a caller bug).
+pub fn for_each_chunk_pair_mut<A: Send, B: Send>(
+    a: &mut [A],
+    b: &mut [B],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
+    assert_eq!(a.len(), b.len(), "for_each_chunk_pair_mut: lengths differ");
+    let len = a.len();
+    if len == 0 {
+        return;
+    }
+    let chunk_len = chunk_len.max(1);
+    let (sa, sb) = (DisjointMut::new(a), DisjointMut::new(b));
+    for_each_index(len.div_ceil(chunk_len), |i| {
+        let start = i * chunk_len;
+        let n = chunk_len.min(len - start);
+        // SAFETY: as in `for_each_chunk_mut`, for each buffer.
+        let (ca, cb) = unsafe { (sa.slice(start, n), sb.slice(start, n)) };
+        f(i, ca, cb);
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +624,46 @@ mod tests {
                 all.fetch_add(1, Ordering::Relaxed);
             });
             assert_eq!(all.load(Ordering::Relaxed), 50);
+        }
+    }
+
+    #[test]
+    fn chunk_loops_cover_every_element_once() {
+        // (The thread count is global state that other tests set; the engines'
+        // own tests compare results across thread counts.)
+        let want: Vec<u64> = (0..10_007u64).map(|i| i * 3 + i / 1000).collect();
+        {
+            for chunk in [1, 7, 1000, 20_000] {
+                let mut a = vec![0u64; want.len()];
+                for_each_chunk_mut(&mut a, chunk, |i, c| {
+                    for (j, v) in c.iter_mut().enumerate() {
+                        let k = (i * chunk + j) as u64;
+                        *v += k * 3 + k / 1000;
+                    }
+                });
+                assert_eq!(a, want);
+                let mut b = vec![0u64; want.len()];
+                for_each_chunk_mut_populating(&mut b, chunk, |i, c| {
+                    for (j, v) in c.iter_mut().enumerate() {
+                        let k = (i * chunk + j) as u64;
+                        *v += k * 3 + k / 1000;
+                    }
+                });
+                assert_eq!(b, want);
+                let (mut p, mut q) = (vec![0u64; want.len()], vec![0u8; want.len()]);
+                for_each_chunk_pair_mut(&mut p, &mut q, chunk, |i, x, y| {
+                    assert_eq!(x.len(), y.len());
+                    for (j, (v, w)) in x.iter_mut().zip(y.iter_mut()).enumerate() {
+                        let k = (i * chunk + j) as u64;
+                        *v += k * 3 + k / 1000;
+                        *w += 1;
+                    }
+                });
+                assert_eq!(p, want);
+                assert!(q.iter().all(|&w| w == 1));
+            }
+            // Empty buffers run nothing, whatever the chunk length.
+            for_each_chunk_mut(&mut [0u8; 0], 0, |_, _| panic!("ran on nothing"));
         }
     }
 

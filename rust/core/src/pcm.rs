@@ -47,7 +47,7 @@
 
 use crate::error::{Error, Result};
 use crate::noise_models::NoiseModel;
-use crate::parallel;
+use crate::parallel::{self, DisjointMut};
 use crate::rng;
 
 /// Parameters of the device model and the programming algorithm.
@@ -528,14 +528,14 @@ impl DeviceArray {
         let mut t_last = vec![0f32; n];
         let mut converged = vec![false; n_t];
         let out = Outputs {
-            cond: cond.as_mut_ptr(),
-            phase: phases.as_mut_ptr(),
-            fault: faults.as_mut_ptr(),
-            nu: nus.as_mut_ptr(),
-            iterations: iterations.as_mut_ptr(),
-            pulses: pulse_counts.as_mut_ptr(),
-            t_last: t_last.as_mut_ptr(),
-            converged: converged.as_mut_ptr(),
+            cond: DisjointMut::new(&mut cond),
+            phase: DisjointMut::new(&mut phases),
+            fault: DisjointMut::new(&mut faults),
+            nu: DisjointMut::new(&mut nus),
+            iterations: DisjointMut::new(&mut iterations),
+            pulses: DisjointMut::new(&mut pulse_counts),
+            t_last: DisjointMut::new(&mut t_last),
+            converged: DisjointMut::new(&mut converged),
         };
         let this: &DeviceArray = self;
         parallel::for_each_index(n_t.div_ceil(chunk), |c| {
@@ -765,43 +765,48 @@ impl DeviceArray {
 
 /// Output buffers of `program`, written by tasks at disjoint indices.
 #[derive(Clone, Copy)]
-struct Outputs {
-    cond: *mut f32,
-    phase: *mut u8,
-    fault: *mut u8,
-    nu: *mut f32,
-    iterations: *mut u8,
-    pulses: *mut u16,
-    t_last: *mut f32,
-    converged: *mut bool,
+struct Outputs<'a> {
+    cond: DisjointMut<'a, f32>,
+    phase: DisjointMut<'a, u8>,
+    fault: DisjointMut<'a, u8>,
+    nu: DisjointMut<'a, f32>,
+    iterations: DisjointMut<'a, u8>,
+    pulses: DisjointMut<'a, u16>,
+    t_last: DisjointMut<'a, f32>,
+    converged: DisjointMut<'a, bool>,
 }
-// SAFETY: each task writes only the entries of its own targets.
-unsafe impl Send for Outputs {}
-unsafe impl Sync for Outputs {}
 
-impl Outputs {
+impl Outputs<'_> {
     /// Writes device `idx` (methods make closures capture the whole struct).
     ///
     /// # Safety
     /// `idx` is inside the buffers and no other task writes it.
     #[allow(clippy::too_many_arguments)]
     unsafe fn put(&self, idx: usize, g: f32, phase: u8, fault: u8, nu: f32, it: u8, pulses: u16) {
-        *self.cond.add(idx) = g;
-        *self.phase.add(idx) = phase;
-        *self.fault.add(idx) = fault;
-        *self.nu.add(idx) = nu;
-        *self.iterations.add(idx) = it;
-        *self.pulses.add(idx) = pulses;
+        // SAFETY (every write): the caller's contract; bounds are checked.
+        unsafe {
+            self.cond.write(idx, g);
+            self.phase.write(idx, phase);
+            self.fault.write(idx, fault);
+            self.nu.write(idx, nu);
+            self.iterations.write(idx, it);
+            self.pulses.write(idx, pulses);
+        }
         // pulses = RESET (+ SET) (+ trims): a SET happened when more than the
         // RESET and the trims were applied.
         let set = pulses as u32 > 1 + it as u32;
-        *self.t_last.add(idx) = PULSE_TIMES.last_pulse(set, it as u32) as f32;
+        // SAFETY: as above.
+        unsafe {
+            self.t_last
+                .write(idx, PULSE_TIMES.last_pulse(set, it as u32) as f32)
+        };
     }
 
     /// # Safety
     /// As [`Outputs::put`], for target `t`.
     unsafe fn put_converged(&self, t: usize, ok: bool) {
-        *self.converged.add(t) = ok;
+        // SAFETY: the caller's contract; bounds are checked.
+        unsafe { self.converged.write(t, ok) };
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::mapping::padded;
 use super::sums::Digits;
-use super::{mvm_kernels, rint, stream, AnalogMatrix, SendSlice};
+use super::{mvm_kernels, rint, stream, AnalogMatrix};
 use crate::error::{Error, Result};
 use crate::hadamard::Float;
 use crate::parallel;
@@ -51,18 +51,14 @@ impl AnalogMatrix {
             y.fill(Y::from_f64(0.0));
             return Ok(());
         }
-        let yp = SendSlice(y.as_mut_ptr());
         let keys = NoiseKeys::new(seed);
         let block = SAMPLES_PER_TASK;
-        let bytes = std::mem::size_of_val(y);
         let overflow = AtomicBool::new(false);
-        parallel::for_each_index_populating(n.div_ceil(block), yp.0 as *mut u8, bytes, |bi| {
+        // Task bi: rows [s0, s0 + count) of y (no outputs: nothing to run).
+        let y = &mut y[..n * self.out_dim];
+        parallel::for_each_chunk_mut_populating(y, block * self.out_dim, |bi, out| {
             let s0 = bi * block;
-            let count = block.min(n - s0);
-            // SAFETY: task bi owns rows [s0, s0 + count) of y.
-            let out = unsafe {
-                std::slice::from_raw_parts_mut(yp.at(s0 * self.out_dim), count * self.out_dim)
-            };
+            let count = out.len() / self.out_dim;
             let xs = &x[s0 * self.in_dim..(s0 + count) * self.in_dim];
             if !self.forward_block(xs, count, first_row + s0 as u64, keys, out) {
                 overflow.store(true, Ordering::Relaxed);

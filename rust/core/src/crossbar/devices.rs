@@ -4,7 +4,7 @@
 //! per-output gain that folds `w_max`, compensation and affine scale.
 
 use super::params::{DriftCompensation, Programming};
-use super::{rint, stream, AnalogMatrix, SendSlice};
+use super::{rint, stream, AnalogMatrix};
 use crate::error::Result;
 use crate::noise_models::NoiseModel;
 use crate::parallel;
@@ -49,10 +49,9 @@ impl AnalogMatrix {
         let target = &self.target;
         let (prog_scale, drift_scale) = (p.prog_noise_scale, p.drift_scale);
         let chunk = 1 << 14;
-        let gp = SendSlice(g_prog.as_mut_ptr());
-        let nv = SendSlice(nu.as_mut_ptr());
-        parallel::for_each_index(n.div_ceil(chunk), |ci| {
-            for i in ci * chunk..((ci + 1) * chunk).min(n) {
+        parallel::for_each_chunk_pair_mut(&mut g_prog, &mut nu, chunk, |ci, gp, nv| {
+            for (j, (gp, nv)) in gp.iter_mut().zip(nv.iter_mut()).enumerate() {
+                let i = ci * chunk + j;
                 let g_t = target[i] as f64 * lsb;
                 // HERMES laws take the polarity's total; the noise lands on the
                 // device being trimmed, the others sit fully SET or RESET.
@@ -77,11 +76,8 @@ impl AnalogMatrix {
                 };
                 let (mu, sd) = model.drift_nu(law_g / range, d);
                 let v = (mu + sd * rng::normal(seed_nu, 0, i as u64)).abs() * drift_scale;
-                // SAFETY: chunk ci owns indices [ci*chunk, (ci+1)*chunk).
-                unsafe {
-                    *gp.at(i) = g as f32;
-                    *nv.at(i) = v as f32;
-                }
+                *gp = g as f32;
+                *nv = v as f32;
             }
         });
         self.g_prog = g_prog;
@@ -165,11 +161,11 @@ impl AnalogMatrix {
             let read_scale = p.read_noise_scale;
             let n = self.g_prog.len();
             let mut out = vec![0u16; n];
-            let op = SendSlice(out.as_mut_ptr());
             let (g_prog, nu) = (&self.g_prog, &self.nu);
             let chunk = 1 << 14;
-            parallel::for_each_index(n.div_ceil(chunk), |ci| {
-                for i in ci * chunk..((ci + 1) * chunk).min(n) {
+            parallel::for_each_chunk_mut(&mut out, chunk, |ci, oc| {
+                for (j, o) in oc.iter_mut().enumerate() {
+                    let i = ci * chunk + j;
                     let g0 = g_prog[i] as f64;
                     let gd = g0 * time_factor.powf(-(nu[i] as f64));
                     let law_g = match model {
@@ -178,8 +174,7 @@ impl AnalogMatrix {
                     };
                     let sigma = model.read_qs(law_g / range, d) * log_term * read_scale;
                     let g = (gd + gd.abs() * sigma * rng::normal(seed_read, 0, i as u64)).max(0.0);
-                    // SAFETY: chunk ci owns its indices.
-                    unsafe { *op.at(i) = rint(g / lsb).clamp(0.0, dev_max) as u16 };
+                    *o = rint(g / lsb).clamp(0.0, dev_max) as u16;
                 }
             });
             out

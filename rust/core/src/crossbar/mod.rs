@@ -441,21 +441,5 @@ impl AnalogMatrix {
     }
 }
 
-#[derive(Clone, Copy)]
-struct SendSlice<T>(*mut T);
-// SAFETY: tasks write disjoint indices.
-unsafe impl<T> Send for SendSlice<T> {}
-unsafe impl<T> Sync for SendSlice<T> {}
-
-impl<T> SendSlice<T> {
-    /// Pointer to element `i` (a method, so closures capture the wrapper).
-    ///
-    /// # Safety
-    /// `i` is inside the buffer.
-    unsafe fn at(self, i: usize) -> *mut T {
-        self.0.add(i)
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -339,22 +339,6 @@ fn kernels_for<T: Float>(isa: Option<Isa>) -> Result<Kernels<T>> {
     T::kernels(isa).ok_or_else(|| Error::value("isa", format!("no kernel for {}", isa.name())))
 }
 
-/// A raw pointer that may cross threads. Safety rests with the caller: the tasks
-/// that share it touch disjoint elements.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: used only to hand disjoint parts of one buffer to rayon tasks.
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    /// Offsets the pointer (a method, so closures capture the whole wrapper).
-    fn at(self, offset: usize) -> *mut T {
-        // SAFETY: callers stay inside the buffer the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
-}
-
 /// Transforms `count` consecutive rows of length `n <= block_len`. With a
 /// `limit`, stops at the first row with an element of magnitude above it;
 /// returns the number of elements completed, as [`Kernels::rows`] (rows
@@ -621,21 +605,21 @@ fn long_row<T: Float>(
     let m = n / block;
     let width = (COLUMN_CHUNK_BYTES / (m * std::mem::size_of::<T>()))
         .clamp(k.lanes.max(64 / std::mem::size_of::<T>()), block);
-    let ptr = SendPtr(row.as_mut_ptr());
+    let shared = parallel::DisjointMut::new(row);
     let kk = *k;
     let (diag, scale, guard, limit) = (st.diag, st.scale, st.guard, st.limit());
     // SAFETY (all closures below): block b covers elements
     // [b*block, (b+1)*block) of the row, and each task touches only its own
     // block (or, in the column phase, its own columns of every block).
-    let block_mut =
-        move |b: usize| unsafe { std::slice::from_raw_parts_mut(ptr.at(b * block), block) };
+    let block_mut = move |b: usize| unsafe { shared.slice(b * block, block) };
     let diag_at = move |j: usize| diag.map_or(std::ptr::null(), |d| d[j..].as_ptr());
     // (block, elements done) of the blocks the kernel stopped in.
     let pending = std::sync::Mutex::new(Vec::new());
     for_each(m, threads_inside, |b| {
         // SAFETY: block b, and the diagonal's elements for it.
-        let done =
-            unsafe { (kk.rows)(ptr.at(b * block), block, 1, diag_at(b * block), None, limit) };
+        let done = unsafe {
+            (kk.rows)(block_mut(b).as_mut_ptr(), block, 1, diag_at(b * block), None, limit)
+        };
         if done < block {
             pending
                 .lock()
@@ -663,7 +647,7 @@ fn long_row<T: Float>(
         });
     }
     for_each(block / width, threads_inside, |c| unsafe {
-        (kk.columns)(ptr.at(c * width), m, block, width, scale)
+        (kk.columns)(shared.ptr_at(c * width), m, block, width, scale)
     });
     e
 }
@@ -694,13 +678,7 @@ fn run_chain<T: Float>(
         let rows_per_task = (TASK_ELEMENTS / n)
             .max(rows / threads.saturating_mul(4))
             .max(1);
-        let tasks = rows.div_ceil(rows_per_task);
-        let base = SendPtr(data.as_mut_ptr());
-        parallel::for_each_index(tasks, |t| {
-            let first = t * rows_per_task;
-            let count = rows_per_task.min(rows - first);
-            // SAFETY: task t owns rows [first, first + count).
-            let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(first * n), count * n) };
+        parallel::for_each_chunk_mut(data, rows_per_task * n, |_, chunk| {
             chain_rows(&k, chunk, n, stages, false);
         });
     } else {
