@@ -109,6 +109,7 @@ class _AnalogMatrix:
     def _read_terms(
         self, x: np.ndarray[Any, Any], seed: int, row_offset: int
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]: ...
+    def _adc_mismatch(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]: ...
     def drift_to(self, t_inference: float, seed: int) -> None: ...
     def effective_weights(self) -> np.ndarray[Any, Any]: ...
     def tile_layout(self) -> list[tuple[int, int, int, int]]: ...
@@ -136,3 +137,24 @@ class _PcmArray:
     def arrays(self) -> dict[str, np.ndarray[Any, Any]]: ...
     @property
     def programmed(self) -> bool: ...
+
+def _pcm_preset(name: str) -> dict[str, Any]:
+    """Fields of the core's PCM preset ``name`` (``"pcm_like"`` or ``"hermes"``).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``preset``, for any other name.
+    """
+
+def _noise_model_defaults(noise_model: str, devices_per_polarity: int) -> dict[str, float]:
+    """The core's ``g_max`` (µS per polarity), ``t0`` (s) and ``t_read`` (s) of a noise model.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``noise_model`` or ``devices_per_polarity``, for an invalid value.
+    """
+
+def _choices() -> dict[str, list[str]]:
+    """The names each mode field accepts, from the core's name tables."""

@@ -44,9 +44,6 @@ from .exceptions import ConfigError, DTypeError, ShapeError
 
 __all__ = ["AnalogMatrix", "CrossbarConfig"]
 
-_HERMES_G_MAX = {1: 10.35, 2: 20.7}
-_HERMES_T0 = {1: 200.0, 2: 300.0}
-
 
 @dataclass(frozen=True)
 class CrossbarConfig:
@@ -284,15 +281,14 @@ class CrossbarConfig:
     def resolved(self) -> dict[str, Any]:
         """The fields with model defaults filled in (what the engine uses)."""
         d = dataclasses.asdict(self)
-        devices = self.devices_per_polarity
-        model = self.noise_model
-        if d["g_max"] is None:
-            per_device = 25.0 * devices if isinstance(devices, int) else 25.0
-            d["g_max"] = _HERMES_G_MAX.get(devices, 20.7) if model == "hermes" else per_device
-        if d["t0"] is None:
-            d["t0"] = _HERMES_T0.get(devices, 300.0) if model == "hermes" else 20.0
-        if d["t_read"] is None:
-            d["t_read"] = 512e-9 if model == "hermes" else 250e-9
+        unset = [key for key in ("g_max", "t0", "t_read") if d[key] is None]
+        if unset:
+            # The noise model's calibrated defaults are the core's
+            # (``NoiseModel::default_*``); a bad model name or device count
+            # raises ConfigError naming that field.
+            defaults = _core._noise_model_defaults(self.noise_model, self.devices_per_polarity)
+            for key in unset:
+                d[key] = defaults[key]
         for key in (
             "g_max",
             "prog_noise_scale",

@@ -10,7 +10,8 @@
 //! - [`rng`]: counter-based Philox4x32-10 and the vectorised normal samplers;
 //! - [`parallel`]: the crate's thread pool (size, fork safety, page population)
 //!   and its safe parallel loop over disjoint chunks;
-//! - [`cpu`]: the CPU's SIMD feature level, detected once for every dispatcher.
+//! - [`cpu`]: the CPU's SIMD feature level, detected once for every dispatcher;
+//! - [`names`]: the user-facing names of every mode enum, parsed in one place.
 //!
 //! No Python here: the PyO3 bindings live in the `analogkernels-python` crate and
 //! only convert, validate and release the GIL.
@@ -20,6 +21,7 @@ pub mod crossbar;
 pub mod error;
 pub mod features;
 pub mod hadamard;
+pub mod names;
 pub mod noise_models;
 pub mod parallel;
 pub mod pcm;

@@ -30,14 +30,9 @@ fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
 }
 
 impl NoiseModel {
-    /// Parses `"none"`, `"pcm"`, `"hermes"`.
+    /// Parses `"none"`, `"pcm"`, `"hermes"` (the table is [`crate::names`]).
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "none" => Some(NoiseModel::None),
-            "pcm" => Some(NoiseModel::Pcm),
-            "hermes" => Some(NoiseModel::Hermes),
-            _ => None,
-        }
+        <Self as crate::names::Named>::from_name(name).ok()
     }
 
     /// Default maximum conductance of one polarity (µS): aihwkit's g_max per

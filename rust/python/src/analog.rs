@@ -3,11 +3,8 @@
 //! C-contiguous float64 (the Python layer converts); every computation runs
 //! through `errors::compute`.
 
-use analogkernels_core::crossbar::{
-    AnalogMatrix, CrossbarParams, DriftCompensation, Programming, WeightScaling,
-};
+use analogkernels_core::crossbar::{AnalogMatrix, CrossbarParams};
 use analogkernels_core::hadamard::Float;
-use analogkernels_core::noise_models::NoiseModel;
 use numpy::{
     Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
@@ -18,88 +15,19 @@ use pyo3::types::PyDict;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::arrays::{as_float_array, FloatArray};
-use crate::errors::{compute, raise};
-
-fn field<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, name: &str) -> PyResult<T> {
-    let py = d.py();
-    let v = d.get_item(name)?.ok_or_else(|| {
-        raise(
-            py,
-            "ConfigError",
-            format!("config field `{name}` is missing"),
-        )
-    })?;
-    v.extract::<T>().map_err(|_| {
-        raise(
-            py,
-            "ConfigError",
-            format!("config field `{name}` has the wrong type: {v}"),
-        )
-    })
-}
-
-fn choice<T>(py: Python<'_>, name: &str, value: &str, options: &[(&str, T)]) -> PyResult<T>
-where
-    T: Copy,
-{
-    options
-        .iter()
-        .find(|(k, _)| *k == value)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            raise(
-                py,
-                "ConfigError",
-                format!(
-                    "invalid value for `{name}`: {value:?}; expected one of {}",
-                    options
-                        .iter()
-                        .map(|(k, _)| format!("{k:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })
-}
+use crate::config::{field, named_field};
+use crate::errors::{compute, internal_error, shape_error};
 
 /// Builds the core parameters from the dict of a Python `CrossbarConfig`.
 fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
-    let py = d.py();
-    let noise: String = field(d, "noise_model")?;
-    let noise_model = NoiseModel::from_name(&noise).ok_or_else(|| {
-        raise(
-            py,
-            "ConfigError",
-            format!("invalid value for `noise_model`: {noise:?}; expected \"none\", \"pcm\" or \"hermes\""),
-        )
-    })?;
-    let scaling: String = field(d, "weight_scaling")?;
-    let comp: String = field(d, "drift_compensation")?;
-    let programming: String = field(d, "programming")?;
     Ok(CrossbarParams {
         tile_rows: field(d, "tile_rows")?,
         tile_cols: field(d, "tile_cols")?,
-        weight_scaling: choice(
-            py,
-            "weight_scaling",
-            &scaling,
-            &[
-                ("tile", WeightScaling::PerTile),
-                ("column", WeightScaling::PerColumn),
-            ],
-        )?,
+        weight_scaling: named_field(d)?,
         devices_per_polarity: field(d, "devices_per_polarity")?,
         conductance_bits: field(d, "conductance_bits")?,
-        noise_model,
-        programming: choice(
-            py,
-            "programming",
-            &programming,
-            &[
-                ("statistical", Programming::Statistical),
-                ("iterative", Programming::Iterative),
-            ],
-        )?,
+        noise_model: named_field(d)?,
+        programming: named_field(d)?,
         g_max: field(d, "g_max")?,
         prog_noise_scale: field(d, "prog_noise_scale")?,
         drift_scale: field(d, "drift_scale")?,
@@ -114,16 +42,7 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
         ir_drop_g_ratio: field(d, "ir_drop_g_ratio")?,
         output_bits: field(d, "output_bits")?,
         out_bound: field(d, "out_bound")?,
-        drift_compensation: choice(
-            py,
-            "drift_compensation",
-            &comp,
-            &[
-                ("none", DriftCompensation::None),
-                ("global", DriftCompensation::Global),
-                ("column", DriftCompensation::PerColumn),
-            ],
-        )?,
+        drift_compensation: named_field(d)?,
     })
 }
 
@@ -168,11 +87,9 @@ impl PyAnalogMatrix {
         let (o, in_dim) = self.shared().shape();
         let shape = x.shape().to_vec();
         if shape.len() != 2 || shape[1] != in_dim {
-            return Err(raise(
-                py,
-                "ShapeError",
-                format!("X has shape {shape:?} but the matrix has {in_dim} inputs (X must be n × {in_dim})"),
-            ));
+            return Err(shape_error(format!(
+                "X has shape {shape:?} but the matrix has {in_dim} inputs (X must be n × {in_dim})"
+            )));
         }
         let n = shape[0];
         let y = new_output::<T>(py, n, o)?;
@@ -181,7 +98,7 @@ impl PyAnalogMatrix {
         let data = c_order_copy(&x)?;
         // SAFETY: y was just allocated here and is not shared yet.
         let out = unsafe { y.as_slice_mut() }
-            .map_err(|_| raise(py, "InternalError", "new output array is not contiguous"))?;
+            .map_err(|_| internal_error("new output array is not contiguous"))?;
         compute(py, n.saturating_mul(in_dim).saturating_mul(o), || {
             let m = self.shared();
             match read {
@@ -197,7 +114,7 @@ impl PyAnalogMatrix {
 fn c_order_copy<T: Element + Copy>(x: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Vec<T>> {
     let view = x
         .try_readonly()
-        .map_err(|_| raise(x.py(), "ShapeError", "X is being written by another call"))?;
+        .map_err(|_| shape_error("X is being written by another call"))?;
     // `as_slice` also accepts Fortran order (memory order ≠ C order): only a
     // C-contiguous array is copied as one block.
     Ok(match view.as_slice() {
@@ -219,11 +136,9 @@ fn new_output<'py, T: Element>(
         .and_then(|e| e.checked_mul(std::mem::size_of::<T>()))
         .filter(|&b| b <= isize::MAX as usize);
     if bytes.is_none() {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!("the output of {n} × {o} elements is larger than any array can be"),
-        ));
+        return Err(shape_error(format!(
+            "the output of {n} × {o} elements is larger than any array can be"
+        )));
     }
     let dtype = numpy::dtype::<T>(py);
     let empty = py.import("numpy")?.getattr("empty")?;
@@ -246,7 +161,7 @@ impl PyAnalogMatrix {
         let data = w
             .as_slice()
             .map(|s| s.to_vec())
-            .map_err(|_| raise(py, "ShapeError", "W must be C-contiguous"))?;
+            .map_err(|_| shape_error("W must be C-contiguous"))?;
         let inner = compute(py, o.saturating_mul(i), || {
             AnalogMatrix::program(&data, o, i, &params, seed)
         })?;
@@ -307,7 +222,7 @@ impl PyAnalogMatrix {
         let data = x
             .as_slice()
             .map(|s| s.to_vec())
-            .map_err(|_| raise(py, "ShapeError", "X must be C-contiguous"))?;
+            .map_err(|_| shape_error("X must be C-contiguous"))?;
         let terms = compute(py, 0, || {
             self.shared().read_terms(&data, n, seed, row_offset)
         })?;
@@ -351,11 +266,11 @@ impl PyAnalogMatrix {
         let s = scale
             .as_slice()
             .map(|s| s.to_vec())
-            .map_err(|_| raise(py, "ShapeError", "scale must be contiguous"))?;
+            .map_err(|_| shape_error("scale must be contiguous"))?;
         let b = offset
             .as_slice()
             .map(|s| s.to_vec())
-            .map_err(|_| raise(py, "ShapeError", "offset must be contiguous"))?;
+            .map_err(|_| shape_error("offset must be contiguous"))?;
         compute(py, 0, || self.exclusive().set_affine(&s, &b))
     }
 

@@ -166,35 +166,26 @@ pub fn with_c_slice<T: numpy::Element + Copy, R>(
 /// (or numpy integer), not a bool, float or string; anything else is a
 /// `ConfigError` that names it (not pyo3's bare `OverflowError`/`TypeError`).
 pub fn int_in_range(value: &Bound<'_, PyAny>, name: &str, max: u64) -> PyResult<u64> {
-    let py = value.py();
     let is_int = !value.is_instance_of::<pyo3::types::PyBool>()
         && (value.is_instance_of::<pyo3::types::PyInt>()
             || value.hasattr("__index__").unwrap_or(false)
                 && !value.is_instance_of::<pyo3::types::PyFloat>());
     if !is_int {
-        return Err(crate::errors::raise(
-            py,
-            "ConfigError",
-            format!(
-                "invalid value for `{name}`: must be an integer, got {} {}",
-                value
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
-                value.repr().map(|r| r.to_string()).unwrap_or_default()
-            ),
-        ));
+        return Err(crate::errors::config_error(format!(
+            "invalid value for `{name}`: must be an integer, got {} {}",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        )));
     }
     let out_of_range = || {
-        crate::errors::raise(
-            py,
-            "ConfigError",
-            format!(
-                "invalid value for `{name}`: must be an integer from 0 to {max}, got {}",
-                value.str().map(|r| r.to_string()).unwrap_or_default()
-            ),
-        )
+        crate::errors::config_error(format!(
+            "invalid value for `{name}`: must be an integer from 0 to {max}, got {}",
+            value.str().map(|r| r.to_string()).unwrap_or_default()
+        ))
     };
     // __index__ covers numpy integers; a value beyond u64 fails to convert.
     let index = value.call_method0("__index__")?;

@@ -39,11 +39,65 @@ fn exception_class<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'
         .map_err(Into::into)
 }
 
-fn new_err(py: Python<'_>, class: &'static str, message: String) -> PyErr {
-    match exception_class(py, class) {
-        Ok(cls) => PyErr::from_type(cls, message),
-        Err(e) => e,
+/// The exception classes of `analogkernels.exceptions` that the bindings
+/// raise: the one place that spells their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `ShapeError`: an array has the wrong shape, length or layout.
+    Shape,
+    /// `DTypeError`: an array has a dtype the operation cannot take.
+    DType,
+    /// `ConfigError`: a config field or argument holds an invalid value.
+    Config,
+    /// `DataError`: input values the engine cannot take (NaN, inf, range).
+    Data,
+    /// `InternalError`: a bug (a caught panic, a broken invariant).
+    Internal,
+}
+
+impl Kind {
+    fn class_name(self) -> &'static str {
+        match self {
+            Kind::Shape => "ShapeError",
+            Kind::DType => "DTypeError",
+            Kind::Config => "ConfigError",
+            Kind::Data => "DataError",
+            Kind::Internal => "InternalError",
+        }
     }
+
+    /// The exception of this kind with `message`.
+    pub fn err(self, message: impl Into<String>) -> PyErr {
+        Python::attach(|py| self.err_in(py, message))
+    }
+
+    /// [`Kind::err`] where the GIL is already held.
+    pub fn err_in(self, py: Python<'_>, message: impl Into<String>) -> PyErr {
+        match exception_class(py, self.class_name()) {
+            Ok(cls) => PyErr::from_type(cls, message.into()),
+            Err(e) => e,
+        }
+    }
+}
+
+/// `analogkernels.exceptions.ShapeError(message)`.
+pub fn shape_error(message: impl Into<String>) -> PyErr {
+    Kind::Shape.err(message)
+}
+
+/// `analogkernels.exceptions.DTypeError(message)`.
+pub fn dtype_error(message: impl Into<String>) -> PyErr {
+    Kind::DType.err(message)
+}
+
+/// `analogkernels.exceptions.ConfigError(message)`.
+pub fn config_error(message: impl Into<String>) -> PyErr {
+    Kind::Config.err(message)
+}
+
+/// `analogkernels.exceptions.InternalError(message)`.
+pub fn internal_error(message: impl Into<String>) -> PyErr {
+    Kind::Internal.err(message)
 }
 
 /// Fills the lazily initialised caches (the exception module, the argument
@@ -52,26 +106,28 @@ fn new_err(py: Python<'_>, class: &'static str, message: String) -> PyErr {
 /// forever in the child, whose first call then hangs.
 pub fn init_caches(py: Python<'_>) -> PyResult<()> {
     exception_class(py, "AnalogKernelsError")?;
+    for kind in [
+        Kind::Shape,
+        Kind::DType,
+        Kind::Config,
+        Kind::Data,
+        Kind::Internal,
+    ] {
+        exception_class(py, kind.class_name())?;
+    }
     crate::arrays::init_caches(py)
 }
 
 /// Maps a core error to its Python exception.
 pub fn to_py(err: Error) -> PyErr {
-    Python::attach(|py| {
-        let class = match &err {
-            Error::Shape(_) => "ShapeError",
-            Error::Value { .. } => "ConfigError",
-            Error::Data(_) => "DataError",
-            // Normally replaced by the signal's own exception (see compute).
-            Error::Interrupted => "InternalError",
-        };
-        new_err(py, class, err.to_string())
-    })
-}
-
-/// Raises `analogkernels.exceptions.<class>` with `message`.
-pub fn raise(py: Python<'_>, class: &'static str, message: impl Into<String>) -> PyErr {
-    new_err(py, class, message.into())
+    let kind = match &err {
+        Error::Shape(_) => Kind::Shape,
+        Error::Value { .. } => Kind::Config,
+        Error::Data(_) => Kind::Data,
+        // Normally replaced by the signal's own exception (see compute).
+        Error::Interrupted => Kind::Internal,
+    };
+    kind.err(err.to_string())
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -84,10 +140,9 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn internal_error(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyErr {
-    raise(
+fn panic_error(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    Kind::Internal.err_in(
         py,
-        "InternalError",
         format!(
             "internal error in the Rust core (please report it): {}",
             panic_message(payload)
@@ -101,7 +156,7 @@ fn internal_error(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyE
 pub fn guarded<T>(py: Python<'_>, body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => result,
-        Err(payload) => Err(internal_error(py, payload)),
+        Err(payload) => Err(panic_error(py, payload)),
     }
 }
 
@@ -147,6 +202,6 @@ pub fn compute<T: Send>(
     match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(e)),
-        Err(payload) => Err(internal_error(py, payload)),
+        Err(payload) => Err(panic_error(py, payload)),
     }
 }

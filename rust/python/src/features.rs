@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use crate::arrays::{
     as_float_array, int_in_range, new_uninit, try_collect, with_c_slice, FloatArray,
 };
-use crate::errors::{compute, guarded, raise};
+use crate::errors::{compute, config_error, guarded, shape_error};
 
 /// `n_components`: an integer from 0 to `isize::MAX` (ConfigError otherwise).
 fn components(n: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -20,23 +20,19 @@ fn components(n: &Bound<'_, PyAny>) -> PyResult<usize> {
 fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult<(usize, usize)> {
     match *a.shape() {
         [rows, cols] => Ok((rows, cols)),
-        ref shape => Err(raise(
-            a.py(),
-            "ShapeError",
-            format!("{name} must be 2-D, got shape {shape:?}"),
-        )),
+        ref shape => Err(shape_error(format!(
+            "{name} must be 2-D, got shape {shape:?}"
+        ))),
     }
 }
 
 /// `factor · n`, or a `ShapeError` naming `what` when it overflows (a
 /// feature count so large that the output could not be addressed).
-fn times(py: Python<'_>, factor: usize, n: usize, what: &str) -> PyResult<usize> {
+fn times(factor: usize, n: usize, what: &str) -> PyResult<usize> {
     factor.checked_mul(n).ok_or_else(|| {
-        raise(
-            py,
-            "ShapeError",
-            format!("{what} = {n} is too large: the output could not be addressed"),
-        )
+        shape_error(format!(
+            "{what} = {n} is too large: the output could not be addressed"
+        ))
     })
 }
 
@@ -54,7 +50,7 @@ fn new_filled<'py, T: Element + Copy>(
     // SAFETY: `fill` writes every element before anything reads it.
     let out = unsafe { new_uninit::<T>(py, &[rows, cols]) }?;
     // SAFETY: new array, not shared.
-    let dst = unsafe { out.as_slice_mut() }.map_err(|_| raise(py, "ShapeError", "out"))?;
+    let dst = unsafe { out.as_slice_mut() }.map_err(|_| shape_error("out"))?;
     with_c_slice(input, |data| compute(py, work, || fill(data, dst)))?;
     Ok(out.into_any())
 }
@@ -65,7 +61,7 @@ fn features_typed<'py, T: SinCos + Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let (rows, s) = matrix_dims(&u, "U")?;
     let sc = T::from_f64(scale);
-    let cols = times(u.py(), 2, s, "the number of columns of U")?;
+    let cols = times(2, s, "the number of columns of U")?;
     new_filled(
         &u,
         (rows, cols),
@@ -90,7 +86,7 @@ fn sorf_typed<'py, T: Float + Element>(
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (rows, d) = matrix_dims(&x, "X")?;
-    let (signs_v, n) = sorf_signs::<T>(x.py(), signs)?;
+    let (signs_v, n) = sorf_signs::<T>(signs)?;
     let w = SorfMatrix {
         signs: &signs_v,
         n,
@@ -143,15 +139,13 @@ fn converted<T: Float>(a: FloatArray<'_>) -> PyResult<Vec<T>> {
 }
 
 /// The `signs` array of a SORF matrix: shape (blocks, 3, n); returns `n`.
-fn sorf_signs<T: Float>(py: Python<'_>, signs: &Bound<'_, PyAny>) -> PyResult<(Vec<T>, usize)> {
+fn sorf_signs<T: Float>(signs: &Bound<'_, PyAny>) -> PyResult<(Vec<T>, usize)> {
     let sg = as_float_array(signs, "signs")?;
     let sshape = sg.shape();
     if sshape.len() != 3 || sshape[1] != 3 {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!("signs must have shape (blocks, 3, n), got {sshape:?}"),
-        ));
+        return Err(shape_error(format!(
+            "signs must have shape (blocks, 3, n), got {sshape:?}"
+        )));
     }
     let n = sshape[2];
     Ok((converted(sg)?, n))
@@ -165,31 +159,20 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
     projection_scale: f64,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = x.py();
     let (rows, d) = matrix_dims(&x, "X")?;
     let (w, n): (Vec<T>, usize) = match (weights, signs) {
         (Some(w), None) => {
             let wa = as_float_array(w, "W")?;
             if wa.shape() != vec![n_components, d] {
-                return Err(raise(
-                    py,
-                    "ShapeError",
-                    format!(
-                        "W must have shape ({n_components}, {d}), got {:?}",
-                        wa.shape()
-                    ),
-                ));
+                return Err(shape_error(format!(
+                    "W must have shape ({n_components}, {d}), got {:?}",
+                    wa.shape()
+                )));
             }
             (converted(wa)?, 0)
         }
-        (None, Some(sg)) => sorf_signs(py, sg)?,
-        _ => {
-            return Err(raise(
-                py,
-                "ConfigError",
-                "give exactly one of weights and signs",
-            ))
-        }
+        (None, Some(sg)) => sorf_signs(sg)?,
+        _ => return Err(config_error("give exactly one of weights and signs")),
     };
     let projection = if weights.is_some() {
         Projection::Dense {
@@ -205,7 +188,7 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
         })
     };
     let sc = T::from_f64(scale);
-    let cols = times(py, 2, n_components, "n_components")?;
+    let cols = times(2, n_components, "n_components")?;
     new_filled(
         &x,
         (rows, cols),

@@ -1,28 +1,18 @@
 //! Bindings of `analogkernels_core::hadamard`: convert, validate, compute.
 
 use analogkernels_core::hadamard::{self as core_h, Float, FwhtParams, Isa};
+use analogkernels_core::names::Named;
 use analogkernels_core::Error;
 use numpy::ndarray::ArrayViewMutD;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use crate::arrays::{as_float_array, byte_span, new_uninit, try_collect, FloatArray};
-use crate::errors::{compute, guarded, raise, to_py};
+use crate::errors::{compute, config_error, dtype_error, guarded, shape_error, to_py};
 
-fn parse_isa(py: Python<'_>, isa: Option<&str>) -> PyResult<Option<Isa>> {
-    match isa {
-        None => Ok(None),
-        Some(name) => Isa::from_name(name).map(Some).ok_or_else(|| {
-            raise(
-                py,
-                "ConfigError",
-                format!(
-                    "unknown instruction set {name:?}; expected one of: {}",
-                    Isa::ALL.map(|i| i.name()).join(", ")
-                ),
-            )
-        }),
-    }
+fn parse_isa(isa: Option<&str>) -> PyResult<Option<Isa>> {
+    isa.map(|name| <Isa as Named>::from_name(name).map_err(to_py))
+        .transpose()
 }
 
 /// Validates the call (shape, the diagonals' lengths, the instruction set),
@@ -39,16 +29,12 @@ fn transform_into<'py, T: Float + Element>(
     let py = x.py();
     let shape = x.shape().to_vec();
     if shape.is_empty() || shape.len() > 2 {
-        return Err(raise(
-            py,
-            "ShapeError",
-            format!(
-                "x must be a 1-D vector or a 2-D array of rows, got {} dimension(s) with shape {:?}; \
+        return Err(shape_error(format!(
+            "x must be a 1-D vector or a 2-D array of rows, got {} dimension(s) with shape {:?}; \
                  reshape to (-1, n) to transform the last axis",
-                shape.len(),
-                shape
-            ),
-        ));
+            shape.len(),
+            shape
+        )));
     }
     let n = *shape.last().unwrap_or(&0);
     let total: usize = shape.iter().product();
@@ -68,35 +54,23 @@ fn transform_into<'py, T: Float + Element>(
                     .getattr("dtype")
                     .map(|d| d.to_string())
                     .unwrap_or_else(|_| o.get_type().to_string());
-                raise(
-                    py,
-                    "DTypeError",
-                    format!(
-                        "out must be a numpy array of dtype {} (the dtype of the result), got {dtype}",
-                        std::any::type_name::<T>().replace("f", "float")
-                    ),
-                )
+                dtype_error(format!(
+                    "out must be a numpy array of dtype {} (the dtype of the result), got {dtype}",
+                    std::any::type_name::<T>().replace("f", "float")
+                ))
             })?;
             if o.shape() != shape.as_slice() {
-                return Err(raise(
-                    py,
-                    "ShapeError",
-                    format!(
-                        "out has shape {:?} but the result has shape {:?}",
-                        o.shape(),
-                        shape
-                    ),
-                ));
+                return Err(shape_error(format!(
+                    "out has shape {:?} but the result has shape {:?}",
+                    o.shape(),
+                    shape
+                )));
             }
             if !o.is_c_contiguous() {
-                return Err(raise(py, "ShapeError", "out must be C-contiguous"));
+                return Err(shape_error("out must be C-contiguous"));
             }
             if !is_writeable(o) {
-                return Err(raise(
-                    py,
-                    "ConfigError",
-                    "out is read-only (or in use elsewhere)",
-                ));
+                return Err(config_error("out is read-only (or in use elsewhere)"));
             }
             let same = x.data() == o.data() && x.strides() == o.strides();
             if !same {
@@ -107,7 +81,7 @@ fn transform_into<'py, T: Float + Element>(
                     // SAFETY: the GIL is held; no other code touches x now.
                     let owned = try_collect(total, unsafe { x.as_array() }.iter().copied())?;
                     let owned = numpy::ndarray::ArrayViewD::from_shape(shape.as_slice(), &owned)
-                        .map_err(|e| raise(py, "ShapeError", e.to_string()))?;
+                        .map_err(|e| shape_error(e.to_string()))?;
                     unsafe { o.as_array_mut() }.assign(&owned);
                 } else {
                     copy_into(&x, o);
@@ -121,7 +95,7 @@ fn transform_into<'py, T: Float + Element>(
         // any Rust reference; Python code may not run while we hold the slice
         // except other threads when the GIL is released, as with numpy itself.
         let slice = unsafe { dst.as_slice_mut() }
-            .map_err(|_| raise(py, "ShapeError", "destination must be C-contiguous"))?;
+            .map_err(|_| shape_error("destination must be C-contiguous"))?;
         compute(py, total, move || op(slice, n))?;
     }
     Ok(dst.into_any())
@@ -157,11 +131,9 @@ fn vector_of<T: Float>(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<T>> {
     let arr = as_float_array(v, name)?;
     let shape = arr.shape();
     if shape.len() != 1 {
-        return Err(raise(
-            v.py(),
-            "ShapeError",
-            format!("{name} must be 1-D, got shape {shape:?}"),
-        ));
+        return Err(shape_error(format!(
+            "{name} must be 1-D, got shape {shape:?}"
+        )));
     }
     let len = shape[0];
     // SAFETY: read under the GIL.
@@ -193,7 +165,7 @@ pub fn fwht<'py>(
     isa: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     guarded(x.py(), || {
-        let isa = parse_isa(x.py(), isa)?;
+        let isa = parse_isa(isa)?;
         let params = FwhtParams { normalize, isa };
         match as_float_array(x, "x")? {
             FloatArray::F32(a) => {
@@ -217,7 +189,7 @@ pub fn randomized_hadamard<'py>(
     isa: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     guarded(x.py(), || {
-        let isa = parse_isa(x.py(), isa)?;
+        let isa = parse_isa(isa)?;
         let params = FwhtParams { normalize, isa };
         match as_float_array(x, "x")? {
             FloatArray::F32(a) => {
@@ -250,7 +222,7 @@ pub fn sorf_block<'py>(
     isa: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     guarded(x.py(), || {
-        let isa = parse_isa(x.py(), isa)?;
+        let isa = parse_isa(isa)?;
         match as_float_array(x, "x")? {
             FloatArray::F32(a) => sorf_typed::<f32>(a, d1, d2, d3, out, isa),
             FloatArray::F64(a) => sorf_typed::<f64>(a, d1, d2, d3, out, isa),

@@ -4,6 +4,7 @@
 
 mod analog;
 mod arrays;
+mod config;
 mod errors;
 mod features;
 mod hadamard;
@@ -56,5 +57,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<analog::PyAnalogMatrix>()?;
     m.add_function(wrap_pyfunction!(analog::validate_crossbar_config, m)?)?;
     m.add_class::<pcm::PyPcmArray>()?;
+    m.add_function(wrap_pyfunction!(config::_pcm_preset, m)?)?;
+    m.add_function(wrap_pyfunction!(config::_noise_model_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(config::_choices, m)?)?;
     Ok(())
 }

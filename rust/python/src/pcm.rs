@@ -3,67 +3,14 @@
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use analogkernels_core::pcm::{DeviceArray, PcmParams, YieldReport};
+use analogkernels_core::pcm::{DeviceArray, YieldReport};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::arrays::{as_float_array, int_in_range, try_collect, FloatArray};
-use crate::errors::{compute, guarded, raise, to_py};
-
-fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<PcmParams> {
-    let py = d.py();
-    let get = |name: &str| -> PyResult<Bound<'_, PyAny>> {
-        d.get_item(name)?.ok_or_else(|| {
-            raise(
-                py,
-                "ConfigError",
-                format!("config field `{name}` is missing"),
-            )
-        })
-    };
-    macro_rules! f {
-        ($name:literal) => {
-            get($name)?.extract::<f64>().map_err(|_| {
-                raise(
-                    py,
-                    "ConfigError",
-                    format!("invalid value for `{}`: must be a real number", $name),
-                )
-            })?
-        };
-    }
-    macro_rules! int {
-        ($name:literal, $t:ty) => {
-            int_in_range(&get($name)?, $name, <$t>::MAX as u64)? as $t
-        };
-    }
-    Ok(PcmParams {
-        g_max: f!("g_max"),
-        g_set_mean: f!("g_set_mean"),
-        g_set_sd: f!("g_set_sd"),
-        g_reset: f!("g_reset"),
-        i_low: f!("i_low"),
-        i_high: f!("i_high"),
-        i_sd: f!("i_sd"),
-        i_min: f!("i_min"),
-        i_max: f!("i_max"),
-        c2c: f!("c2c"),
-        additive: f!("additive"),
-        relaxation: f!("relaxation"),
-        verify_noise: f!("verify_noise"),
-        tolerance_counts: f!("tolerance_counts"),
-        counts_per_gmax: f!("counts_per_gmax"),
-        max_iterations: int!("max_iterations", u32),
-        gain: f!("gain"),
-        stuck_reset_prob: f!("stuck_reset_prob"),
-        stuck_set_prob: f!("stuck_set_prob"),
-        devices_per_polarity: int!("devices_per_polarity", u32) as usize,
-        t0: f!("t0"),
-        t_read: f!("t_read"),
-        seed: int!("seed", u64),
-    })
-}
+use crate::config::pcm_params_from_dict;
+use crate::errors::{compute, config_error, guarded, shape_error, to_py};
 
 fn report_dict<'py>(py: Python<'py>, r: &YieldReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -79,7 +26,7 @@ fn report_dict<'py>(py: Python<'py>, r: &YieldReport) -> PyResult<Bound<'py, PyD
         "iterations_histogram",
         PyArray1::from_vec(py, r.iterations_histogram.clone()),
     )?;
-    d.set_item("error_std_us", r.error_std)?;
+    d.set_item("error_std_us", r.error_std_us)?;
     Ok(d)
 }
 
@@ -114,22 +61,16 @@ impl PyPcmArray {
     fn new(targets: &Bound<'_, PyAny>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let py = targets.py();
         guarded(py, || {
-            let config = config.cast::<PyDict>().map_err(|_| {
-                raise(
-                    py,
-                    "ConfigError",
-                    "config must be a dict of PCMConfig fields",
-                )
-            })?;
-            let params = params_from_dict(config)?;
+            let config = config
+                .cast::<PyDict>()
+                .map_err(|_| config_error("config must be a dict of PCMConfig fields"))?;
+            let params = pcm_params_from_dict(config)?;
             let arr = as_float_array(targets, "targets")?;
             let shape = arr.shape();
             if shape.len() != 1 {
-                return Err(raise(
-                    py,
-                    "ShapeError",
-                    format!("targets must be 1-D, got shape {shape:?}"),
-                ));
+                return Err(shape_error(format!(
+                    "targets must be 1-D, got shape {shape:?}"
+                )));
             }
             // SAFETY: read under the GIL.
             let t: Vec<f64> = match arr {

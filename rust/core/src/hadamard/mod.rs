@@ -56,6 +56,7 @@ pub use reference::fwht_reference;
 
 use crate::cpu;
 use crate::error::{Error, Result};
+use crate::names::Named;
 use crate::parallel;
 
 /// Largest supported row length, 2^26 (256 MiB of f32).
@@ -214,20 +215,15 @@ impl Isa {
             .unwrap_or(Isa::Scalar)
     }
 
-    /// Lower-case name, as accepted by [`Isa::from_name`].
+    /// Lower-case name, as accepted by [`Isa::from_name`] (the table is
+    /// [`crate::names`]).
     pub fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
-            Isa::Sse2 => "sse2",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512 => "avx512f",
-            Isa::Neon => "neon",
-        }
+        <Isa as Named>::name(self)
     }
 
     /// Parses a name from [`Isa::name`].
     pub fn from_name(name: &str) -> Option<Isa> {
-        Isa::ALL.into_iter().find(|i| i.name() == name)
+        <Isa as Named>::from_name(name).ok()
     }
 }
 

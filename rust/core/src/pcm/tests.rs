@@ -1,7 +1,10 @@
 use super::*;
 
+/// Devices per spread estimate.
+const SPREAD_SAMPLES: usize = 20_000;
+
 fn spread_ratio(params: &PcmParams, g_hat: f64, law: impl Fn(f64) -> f64) -> (f64, f64) {
-    let n = 20_000;
+    let n = SPREAD_SAMPLES;
     let targets = vec![g_hat * params.g_max; n];
     let mut arr = DeviceArray::new(&targets, params).unwrap();
     let report = arr.program().unwrap();
@@ -16,24 +19,71 @@ fn spread_ratio(params: &PcmParams, g_hat: f64, law: impl Fn(f64) -> f64) -> (f6
     (sd / law(g_hat), report.converged_healthy)
 }
 
+/// The documented calibration (module docs, `PCMConfig`): the spread lies
+/// within `claim` (±10 %) of the law. The estimate from `SPREAD_SAMPLES` devices has a
+/// relative standard error of about 1/sqrt(2n) (0.5 %); the bound allows five
+/// of them on top of the claim, so it fails only when the calibration does.
+fn assert_within_claim(ratio: f64, g_hat: f64, claim: f64) {
+    let sampling = 5.0 / (2.0 * SPREAD_SAMPLES as f64).sqrt();
+    assert!(
+        (ratio - 1.0).abs() < claim + sampling,
+        "ĝ={g_hat}: σ ratio {ratio} outside ±{claim} (+{sampling:.3} sampling)"
+    );
+}
+
 #[test]
-fn pcm_like_spread_matches_aihwkit_polynomial_within_20_percent() {
+fn pcm_like_spread_matches_aihwkit_polynomial_within_10_percent() {
     let p = PcmParams::pcm_like(25.0);
     for g_hat in [0.1, 0.25, 0.5, 0.75, 1.0] {
         let (ratio, conv) = spread_ratio(&p, g_hat, |g| 0.26348 + 1.9650 * g - 1.1731 * g * g);
-        assert!((ratio - 1.0).abs() < 0.2, "ĝ={g_hat}: σ ratio {ratio}");
+        assert_within_claim(ratio, g_hat, 0.10);
         assert!(conv >= 0.99, "ĝ={g_hat}: converged {conv}");
     }
 }
 
 #[test]
-fn hermes_preset_spread_matches_the_fitted_cubic_within_20_percent() {
+fn hermes_preset_spread_matches_the_fitted_cubic_as_documented() {
     let p = PcmParams::hermes(10.35);
     let cubic = |g: f64| 0.15781817 + 2.32443916 * g - 2.16310839 * g * g + 0.68841818 * g.powi(3);
     for g_hat in [0.1, 0.25, 0.5, 0.75, 1.0] {
         let (ratio, conv) = spread_ratio(&p, g_hat, cubic);
-        assert!((ratio - 1.0).abs() < 0.2, "ĝ={g_hat}: σ ratio {ratio}");
+        // Documented: ±10 % up to ĝ = 0.75, 13 % high at ĝ = 1.
+        let claim = if g_hat < 1.0 { 0.10 } else { 0.13 };
+        assert_within_claim(ratio, g_hat, claim);
         assert!(conv >= 0.99, "ĝ={g_hat}: converged {conv}");
+    }
+}
+
+#[test]
+fn presets_carry_the_noise_models_defaults() {
+    // The Python PCMConfig defaults and PCMConfig.hermes() are these presets.
+    let pcm = PcmParams::preset("pcm_like").unwrap();
+    assert_eq!(pcm, PcmParams::pcm_like(25.0));
+    assert_eq!(
+        (pcm.t0, pcm.t_read),
+        (
+            NoiseModel::Pcm.default_t0(1),
+            NoiseModel::Pcm.default_t_read()
+        )
+    );
+    let hermes = PcmParams::preset("hermes").unwrap();
+    assert_eq!(hermes, PcmParams::hermes(10.35));
+    assert_eq!(
+        (hermes.g_max, hermes.t0, hermes.t_read),
+        (
+            NoiseModel::Hermes.default_g_max(1),
+            NoiseModel::Hermes.default_t0(1),
+            NoiseModel::Hermes.default_t_read()
+        )
+    );
+    let err = PcmParams::preset("hermes2").unwrap_err().to_string();
+    assert!(
+        err.contains("`preset`") && err.contains("pcm_like"),
+        "{err}"
+    );
+    // Every real field is reachable by name (the bindings' conversions).
+    for &name in PcmParams::REAL_FIELDS {
+        assert!(pcm.real_field(name).is_some(), "{name}");
     }
 }
 
