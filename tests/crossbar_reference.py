@@ -78,13 +78,17 @@ def reference_matmul(
     out_noise: float = 0.0,
     w_noise: float = 0.0,
     ir_drop: float = 0.0,
+    adc: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """``X @ W.T`` through the datapath. With ``noise = (sigma, ir, xi)`` (each
     n × input tiles × outputs: the engine's normals and the terms of
     :func:`reference_read_terms`), the per-MVM stage is included: with PCM read
     noise or IR drop on, ``v = acc·unit − ir + f64(f32(sigma)·f32(xi))``, then
     ``v·to_code``; otherwise the output noise by one fused multiply-add,
-    ``fma(xi, σ_out·to_code, acc·(unit·to_code))``."""
+    ``fma(xi, σ_out·to_code, acc·(unit·to_code))``. With ``adc = (gain,
+    offset)`` (per tile output, tiles in order; the offset in the domain the
+    ADC rounds in, as the engine's ``_adc_mismatch`` hook returns them) the
+    column value becomes ``pre·gain + offset`` before the ADC."""
     W = np.asarray(W, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     out_dim, in_dim = W.shape
@@ -130,6 +134,10 @@ def reference_matmul(
                 else:
                     base = acc.astype(np.float64) * (unit * to_code)
                     pre = _fma(xi, out_noise * to_code, base)
+            if adc is not None:
+                ga = adc[0][affine_index : affine_index + rows]
+                ob = adc[1][affine_index : affine_index + rows]
+                pre = pre * ga[None, :] + ob[None, :]
             if output_bits > 0:
                 code = np.clip(np.rint(pre), -k, k)
                 v = code * ((out_bound / k) * s_in)[:, None]

@@ -202,6 +202,9 @@ def noisy_cases(draw):
     kwargs["ir_drop"] = draw(st.sampled_from([0.0, 1.0, 50.0]))
     kwargs["ir_drop_g_ratio"] = draw(st.sampled_from([1.0 / (0.35 * 5e-6), 3.0]))
     kwargs["out_noise"] = draw(st.sampled_from([0.0, 0.1, 2.4]))
+    kwargs["adc_offset"] = draw(st.sampled_from([0.0, 0.07, -0.3]))
+    kwargs["adc_offset_std"] = draw(st.sampled_from([0.0, 0.05]))
+    kwargs["adc_gain_std"] = draw(st.sampled_from([0.0, 0.03, 0.2]))
     return W, X, kwargs
 
 
@@ -210,19 +213,25 @@ def test_read_noise_terms_and_noisy_outputs_match_numpy_reference_bit_for_bit(ca
     W, X, kwargs = case
     m = AnalogMatrix.program(W, CrossbarConfig.ideal(**kwargs), seed=1)
     sigma, ir, xi = m._core._read_terms(np.ascontiguousarray(X), seed, 5)
-    ref_kwargs = {k: v for k, v in kwargs.items() if k != "output_bits"}
+    ref_kwargs = {
+        k: v
+        for k, v in kwargs.items()
+        if k not in ("output_bits", "adc_offset", "adc_offset_std", "adc_gain_std")
+    }
     _acc, ref_sigma, ref_ir = reference_read_terms(W, X, **ref_kwargs)
     assert sigma.tobytes() == ref_sigma.tobytes()
     assert ir.tobytes() == ref_ir.tobytes()
     got = m.matmul(X, seed=seed, row_offset=5)
     noise = (sigma, ir, xi)
     ref_noise = {k: kwargs[k] for k in ("out_noise", "w_noise", "ir_drop")}
+    systematic = ("adc_offset", "adc_offset_std", "adc_gain_std")
     main_kwargs = {
         k: v
         for k, v in kwargs.items()
-        if k not in ("w_noise", "ir_drop", "ir_drop_g_ratio", "out_noise")
+        if k not in ("w_noise", "ir_drop", "ir_drop_g_ratio", "out_noise", *systematic)
     }
-    expected = reference_matmul(W, X, noise=noise, **main_kwargs, **ref_noise)
+    adc = m._core._adc_mismatch()
+    expected = reference_matmul(W, X, noise=noise, adc=adc, **main_kwargs, **ref_noise)
     assert got.tobytes() == expected.tobytes()
 
 

@@ -133,6 +133,21 @@ class CrossbarConfig:
         ``GlobalDriftCompensation``): outputs rescaled by the summed device
         conductance right after programming over the same at ``t_inference``,
         per tile ("global") or per output column of a tile.
+    adc_offset : float
+        Residual offset of every ADC after the chip's per-column affine
+        calibration, normalised output units (0: off), added to the column
+        value before the ADC rounds it, fixed for every read. A common residual
+        (e.g. a read-voltage or comparator offset that the one-time calibration
+        of Le Gallo et al. 2023 leaves) biases a step feature ``Θ(w·x)`` to
+        first order — ``Θ(w·x + e)`` is a different kernel — while ``[cos, sin]``
+        features do not see it (the offset cancels in ``cos(u − u')``).
+    adc_offset_std : float
+        Spread of the residual offset between ADCs (one Gaussian draw per tile
+        output at programming, keyed by the programming seed), normalised units.
+    adc_gain_std : float
+        Spread of the residual relative gain between ADCs (``gain = 1 +
+        adc_gain_std·ξ`` per tile output, fixed at programming; at most 0.2).
+        A gain error acts on the whole column value, noise included.
 
     References
     ----------
@@ -172,6 +187,9 @@ class CrossbarConfig:
     output_bits: int = 12
     out_bound: float = 24.0
     drift_compensation: Literal["global", "column", "none"] = "global"
+    adc_offset: float = 0.0
+    adc_offset_std: float = 0.0
+    adc_gain_std: float = 0.0
 
     def __post_init__(self) -> None:
         # Checked with the engine's own rules when the config is made, so a bad
@@ -254,6 +272,23 @@ class CrossbarConfig:
         return cls(**overrides)
 
     @classmethod
+    def hermes_measured(cls, **overrides: Any) -> CrossbarConfig:
+        """:meth:`hermes` plus the systematic stages fitted to the measured chip.
+
+        The published HERMES device and periphery parameters of :meth:`hermes`,
+        and the residual ADC offset, offset spread and gain spread (and the
+        per-MVM output noise) fitted once to the kernel-approximation errors
+        that Büchel et al., Nat. Mach. Intell. 6, 1605–1615 (2024) measured on
+        the IBM HERMES chip (ijcnn1, cod-rna, skin, magic04; RBF and arc-cosine
+        kernels; RFF, ORF, SORF; k = 1..5). The values, their uncertainties and
+        the residual misfit are in ``docs/results/calibration.json``;
+        ``analogkernels calibrate`` reruns the fit (:mod:`analogkernels.calibration`).
+        """
+        from .calibration import HERMES_MEASURED
+
+        return cls(**{**HERMES_MEASURED, **overrides})
+
+    @classmethod
     def ideal(cls, **overrides: Any) -> CrossbarConfig:
         """No device noise, no drift, no per-MVM noise, no ADC: only the input
         DAC and the (14-bit) weight quantisation remain."""
@@ -276,6 +311,9 @@ class CrossbarConfig:
             and self.out_noise == 0
             and self.w_noise == 0
             and self.ir_drop == 0
+            and self.adc_offset == 0
+            and self.adc_offset_std == 0
+            and self.adc_gain_std == 0
         )
 
     def resolved(self) -> dict[str, Any]:
@@ -301,6 +339,9 @@ class CrossbarConfig:
             "ir_drop",
             "ir_drop_g_ratio",
             "out_bound",
+            "adc_offset",
+            "adc_offset_std",
+            "adc_gain_std",
         ):
             d[key] = _as_float(d[key], key)
         if d["input_range"] is not None:

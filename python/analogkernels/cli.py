@@ -238,9 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
+    from .calibration import PARAMETERS
     from .datasets import DATASETS
     from .energy import PAPER_WIDTHS
-    from .experiments import BACKENDS, KERNELS, SAMPLERS
+    from .experiments import BACKENDS, KERNELS, PRESETS, SAMPLERS
+
+    calibration_parameters = tuple(p.name for p in PARAMETERS)
 
     parser = _Parser(
         prog="analogkernels",
@@ -325,7 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument(
         "--backend", type=_csv_list(BACKENDS), default=",".join(BACKENDS), help=backend_help
     )
-    ridge.add_argument("--preset", choices=["hermes", "ideal"], default="hermes", help="chip model")
+    ridge.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="hermes",
+        help="chip model: hermes = published device parameters; hermes-measured = plus the "
+        "systematic stages fitted to the measured chip (analogkernels calibrate); ideal",
+    )
     ridge.add_argument(
         "--programming",
         choices=["statistical", "iterative"],
@@ -368,6 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
         "cache ~/.cache/analogkernels, then download)",
     )
     ridge.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ridge.add_argument(
+        "--paper",
+        type=_existing_file,
+        default=None,
+        help="the paper's measured results (paper-hermes-results.json) to show beside ours "
+        "in summary.md and the figures (default: that file in the data folder, if there)",
+    )
 
     attn = add(
         sub,
@@ -422,6 +438,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     err.add_argument(
         "--out", type=Path, default=Path("results") / "attention", help="output folder"
+    )
+
+    cal = add(
+        sub,
+        "calibrate",
+        "fit the chip model's systematic stages to measured kernel errors",
+        "Fit the free parameters of the simulated chip (ADC offset, its spread, ADC gain "
+        "spread, output noise; analogkernels.calibration) to measured kernel-approximation "
+        "errors: one parameter set for every dataset, kernel, sampler and k in the targets "
+        "file, by minimising chi^2 weighted by the measured seed spread. Prints the fitted "
+        "values with standard errors and the residual misfit; writes calibration.json "
+        "(values, uncertainties, every cell before and after) into --out.",
+    )
+    cal.add_argument(
+        "--targets",
+        type=_existing_file,
+        required=True,
+        help="JSON file of measured errors (format: paper-hermes-results.json of the "
+        "project's test data; see analogkernels.calibration)",
+    )
+    cal.add_argument(
+        "--dataset",
+        type=_csv_list(),
+        default=None,
+        help="comma-separated datasets of the targets file to use (default: all)",
+    )
+    cal.add_argument(
+        "--parameters",
+        type=_csv_list(calibration_parameters),
+        default=",".join(calibration_parameters),
+        help=f"free parameters, comma-separated from {', '.join(calibration_parameters)}",
+    )
+    cal.add_argument("--seeds", type=_positive_int, default=2, help="simulation seeds 0..N-1")
+    cal.add_argument(
+        "--max-evaluations", type=_positive_int, default=150, help="budget of chi^2 evaluations"
+    )
+    cal.add_argument(
+        "--data-dir",
+        type=_existing_dir,
+        default=None,
+        help="folder with the data files (default: $ANALOGKERNELS_DATA, then the cache)",
+    )
+    cal.add_argument(
+        "--out", type=Path, default=Path("results") / "calibration", help="output folder"
     )
 
     energy = add(
@@ -588,7 +648,9 @@ def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: A
             cluster.close()
 
 
-def write_outputs(records: list[dict[str, Any]], out: Path) -> list[Path]:
+def write_outputs(
+    records: list[dict[str, Any]], out: Path, paper: dict | None = None
+) -> list[Path]:
     from .experiments import plot_dataset, summarize, write_json_atomic
 
     written = []
@@ -606,18 +668,36 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> list[Path]:
         os.replace(tmp, out / "runs.csv")
         written.append(out / "runs.csv")
     tmp = out / ".summary.md.tmp"
-    tmp.write_text(summarize(records))
+    tmp.write_text(summarize(records, paper))
     os.replace(tmp, out / "summary.md")
     written.append(out / "summary.md")
     for ds in sorted({r["dataset"] for r in records}):
         path = out / f"figure_{ds.replace(':', '_')}.png"
-        plot_dataset(records, ds, path)
+        plot_dataset(records, ds, path, paper)
         written.append(path)
     return written
 
 
 # ---------------------------------------------------------------------------
 # commands
+
+
+PAPER_RESULTS_FILE = "paper-hermes-results.json"
+
+
+def _paper_results(args: argparse.Namespace) -> dict | None:
+    """The paper's results to compare with: ``--paper``, else the file of that
+    name in the data folder (``--data-dir``, else ``$ANALOGKERNELS_DATA``)."""
+    from .experiments import load_paper_results
+
+    path = args.paper
+    if path is None:
+        folder = args.data_dir or os.environ.get("ANALOGKERNELS_DATA")
+        if not folder or not (Path(folder) / PAPER_RESULTS_FILE).is_file():
+            return None
+        path = Path(folder) / PAPER_RESULTS_FILE
+    logger.info("comparing with the paper's results in %s", path)
+    return load_paper_results(path)
 
 
 def cmd_ridge(args: argparse.Namespace) -> int:
@@ -695,11 +775,53 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         progress=not (args.no_progress or _quiet(args)),
         scheduler=args.scheduler,
     )
-    written = write_outputs(records, out)
+    written = write_outputs(records, out, _paper_results(args))
     print((out / "summary.md").read_text())
     print(f"{len(records)} runs in {time.perf_counter() - t0:.1f} s; wrote:")
     for p in written:
         print(f"  {p}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import fit, load_targets
+    from .experiments import write_json_atomic
+
+    if args.seeds < 2:
+        raise UsageError("--seeds must be at least 2 (the simulated spread enters chi^2)")
+    targets = load_targets(args.targets, datasets=args.dataset)
+    out = prepare_out(args.out)
+    logger.info(
+        "fitting %s to %d cells with %d seeds", ",".join(args.parameters), len(targets), args.seeds
+    )
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=args.max_evaluations,
+        disable=_quiet(args),
+        unit="eval",
+        desc="calibrate",
+        dynamic_ncols=True,
+    )
+
+    def progress(evaluation: int, chi2: float) -> None:
+        bar.update(1)
+        bar.set_postfix(chi2=f"{chi2:.1f}", refresh=False)
+
+    try:
+        result = fit(
+            targets,
+            parameters=args.parameters,
+            seeds=range(args.seeds),
+            data_dir=args.data_dir,
+            max_evaluations=args.max_evaluations,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    write_json_atomic(out / "calibration.json", result.to_json())
+    print(result.summary())
+    print(f"wrote {out / 'calibration.json'}")
     return 0
 
 
@@ -1107,6 +1229,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "demo": cmd_demo,
         "energy": cmd_energy,
         "attention": cmd_attention,
+        "calibrate": cmd_calibrate,
     }
     name = args.command
     if name == "attention":

@@ -69,13 +69,20 @@ class RunConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+#: The chip presets of a run: published device parameters, those plus the
+#: systematic stages fitted to the measured chip, or an ideal crossbar.
+PRESETS = ("hermes", "hermes-measured", "ideal")
+
+
 def crossbar_config(preset: str, programming: str = "statistical") -> CrossbarConfig:
-    """The hardware preset of a run."""
+    """The hardware preset of a run (one of :data:`PRESETS`)."""
     if preset == "hermes":
         return CrossbarConfig.hermes(programming=programming)
+    if preset == "hermes-measured":
+        return CrossbarConfig.hermes_measured(programming=programming)
     if preset == "ideal":
         return CrossbarConfig.ideal()
-    raise ValueError(f"unknown preset {preset!r}; expected 'hermes' or 'ideal'")
+    raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
 
 
 @functools.lru_cache(maxsize=4)
@@ -305,13 +312,62 @@ def _group_mean(records: list[dict], keys: tuple[str, ...], value: str) -> dict:
     return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in acc.items()}
 
 
-def summarize(records: list[dict]) -> str:
+#: The paper's measured metrics (see :func:`load_paper_results`).
+PAPER_METRICS = ("fp_acc", "hardware_acc", "fp_err", "hardware_err")
+
+
+def load_paper_results(path: str | Path) -> dict[tuple[str, str, str, int], dict[str, Any]]:
+    """The paper's measured results, per (dataset, kernel, sampler, k).
+
+    Parameters
+    ----------
+    path : str or Path
+        A targets file (``paper-hermes-results.json``: the FP and chip accuracies
+        and kernel errors of Büchel et al., Nat. Mach. Intell. 2024, mean, std and
+        n over its 10 seeds; format in :mod:`analogkernels.calibration`).
+
+    Returns
+    -------
+    dict
+        ``(dataset, kernel, sampler, k) → {metric: Target}`` for the metrics of
+        :data:`PAPER_METRICS` present in the file.
+    """
+    from .calibration import load_targets
+    from .exceptions import DataError
+
+    out: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    for metric in PAPER_METRICS:
+        try:
+            values = load_targets(path, metric=metric)
+        except DataError as err:
+            if "has no metric" in str(err):
+                continue
+            raise
+        for cell, target in values.items():
+            out.setdefault(cell, {})[metric] = target
+    return out
+
+
+def _best_k_mean(values: dict, ds: str, kern: str, samplers: list[str]) -> float:
+    """Per sampler the best k of ``values[(ds, kern, sampler, k)]``, then the mean."""
+    best = []
+    for smp in samplers:
+        vals = [v for key, v in values.items() if key[:3] == (ds, kern, smp)]
+        if vals:
+            best.append(max(vals))
+    return float(np.mean(best)) if best else float("nan")
+
+
+def summarize(records: list[dict], paper: dict | None = None) -> str:
     """``summary.md`` of a sweep, in the paper's form.
 
     Parameters
     ----------
     records : list of dict
         Run records as returned by :func:`run_one`.
+    paper : dict or None
+        The paper's measured results (:func:`load_paper_results`): adds its FP and
+        chip accuracies and errors beside ours, with the differences.
 
     Returns
     -------
@@ -337,8 +393,17 @@ def summarize(records: list[dict]) -> str:
         "",
         "| dataset | kernel | "
         + " | ".join(f"{BACKEND_LABELS[b]} acc. (%)" for b in backends)
-        + (" | chip − FP (pp) |" if both else " |"),
-        "|---|---|" + "---|" * len(backends) + ("---|" if both else ""),
+        + (" | chip − FP (pp) |" if both else " |")
+        + (
+            " paper FP (%) | paper chip (%) | paper chip − FP (pp) | FP − paper FP (pp) "
+            "| chip − paper chip (pp) |"
+            if paper
+            else ""
+        ),
+        "|---|---|"
+        + "---|" * len(backends)
+        + ("---|" if both else "")
+        + ("---|" * 5 if paper else ""),
     ]
     diffs = []
     for ds in datasets:
@@ -355,6 +420,23 @@ def summarize(records: list[dict]) -> str:
             if both:
                 diffs.append(row[1] - row[0])
                 cells += f" | {row[1] - row[0]:+.2f}"
+            if paper:
+                fp, chip = (
+                    100
+                    * _best_k_mean(
+                        {c: m[metric].mean for c, m in paper.items() if metric in m},
+                        ds,
+                        kern,
+                        samplers,
+                    )
+                    for metric in ("fp_acc", "hardware_acc")
+                )
+                ours = dict(zip(backends, row, strict=True))
+                cells += (
+                    f" | {fp:.2f} | {chip:.2f} | {chip - fp:+.2f}"
+                    f" | {ours.get('fp', math.nan) - fp:+.2f}"
+                    f" | {ours.get('analog', math.nan) - chip:+.2f}"
+                )
             lines.append(f"| {ds} | {kern} | {cells} |")
     if diffs:
         lines += ["", f"Mean difference chip − FP: {np.nanmean(diffs):+.2f} points.", ""]
@@ -375,6 +457,22 @@ def summarize(records: list[dict]) -> str:
                     for k in ks
                 )
                 lines.append(f"| {ds} | {kern} | {BACKEND_LABELS[b]} | {cells} |")
+            for metric, label in (("fp_err", "paper FP"), ("hardware_err", "paper chip")):
+                if not paper:
+                    break
+                cells = " | ".join(
+                    _paper_error_cell(paper, ds, kern, k, metric, errs, backend)
+                    for k in ks
+                    for backend in ["fp" if metric == "fp_err" else "analog"]
+                )
+                lines.append(f"| {ds} | {kern} | {label} | {cells} |")
+    if paper:
+        lines += [
+            "",
+            "Paper rows: Büchel et al., Nat. Mach. Intell. 6, 1605–1615 (2024), measured on the "
+            "IBM HERMES chip (mean over its 10 seeds and the samplers); in brackets our value "
+            "relative to the paper's, (ours − paper)/paper.",
+        ]
     seeds = sorted({r["seed"] for r in records})
     lines += [
         "",
@@ -387,11 +485,29 @@ def summarize(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _paper_error_cell(
+    paper: dict, ds: str, kern: str, k: int, metric: str, errs: dict, backend: str
+) -> str:
+    """The paper's sampler-mean error at k, with our relative difference."""
+    vals = [
+        m[metric].mean
+        for c, m in paper.items()
+        if c[:2] == (ds, kern) and c[3] == k and metric in m
+    ]
+    if not vals:
+        return "-"
+    value = float(np.mean(vals))
+    ours = errs.get((ds, kern, backend, k))
+    if ours is None or value == 0:
+        return f"{value:.4f}"
+    return f"{value:.4f} ({(ours[0] - value) / value:+.0%})"
+
+
 #: Axis label of the kernel approximation error.
 ERROR_LABEL = "kernel approximation error\n‖K − ΦΦᵀ‖_F / ‖K‖_F"
 
 
-def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
+def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | None = None) -> None:
     """Draw the paper's Fig. 2 for one dataset and save it as a PNG.
 
     One row per kernel; left the kernel approximation error, right the accuracy,
@@ -408,6 +524,9 @@ def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
         The dataset to draw.
     path : path
         Where to write the PNG.
+    paper : dict or None
+        The paper's measured results (:func:`load_paper_results`): its chip
+        curves are drawn dotted ("paper chip"), one per sampler.
     """
     import matplotlib
 
@@ -453,6 +572,23 @@ def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
                         markersize=3,
                         capsize=2,
                     )
+            paper_metric = "hardware_err" if metric == "approximation_error" else "hardware_acc"
+            for smp in SAMPLERS if paper else ():
+                curve = sorted(
+                    (c[3], m[paper_metric])
+                    for c, m in paper.items()
+                    if c[:3] == (dataset, kern, smp) and paper_metric in m
+                )
+                if curve and any(r["sampler"] == smp for r in rows):
+                    scale = 100.0 if metric == "accuracy" else 1.0
+                    ax.plot(
+                        [k for k, _ in curve],
+                        [scale * t.mean for _, t in curve],
+                        color=colours[smp],
+                        linestyle=":",
+                        marker="x",
+                        markersize=3,
+                    )
             ax.set_xticks(sorted(ks))
             ax.set_xlabel("k = log2(s/d)")
             ax.set_ylabel(label)
@@ -469,6 +605,8 @@ def plot_dataset(records: list[dict], dataset: str, path: Path) -> None:
         for b in BACKENDS
         if any(r["backend"] == b for r in rows)
     ]
+    if paper and any(c[0] == dataset for c in paper):
+        handles.append(Line2D([], [], color="k", linestyle=":", marker="x", label="paper chip"))
     axes[0][1].legend(handles=handles, fontsize=7, ncol=2)
     n = "/".join(str(c) for c in sorted(counts)) or "0"
     fig.suptitle(

@@ -43,6 +43,9 @@ fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
         output_bits: field(d, "output_bits")?,
         out_bound: field(d, "out_bound")?,
         drift_compensation: named_field(d)?,
+        adc_offset: field(d, "adc_offset")?,
+        adc_offset_std: field(d, "adc_offset_std")?,
+        adc_gain_std: field(d, "adc_gain_std")?,
     })
 }
 
@@ -237,6 +240,21 @@ impl PyAnalogMatrix {
             as_array(terms.ir_drop)?,
             as_array(terms.xi)?,
         ))
+    }
+
+    /// Test hook: the residual gain and offset of every ADC (one per tile
+    /// output, tiles in order; the offset in the domain the ADC rounds in:
+    /// codes, or normalised units without ADC), float64.
+    fn _adc_mismatch<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
+        let m = self.shared();
+        let (gain, offset) = m.adc_mismatch();
+        (
+            PyArray1::from_slice(py, gain),
+            PyArray1::from_slice(py, offset),
+        )
     }
 
     /// Moves the devices to `t_inference` seconds after programming.

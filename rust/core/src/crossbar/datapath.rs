@@ -166,6 +166,7 @@ pub(super) struct ReadBound {
 
 impl ReadBound {
     pub(super) fn new(m: &AnalogMatrix) -> ReadBound {
+        let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |a, &x| a.max(x.abs()));
         let p = &m.params;
         let full = p.full_code() as f64;
         let value_per_input = if p.output_bits > 0 {
@@ -176,9 +177,8 @@ impl ReadBound {
             let cells =
                 p.tile_cols as f64 * (p.max_cell_code() + (1 << m.plan.shift)) as f64 / full;
             let sigma = (p.w_noise * p.w_noise * cells + p.out_noise * p.out_noise).sqrt();
-            cells + 4.34 * sigma
+            (cells + 4.34 * sigma) * max_abs(&m.adc_gain) + max_abs(&m.adc_offset)
         };
-        let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |a, &x| a.max(x.abs()));
         ReadBound {
             value_per_input,
             gain: max_abs(&m.gain),
@@ -218,6 +218,10 @@ struct PostTerms<'a> {
     noise: &'a [f32],
     gain: &'a [f64],
     offset: &'a [f64],
+    /// The ADC's residual gain and offset (codes), applied to the column
+    /// value before rounding: `v·adc_gain + adc_offset`.
+    adc_gain: &'a [f64],
+    adc_offset: &'a [f64],
 }
 
 /// Per-sample constants of the per-output stage.
@@ -244,8 +248,9 @@ impl PostTerms<'_> {
         dst: &mut [D],
         c: PostConsts,
     ) {
+        let adc_mismatch = self.adc_gain.iter().zip(self.adc_offset);
         let terms = acc.zip(self.noise).zip(self.gain).zip(self.offset);
-        for (d, (((a, &z), &g), &b)) in dst.iter_mut().zip(terms) {
+        for (d, ((((a, &z), &g), &b), (&ga, &ob))) in dst.iter_mut().zip(terms.zip(adc_mismatch)) {
             // One rounding for the noise term (fused multiply-add, correctly
             // rounded on every path). Without it (no output noise, or the
             // noise already in `a`) the result is a·acc_factor, which is what
@@ -255,6 +260,9 @@ impl PostTerms<'_> {
             } else {
                 a * c.acc_factor
             };
+            // The ADC's residual gain and offset (1 and 0 when off: then
+            // this changes no bit, −0 becoming +0 only where `+ b` would).
+            v = v * ga + ob;
             if ADC {
                 v = rint(v).clamp(-c.k_adc, c.k_adc);
             }
@@ -629,6 +637,8 @@ fn forward_block_body<X: Float, Y: Float>(
                     noise: &noise[..rows],
                     gain: &m.gain[o..o + rows],
                     offset: &m.affine_offset[o..o + rows],
+                    adc_gain: &m.adc_gain[o..o + rows],
+                    adc_offset: &m.adc_offset[o..o + rows],
                 };
                 let from_ints = !main_wide && !extras;
                 // Raw integer sums are scaled by `unit` inside the pass; with

@@ -75,6 +75,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::hadamard::Float;
+use crate::rng;
 
 mod datapath;
 mod devices;
@@ -97,6 +98,8 @@ mod stream {
     /// read row, input tile and output). 4 and 5 keyed the two separate
     /// draws of earlier versions.
     pub const MVM_NOISE: u64 = 6;
+    /// The fixed offset and gain mismatch of each ADC.
+    pub const ADC_MISMATCH: u64 = 7;
 }
 
 /// A weight matrix programmed onto simulated crossbar tiles.
@@ -147,6 +150,11 @@ pub struct AnalogMatrix {
     /// Per-(tile, output row) affine correction.
     affine_scale: Vec<f64>,
     affine_offset: Vec<f64>,
+    /// Residual ADC gain and offset per (tile, output row), fixed at
+    /// programming; the offset in the domain the ADC rounds in (codes, or
+    /// normalised units without ADC). All 1 and 0 when those stages are off.
+    adc_gain: Vec<f64>,
+    adc_offset: Vec<f64>,
 }
 
 /// The read cursor: rows read so far from a matrix's read stream. Reads on
@@ -229,11 +237,48 @@ impl AnalogMatrix {
             reference_sums: vec![0; out0],
             affine_scale: vec![1.0; out0],
             affine_offset: vec![0.0; out0],
+            adc_gain: vec![1.0; out0],
+            adc_offset: vec![0.0; out0],
         };
+        m.draw_adc_mismatch(seed);
         m.program_devices(seed)?;
         m.reference_sums = m.readout_sums(&m.cell_codes(&m.device_codes_programmed()));
         m.drift_to(0.0, seed)?;
         Ok(m)
+    }
+
+    /// Draws the residual gain and offset of every ADC (one per tile output):
+    /// `gain = 1 + adc_gain_std·ξ`, `offset = adc_offset + adc_offset_std·ξ'`
+    /// (normalised units, stored in ADC codes). They are a property of the
+    /// chip, fixed for every read, so they are keyed by the programming seed.
+    fn draw_adc_mismatch(&mut self, seed: u64) {
+        let p = &self.params;
+        let key = rng::derive_seed(seed, stream::ADC_MISMATCH);
+        let to_code = p.to_code();
+        for (i, (g, b)) in self
+            .adc_gain
+            .iter_mut()
+            .zip(&mut self.adc_offset)
+            .enumerate()
+        {
+            let i = i as u64;
+            if p.adc_gain_std > 0.0 {
+                *g = 1.0 + p.adc_gain_std * rng::normal(key, 0, 2 * i);
+            }
+            let spread = if p.adc_offset_std > 0.0 {
+                p.adc_offset_std * rng::normal(key, 0, 2 * i + 1)
+            } else {
+                0.0
+            };
+            // `+ 0.0`: never −0, so that an offset of zero leaves every bit.
+            *b = (p.adc_offset + spread) * to_code + 0.0;
+        }
+    }
+
+    /// The residual gain and offset of every ADC, per (tile, output row) in
+    /// tile order; the offset in ADC codes (normalised units without ADC).
+    pub fn adc_mismatch(&self) -> (&[f64], &[f64]) {
+        (&self.adc_gain, &self.adc_offset)
     }
 
     /// Moves the devices to `t_inference` seconds after programming: drift

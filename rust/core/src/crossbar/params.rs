@@ -64,6 +64,15 @@ pub struct CrossbarParams {
     pub output_bits: u32,
     pub out_bound: f64,
     pub drift_compensation: DriftCompensation,
+    /// Residual ADC offset common to every output after the per-column
+    /// affine calibration, normalised output units (0: off).
+    pub adc_offset: f64,
+    /// Spread of the residual offset between outputs (one fixed value per
+    /// ADC, drawn at programming), normalised output units.
+    pub adc_offset_std: f64,
+    /// Spread of the residual relative gain between outputs (one fixed value
+    /// per ADC, drawn at programming).
+    pub adc_gain_std: f64,
 }
 
 impl CrossbarParams {
@@ -123,6 +132,11 @@ impl CrossbarParams {
         ] {
             range(field, v, 0.0, 1e3)?;
         }
+        range("adc_offset", self.adc_offset, -1e3, 1e3)?;
+        range("adc_offset_std", self.adc_offset_std, 0.0, 1e3)?;
+        // At most 0.2: a gain of 1 + 0.2·ξ stays positive for every normal
+        // the sampler can draw (|ξ| < 4.34), so no output flips its sign.
+        range("adc_gain_std", self.adc_gain_std, 0.0, 0.2)?;
         if let Some(r) = self.input_range {
             range("input_range", r, 1e-30, 1e30)?;
         }
@@ -152,6 +166,17 @@ impl CrossbarParams {
         match self.programming {
             Programming::Statistical => self.device_max_code(),
             Programming::Iterative => self.device_max_code() * 3 / 2,
+        }
+    }
+
+    /// ADC codes per normalised output unit (1 without an ADC): the factor
+    /// from the column value in normalised units to the domain in which the
+    /// per-output stage rounds.
+    pub(super) fn to_code(&self) -> f64 {
+        if self.output_bits > 0 {
+            ((1i64 << (self.output_bits - 1)) - 1).max(1) as f64 / self.out_bound
+        } else {
+            1.0
         }
     }
 

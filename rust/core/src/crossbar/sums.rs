@@ -212,6 +212,9 @@ mod tests {
             output_bits: 12,
             out_bound: 24.0,
             drift_compensation: super::super::DriftCompensation::Global,
+            adc_offset: 0.0,
+            adc_offset_std: 0.0,
+            adc_gain_std: 0.0,
         };
         let plan = SumPlan::new(&p);
         assert_eq!(plan.main.count, 1);

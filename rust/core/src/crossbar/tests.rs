@@ -26,6 +26,9 @@ fn ideal() -> CrossbarParams {
         output_bits: 0,
         out_bound: 12.0,
         drift_compensation: DriftCompensation::None,
+        adc_offset: 0.0,
+        adc_offset_std: 0.0,
+        adc_gain_std: 0.0,
     }
 }
 

@@ -1,0 +1,573 @@
+"""Calibration of the simulated chip against measurements of a real chip.
+
+:meth:`CrossbarConfig.hermes() <analogkernels.analog.CrossbarConfig.hermes>` uses
+the published device and periphery parameters of the IBM HERMES chip. On the
+paper's data (Büchel et al., "Kernel approximation using analogue in-memory
+computing", Nat. Mach. Intell. 6, 1605–1615, 2024) that model matches the measured
+chip for the RBF kernel, but not for the arc-cosine kernel of order 0, where the
+chip's kernel-approximation error stops falling with the number of features. That
+is the signature of a *systematic* error: a step feature ``Θ(w·x)`` is invariant to
+the scale of a row (so programming noise cannot produce it) and independent
+per-read noise at the RBF-compatible level averages out, but a residual offset
+``e`` of the ADCs makes ``Θ(w·x + e)`` estimate a different kernel at every ``s``.
+``[cos(u), sin(u)]`` features are blind to a common offset (it cancels in
+``cos(u − u')``), so the two kernels separate the stages.
+
+:func:`fit` adjusts the free parameters of the systematic stages of
+:class:`~analogkernels.analog.CrossbarConfig` (:data:`PARAMETERS`: ADC offset, its
+spread, gain spread, output noise) so that the simulated chip's errors match
+measured ones, by minimising
+
+.. math::
+
+    \\chi^2(\\theta) = \\sum_c \\frac{(\\bar e_c(\\theta) - \\bar m_c)^2}
+    {s_{m,c}^2 / n_{m,c} + s_{e,c}^2 / n_{e,c}}
+
+over cells ``c`` = (dataset, kernel, sampler, k): ``m`` the measured error (mean,
+standard deviation ``s_m`` over ``n_m`` seeds), ``e`` the simulated error under the
+same protocol (``n_e`` seeds with fixed seeds, so that χ² is a deterministic
+function of θ: common random numbers). The minimiser is Nelder–Mead inside the
+box of :data:`PARAMETERS` (each a physically plausible range, stated with its
+reason); uncertainties come from the Gauss–Newton covariance ``(JᵀJ)⁻¹`` of the
+standardised residuals at the minimum (central differences), scaled by the
+reduced χ² when it exceeds 1. One parameter set serves every dataset and kernel:
+nothing is fitted per dataset.
+
+The targets file has the format of the paper's summary that ships with the
+project's test data (``paper-hermes-results.json``)::
+
+    {"results": {dataset: {kernel: {sampler: {k: {"hardware_err":
+        {"mean": ..., "std": ..., "n": ...}, ...}}}}},
+     "dataset_names": {"magic": "magic04"}}
+
+so a user can calibrate against their own chip by writing their measurements in
+it. ``analogkernels calibrate --targets FILE`` runs the fit from the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .exceptions import ConfigError, DataError
+
+__all__ = [
+    "HERMES_MEASURED",
+    "PARAMETERS",
+    "CalibrationResult",
+    "Parameter",
+    "Target",
+    "fit",
+    "load_targets",
+    "simulate_errors",
+]
+
+#: The fitted values of :meth:`CrossbarConfig.hermes_measured`
+#: (``docs/results/calibration.json`` holds the fit that produced them).
+HERMES_MEASURED: dict[str, float] = {
+    "adc_offset": 0.0,
+    "adc_offset_std": 0.0,
+    "adc_gain_std": 0.0,
+    "out_noise": 0.096,
+}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A free parameter of the fit: a :class:`CrossbarConfig` field and its
+    allowed range.
+
+    Attributes
+    ----------
+    name : str
+        The config field.
+    low, high : float
+        The range the fit may use.
+    unit : str
+        Unit of the value.
+    why : str
+        Why this range is physically plausible.
+    """
+
+    name: str
+    low: float
+    high: float
+    unit: str
+    why: str
+
+
+#: The systematic stages and their plausible ranges. Normalised output units:
+#: the current of one cell at ``g_max`` under a full-scale input; the HERMES ADC
+#: range is 24 of them (``out_bound``), one 12-bit ADC step 0.0117.
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "adc_offset",
+        -0.5,
+        0.5,
+        "normalised output units",
+        "±2 % of the ADC range (±43 steps of the 12-bit ADC): a calibrated ADC "
+        "should leave a few steps; the bound only excludes a broken calibration",
+    ),
+    Parameter(
+        "adc_offset_std",
+        0.0,
+        0.5,
+        "normalised output units",
+        "the same bound for the spread of the residual offset between ADCs",
+    ),
+    Parameter(
+        "adc_gain_std",
+        0.0,
+        0.1,
+        "relative",
+        "HERMES matches ADC gains by trim registers (Le Gallo et al., Nat. "
+        "Electron. 2023); 10 % is far beyond a trimmed current mirror",
+    ),
+    Parameter(
+        "out_noise",
+        0.0,
+        0.5,
+        "normalised output units",
+        "aihwkit's presets use 0.04–0.1 and HERMES-Core reports an 8-bit MVM "
+        "error of σ ≈ 1.94 % of full scale (Khaddam-Aljameh et al., IEEE JSSC "
+        "2022), i.e. ≈ 0.47 units of a 24-unit range",
+    ),
+)
+
+_BY_NAME = {p.name: p for p in PARAMETERS}
+
+#: A cell of the protocol: (dataset, kernel, sampler, k = log2(s/d)).
+Cell = tuple[str, str, str, int]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A measured quantity: mean, standard deviation and count over seeds."""
+
+    mean: float
+    std: float
+    n: int
+
+
+def load_targets(
+    path: str | Path,
+    *,
+    metric: str = "hardware_err",
+    datasets: Iterable[str] | None = None,
+    kernels: Iterable[str] | None = None,
+    samplers: Iterable[str] | None = None,
+    ks: Iterable[int] | None = None,
+) -> dict[Cell, Target]:
+    """Read the measured values of one metric from a targets file.
+
+    Parameters
+    ----------
+    path : str or Path
+        JSON file in the format described in the module documentation.
+    metric : str, default "hardware_err"
+        Which metric to read (``hardware_err``, ``fp_err``, ``hardware_acc``,
+        ``fp_acc``).
+    datasets, kernels, samplers, ks : iterables or None
+        Keep only these cells (None: all in the file). Dataset names are the
+        project's (``magic04``), after the file's ``dataset_names`` mapping.
+
+    Returns
+    -------
+    dict
+        ``(dataset, kernel, sampler, k) → Target``.
+
+    Raises
+    ------
+    DataError
+        If the file is not valid JSON of that format, or a requested cell or
+        the metric is missing (the message names it).
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        results = doc["results"]
+        names = doc.get("dataset_names", {})
+        if not isinstance(results, dict) or not isinstance(names, dict):
+            raise TypeError("results and dataset_names must be objects")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: not a targets file ({err})") from None
+    want = {
+        "datasets": None if datasets is None else set(datasets),
+        "kernels": None if kernels is None else set(kernels),
+        "samplers": None if samplers is None else set(samplers),
+        "ks": None if ks is None else {int(k) for k in ks},
+    }
+    out: dict[Cell, Target] = {}
+    try:
+        for file_name, by_kernel in results.items():
+            dataset = names.get(file_name, file_name)
+            if want["datasets"] is not None and dataset not in want["datasets"]:
+                continue
+            for kernel, by_sampler in by_kernel.items():
+                if want["kernels"] is not None and kernel not in want["kernels"]:
+                    continue
+                for sampler, by_k in by_sampler.items():
+                    if want["samplers"] is not None and sampler not in want["samplers"]:
+                        continue
+                    for k_text, metrics in by_k.items():
+                        k = int(k_text)
+                        if want["ks"] is not None and k not in want["ks"]:
+                            continue
+                        if metric not in metrics:
+                            raise DataError(
+                                f"{path}: {dataset}/{kernel}/{sampler}/k={k} has no "
+                                f"metric {metric!r}"
+                            )
+                        m = metrics[metric]
+                        t = Target(float(m["mean"]), float(m["std"]), int(m["n"]))
+                        if not (math.isfinite(t.mean) and math.isfinite(t.std) and t.n > 0):
+                            raise DataError(
+                                f"{path}: {dataset}/{kernel}/{sampler}/k={k}: invalid "
+                                f"{metric} {m!r}"
+                            )
+                        out[(dataset, kernel, sampler, k)] = t
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise DataError(f"{path}: malformed targets file ({err!r})") from None
+    for field, values in want.items():
+        if values is None:
+            continue
+        index = {"datasets": 0, "kernels": 1, "samplers": 2, "ks": 3}[field]
+        missing = sorted(values - {c[index] for c in out}, key=str)
+        if missing:
+            raise DataError(f"{path}: no {metric} targets for {field} {missing}")
+    if not out:
+        raise DataError(f"{path}: no {metric} targets")
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int):
+    from .experiments import APPROX_POINTS, GAMMA, _dataset
+    from .kernels import arccos_kernel, rbf_kernel
+
+    data = _dataset(dataset, "paper", data_dir)
+    X = data.X_eval[: min(points, APPROX_POINTS)]
+    K = rbf_kernel(X, gamma=GAMMA) if kernel == "rbf" else arccos_kernel(X, order=0)
+    return X, K
+
+
+def simulate_errors(
+    config: Any,
+    cells: Iterable[Cell],
+    seeds: Sequence[int],
+    *,
+    data_dir: str | None = None,
+    points: int = 1000,
+) -> dict[Cell, np.ndarray]:
+    """Kernel-approximation errors of the simulated chip under the paper's protocol.
+
+    For each cell and seed: ``s = 2**k · d − k`` projections drawn with the seed
+    (truncated normal at ±3; RBF γ = 0.05 or arc-cosine of order 0, as
+    :mod:`analogkernels.experiments`), programmed on a chip with that seed, one
+    read of the first ``points`` evaluation points; the error is
+    ``‖K − ΦΦᵀ‖_F / ‖K‖_F``.
+
+    Parameters
+    ----------
+    config : CrossbarConfig or None
+        The chip (None: floating-point projection).
+    cells : iterable of (dataset, kernel, sampler, k)
+        The protocol cells.
+    seeds : sequence of int
+        One run per seed.
+    data_dir : str or None
+        Where the datasets are (see :func:`analogkernels.datasets.load`).
+    points : int, default 1000
+        Evaluation points of the error (the paper: 1000).
+
+    Returns
+    -------
+    dict
+        ``cell → array of one error per seed``.
+    """
+    from .experiments import GAMMA, TRUNCATION
+    from .kernel_approximation import RandomFourierFeatures
+    from .kernels import approximation_error
+
+    out: dict[Cell, np.ndarray] = {}
+    for cell in cells:
+        dataset, kernel, sampler, k = cell
+        if kernel not in ("rbf", "arccos0"):
+            raise ConfigError(f"unknown kernel {kernel!r}; expected 'rbf' or 'arccos0'")
+        X, K = _kernel_points(dataset, kernel, data_dir, points)
+        d = X.shape[1]
+        errors = []
+        for seed in seeds:
+            fm = RandomFourierFeatures(
+                kernel="rbf" if kernel == "rbf" else "arccos",
+                gamma=GAMMA,
+                order=0,
+                n_components=2**k * d - k,
+                sampler=sampler,
+                truncation=TRUNCATION,
+                backend=config,
+                backend_seed=seed,
+                random_state=seed,
+            ).fit(X)
+            phi = fm.transform(X)
+            errors.append(approximation_error(K, phi @ phi.T))
+        out[cell] = np.asarray(errors)
+    return out
+
+
+@dataclass
+class CalibrationResult:
+    """The outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    values : dict
+        Fitted value of each free parameter.
+    stderr : dict
+        Its standard error (Gauss–Newton; ``nan`` where the data do not
+        determine it: then the residuals do not depend on it).
+    chi2 : float
+        χ² at the minimum.
+    dof : int
+        Degrees of freedom: cells minus free parameters.
+    start_chi2 : float
+        χ² of the base config (before the fit).
+    cells : list of dict
+        Per cell: target mean and standard error, simulated mean and standard
+        error, standardised residual, relative difference — before and after.
+    base : dict
+        The config the free parameters were added to (its fields).
+    seeds : list of int
+        Simulation seeds.
+    evaluations : int
+        Evaluations of χ².
+    wall_time_s : float
+        Duration of the fit.
+    """
+
+    values: dict[str, float]
+    stderr: dict[str, float]
+    chi2: float
+    dof: int
+    start_chi2: float
+    cells: list[dict[str, Any]]
+    base: dict[str, Any]
+    seeds: list[int]
+    evaluations: int
+    wall_time_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (with the parameters' ranges and reasons)."""
+        d = dataclasses.asdict(self)
+        d["parameters"] = [dataclasses.asdict(_BY_NAME[n]) for n in self.values]
+        d["reduced_chi2"] = self.chi2 / max(self.dof, 1)
+        return d
+
+    def summary(self) -> str:
+        """Fitted values with uncertainties, χ², and the worst cells, as text."""
+        lines = [
+            f"χ² {self.start_chi2:.1f} (base) → {self.chi2:.1f} over {self.dof} degrees "
+            f"of freedom (reduced {self.chi2 / max(self.dof, 1):.2f}); "
+            f"{self.evaluations} evaluations, {self.wall_time_s:.0f} s",
+        ]
+        for name, value in self.values.items():
+            p = _BY_NAME[name]
+            err = self.stderr[name]
+            err_text = "not determined" if not math.isfinite(err) else f"± {err:.3g}"
+            lines.append(f"  {name} = {value:.4g} {err_text} ({p.unit}; allowed {p.low}..{p.high})")
+        worst = sorted(self.cells, key=lambda c: -abs(c["residual"]))[:8]
+        lines.append("largest residuals (dataset kernel sampler k: target / simulated):")
+        for c in worst:
+            lines.append(
+                f"  {c['dataset']} {c['kernel']} {c['sampler']} k={c['k']}: "
+                f"{c['target']:.3f} / {c['simulated']:.3f} ({c['residual']:+.1f} σ)"
+            )
+        return "\n".join(lines)
+
+
+def _standardised(
+    sim: dict[Cell, np.ndarray], targets: dict[Cell, Target], cells: list[Cell]
+) -> np.ndarray:
+    r = np.empty(len(cells))
+    for i, c in enumerate(cells):
+        t, e = targets[c], sim[c]
+        var = t.std**2 / t.n + (e.var(ddof=1) / e.size if e.size > 1 else 0.0)
+        # A floor of 1e-6² keeps a zero-spread cell from dominating.
+        r[i] = (e.mean() - t.mean) / math.sqrt(max(var, 1e-12))
+    return r
+
+
+def _cell_rows(
+    sim: dict[Cell, np.ndarray], targets: dict[Cell, Target], cells: list[Cell], r: np.ndarray
+) -> list[dict[str, Any]]:
+    rows = []
+    for c, ri in zip(cells, r, strict=True):
+        t, e = targets[c], sim[c]
+        rows.append(
+            {
+                "dataset": c[0],
+                "kernel": c[1],
+                "sampler": c[2],
+                "k": c[3],
+                "target": t.mean,
+                "target_sem": t.std / math.sqrt(t.n),
+                "simulated": float(e.mean()),
+                "simulated_sem": float(e.std(ddof=1) / math.sqrt(e.size)) if e.size > 1 else 0.0,
+                "residual": float(ri),
+                "relative_difference": float((e.mean() - t.mean) / t.mean) if t.mean else math.nan,
+            }
+        )
+    return rows
+
+
+def fit(
+    targets: dict[Cell, Target],
+    *,
+    parameters: Sequence[str] = tuple(p.name for p in PARAMETERS),
+    base: Any = None,
+    start: dict[str, float] | None = None,
+    seeds: Sequence[int] = (0, 1),
+    data_dir: str | None = None,
+    max_evaluations: int = 150,
+    progress: Callable[[int, float], None] | None = None,
+) -> CalibrationResult:
+    """Fit the free parameters of the chip model to measured kernel errors.
+
+    Parameters
+    ----------
+    targets : dict
+        Measured errors per cell (:func:`load_targets`).
+    parameters : sequence of str
+        Free parameters, names from :data:`PARAMETERS`.
+    base : CrossbarConfig or None
+        The config the parameters are set on (None: ``CrossbarConfig.hermes()``).
+    start : dict or None
+        Starting values (None: the base config's values).
+    seeds : sequence of int, default (0, 1)
+        Simulation seeds (fixed during the fit).
+    data_dir : str or None
+        Dataset folder.
+    max_evaluations : int, default 150
+        Budget of χ² evaluations of the minimiser.
+    progress : callable or None
+        Called as ``progress(evaluation, chi2)`` after each evaluation.
+
+    Returns
+    -------
+    CalibrationResult
+
+    Raises
+    ------
+    ConfigError
+        For an unknown parameter, a start outside its range, or too few seeds.
+    """
+    from scipy.optimize import minimize
+
+    from .analog import CrossbarConfig
+
+    t_start = time.perf_counter()
+    base = CrossbarConfig.hermes() if base is None else base
+    names = list(parameters)
+    unknown = [n for n in names if n not in _BY_NAME]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ConfigError(f"parameters must be distinct names from {sorted(_BY_NAME)}, got {names}")
+    if len(seeds) < 2:
+        raise ConfigError("fit needs at least 2 seeds (the simulated spread enters χ²)")
+    specs = [_BY_NAME[n] for n in names]
+    start = {n: float(getattr(base, n)) for n in names} | dict(start or {})
+    for p in specs:
+        if not p.low <= start[p.name] <= p.high:
+            raise ConfigError(f"start value of {p.name} {start[p.name]} outside {p.low}..{p.high}")
+    cells = sorted(targets)
+    low = np.array([p.low for p in specs])
+    span = np.array([p.high - p.low for p in specs])
+    evaluations = 0
+
+    def config_at(z: np.ndarray):
+        values = low + np.clip(z, 0.0, 1.0) * span
+        return dataclasses.replace(base, **dict(zip(names, map(float, values), strict=True)))
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        sim = simulate_errors(config_at(z), cells, seeds, data_dir=data_dir)
+        return _standardised(sim, targets, cells)
+
+    def chi2(z: np.ndarray) -> float:
+        nonlocal evaluations
+        value = float(np.sum(residuals(z) ** 2))
+        evaluations += 1
+        if progress is not None:
+            progress(evaluations, value)
+        return value
+
+    z0 = (np.array([start[n] for n in names]) - low) / span
+    sim0 = simulate_errors(config_at(z0), cells, seeds, data_dir=data_dir)
+    r0 = _standardised(sim0, targets, cells)
+    # The first simplex spans 10 % of every range (scipy's default would step
+    # 0.00025 from a parameter that starts at 0, its lower bound).
+    simplex = [z0]
+    for j in range(len(names)):
+        v = z0.copy()
+        v[j] = v[j] + 0.1 if v[j] + 0.1 <= 1.0 else v[j] - 0.1
+        simplex.append(v)
+    res = minimize(
+        chi2,
+        z0,
+        method="Nelder-Mead",
+        bounds=[(0.0, 1.0)] * len(names),
+        options={
+            "maxfev": max_evaluations,
+            "xatol": 2e-3,
+            "fatol": 0.5,
+            "initial_simplex": np.array(simplex),
+        },
+    )
+    z = np.clip(res.x, 0.0, 1.0)
+    sim = simulate_errors(config_at(z), cells, seeds, data_dir=data_dir)
+    r = _standardised(sim, targets, cells)
+    chi2_min = float(np.sum(r**2))
+    dof = max(len(cells) - len(names), 1)
+    # Gauss–Newton covariance from central differences in the unit box (a step
+    # of 2 % of each range: wide enough to average over the discreteness of
+    # sign flips, small against the ranges).
+    h = 0.02
+    jac = np.empty((len(cells), len(names)))
+    for j in range(len(names)):
+        up, down = z.copy(), z.copy()
+        up[j], down[j] = min(z[j] + h, 1.0), max(z[j] - h, 0.0)
+        jac[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
+    scale = max(chi2_min / dof, 1.0)
+    stderr: dict[str, float] = {}
+    jtj = jac.T @ jac
+    for j, p in enumerate(specs):
+        if np.linalg.matrix_rank(jtj) < len(names) or jtj[j, j] == 0:
+            stderr[p.name] = math.nan
+            continue
+        cov = np.linalg.inv(jtj) * scale
+        stderr[p.name] = float(math.sqrt(max(cov[j, j], 0.0)) * span[j])
+    values = {p.name: float(low[j] + z[j] * span[j]) for j, p in enumerate(specs)}
+    before = _cell_rows(sim0, targets, cells, r0)
+    after = _cell_rows(sim, targets, cells, r)
+    for row, row0 in zip(after, before, strict=True):
+        row["simulated_base"] = row0["simulated"]
+        row["residual_base"] = row0["residual"]
+    return CalibrationResult(
+        values=values,
+        stderr=stderr,
+        chi2=chi2_min,
+        dof=dof,
+        start_chi2=float(np.sum(r0**2)),
+        cells=after,
+        base=base.get_params(),
+        seeds=[int(s) for s in seeds],
+        evaluations=evaluations,
+        wall_time_s=time.perf_counter() - t_start,
+    )

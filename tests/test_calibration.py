@@ -1,0 +1,247 @@
+"""The systematic ADC stages of the crossbar and the calibration fit."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from analogkernels import cli
+from analogkernels.analog import AnalogMatrix, CrossbarConfig
+from analogkernels.calibration import (
+    HERMES_MEASURED,
+    PARAMETERS,
+    Target,
+    fit,
+    load_targets,
+    simulate_errors,
+)
+from analogkernels.exceptions import ConfigError, DataError
+
+# A bundled dataset keeps the fit tests free of downloads (d = 30).
+EMBEDDED = "sklearn:breast_cancer"
+
+
+# --- the ADC stages ------------------------------------------------------------
+
+
+def test_adc_mismatch_is_drawn_per_output_with_the_configured_law():
+    # 64 tiles of 256 outputs: 16384 independent draws per quantity.
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((16384, 4))
+    config = CrossbarConfig.hermes(adc_offset=0.05, adc_offset_std=0.02, adc_gain_std=0.03)
+    m = AnalogMatrix.program(W, config, seed=7)
+    gain, offset_codes = m._core._adc_mismatch()
+    offset = offset_codes / (2047 / 24.0)  # codes back to normalised units
+    n = gain.size
+    assert n == 16384
+    # Sample mean within 4 standard errors, sample std within 4 standard
+    # errors of a normal's std (σ·sqrt(1/(2n))).
+    assert abs(gain.mean() - 1.0) < 4 * 0.03 / math.sqrt(n)
+    assert abs(gain.std() - 0.03) < 4 * 0.03 / math.sqrt(2 * n)
+    assert abs(offset.mean() - 0.05) < 4 * 0.02 / math.sqrt(n)
+    assert abs(offset.std() - 0.02) < 4 * 0.02 / math.sqrt(2 * n)
+    # Gain and offset of an ADC are independent draws.
+    assert abs(np.corrcoef(gain, offset)[0, 1]) < 4 / math.sqrt(n)
+    # A property of the chip: the same programming seed, the same values;
+    # another seed, others.
+    again = AnalogMatrix.program(W, config, seed=7)._core._adc_mismatch()
+    other = AnalogMatrix.program(W, config, seed=8)._core._adc_mismatch()
+    assert again[0].tobytes() == gain.tobytes() and again[1].tobytes() == offset_codes.tobytes()
+    assert not np.array_equal(other[0], gain)
+
+
+def test_adc_stages_off_leave_every_bit_of_hermes():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((300, 40))
+    X = rng.standard_normal((50, 40))
+    base = AnalogMatrix.program(W, CrossbarConfig.hermes(), seed=3)
+    gain, offset = base._core._adc_mismatch()
+    assert np.all(gain == 1.0) and np.all(offset == 0.0)
+    zero = CrossbarConfig.hermes(adc_offset=0.0, adc_offset_std=0.0, adc_gain_std=0.0)
+    again = AnalogMatrix.program(W, zero, seed=3)
+    assert base.matmul(X, seed=9).tobytes() == again.matmul(X, seed=9).tobytes()
+
+
+def test_common_adc_offset_shifts_every_output_by_offset_times_scales():
+    # Without ADC and noise the output is (acc·unit + e)·s_in·w_max: the offset
+    # adds e·s_in·w_max to every output (s_in = max|x| of the row).
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((20, 12))
+    X = rng.standard_normal((30, 12))
+    e = 0.37
+    clean = AnalogMatrix.program(W, CrossbarConfig.ideal(), seed=0).matmul(X)
+    shifted = AnalogMatrix.program(W, CrossbarConfig.ideal(adc_offset=e), seed=0).matmul(X)
+    expected = e * np.abs(X).max(axis=1)[:, None] * np.abs(W).max()
+    np.testing.assert_allclose(shifted - clean, np.broadcast_to(expected, clean.shape), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("adc_gain_std", 0.21),
+        ("adc_gain_std", -0.01),
+        ("adc_offset_std", -1.0),
+        ("adc_offset", math.nan),
+    ],
+)
+def test_adc_fields_are_validated(field, value):
+    with pytest.raises(ConfigError, match=field):
+        CrossbarConfig.hermes(**{field: value})
+
+
+def test_common_offset_biases_the_step_kernel_but_not_the_rbf_kernel():
+    # The physics the calibration relies on: [cos, sin] features cancel a
+    # common offset (cos(u + e − u' − e)); Θ(u + e) estimates another kernel.
+    cells = [(EMBEDDED, kernel, "rff", 3) for kernel in ("rbf", "arccos0")]
+    seeds = range(4)
+    base = simulate_errors(CrossbarConfig.hermes(), cells, seeds)
+    shifted = simulate_errors(CrossbarConfig.hermes(adc_offset=0.3), cells, seeds)
+    rbf, arccos = cells
+    # The offset in weight units is e·max|x|·w_max, so it cancels in cos(u − u')
+    # only up to the spread of max|x| between rows: the RBF error moves by a
+    # small fraction of the step kernel's change.
+    arccos_change = np.mean(shifted[arccos] / base[arccos]) - 1
+    rbf_change = abs(np.mean(shifted[rbf] / base[rbf]) - 1)
+    assert arccos_change > 0.5
+    assert rbf_change < 0.1 * arccos_change
+
+
+# --- targets --------------------------------------------------------------------
+
+
+def _targets_file(tmp_path, cells: dict, names=None):
+    results: dict = {}
+    for (dataset, kernel, sampler, k), (mean, std, n) in cells.items():
+        node = results.setdefault(dataset, {}).setdefault(kernel, {}).setdefault(sampler, {})
+        node[str(k)] = {"hardware_err": {"mean": mean, "std": std, "n": n}}
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps({"results": results, "dataset_names": names or {}}))
+    return path
+
+
+def test_load_targets_maps_names_and_filters(tmp_path):
+    path = _targets_file(
+        tmp_path,
+        {
+            ("magic", "rbf", "rff", 1): (0.2, 0.01, 10),
+            ("skin", "arccos0", "orf", 5): (0.3, 0.02, 9),
+        },
+        names={"magic": "magic04"},
+    )
+    all_ = load_targets(path)
+    assert all_ == {
+        ("magic04", "rbf", "rff", 1): Target(0.2, 0.01, 10),
+        ("skin", "arccos0", "orf", 5): Target(0.3, 0.02, 9),
+    }
+    assert list(load_targets(path, datasets=["magic04"])) == [("magic04", "rbf", "rff", 1)]
+    with pytest.raises(DataError, match=r"datasets.*cod-rna"):
+        load_targets(path, datasets=["cod-rna"])
+    with pytest.raises(DataError, match="metric 'fp_acc'"):
+        load_targets(path, metric="fp_acc")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        '{"results": 3}',
+        '{"results": {"a": {"rbf": {"rff": {"1": {"hardware_err": {}}}}}}}',
+    ],
+)
+def test_load_targets_rejects_malformed_files(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match=r"bad\.json"):
+        load_targets(path)
+
+
+def test_shared_paper_targets_cover_the_protocol(data_dir):
+    targets = load_targets(data_dir / "paper-hermes-results.json")
+    assert len(targets) == 4 * 2 * 3 * 5
+    assert {c[0] for c in targets} == {"ijcnn1", "cod-rna", "skin", "magic04"}
+    assert all(t.n == 10 and t.std >= 0 for t in targets.values())
+
+
+# --- the fit --------------------------------------------------------------------
+
+
+def test_fit_rejects_bad_parameters():
+    targets = {(EMBEDDED, "arccos0", "rff", 1): Target(0.3, 0.01, 10)}
+    with pytest.raises(ConfigError, match="parameters"):
+        fit(targets, parameters=["g_max"])
+    with pytest.raises(ConfigError, match="2 seeds"):
+        fit(targets, parameters=["adc_offset"], seeds=[0])
+    with pytest.raises(ConfigError, match="outside"):
+        fit(targets, parameters=["adc_offset"], start={"adc_offset": 3.0})
+
+
+def test_fit_recovers_known_parameters_from_data_simulated_with_them():
+    # "Measurements": a chip with a known residual ADC offset and output noise,
+    # 8 seeds disjoint from the fit's own simulation seeds. The fit starts from
+    # the published model (offset 0) and must find the truth within its
+    # reported uncertainty (3 standard errors) — and that uncertainty must be
+    # informative (small against the parameter's range).
+    truth = {"adc_offset": 0.12, "out_noise": 0.3}
+    cells = [(EMBEDDED, kernel, "rff", k) for kernel in ("arccos0", "rbf") for k in (1, 2, 3)]
+    measured = simulate_errors(CrossbarConfig.hermes(**truth), cells, range(100, 108))
+    targets = {
+        c: Target(float(e.mean()), float(e.std(ddof=1)), e.size) for c, e in measured.items()
+    }
+    result = fit(targets, parameters=list(truth), seeds=range(4), max_evaluations=60)
+    assert result.chi2 < result.start_chi2
+    for name, value in truth.items():
+        spec = next(p for p in PARAMETERS if p.name == name)
+        err = result.stderr[name]
+        assert math.isfinite(err) and err < 0.1 * (spec.high - spec.low)
+        assert abs(result.values[name] - value) < 3 * err + 0.01 * (spec.high - spec.low)
+    # Every cell is reported, before and after.
+    assert len(result.cells) == len(cells)
+    assert {"simulated_base", "residual_base", "relative_difference"} <= set(result.cells[0])
+
+
+def test_hermes_measured_is_hermes_plus_the_fitted_values():
+    config = CrossbarConfig.hermes_measured()
+    for name, value in HERMES_MEASURED.items():
+        assert getattr(config, name) == value
+    published = CrossbarConfig.hermes()
+    untouched = set(published.get_params()) - set(HERMES_MEASURED)
+    assert all(getattr(config, f) == getattr(published, f) for f in untouched)
+    # Every fitted value lies in the range the fit allows.
+    for p in PARAMETERS:
+        assert p.low <= HERMES_MEASURED[p.name] <= p.high
+
+
+def test_calibrate_command_writes_the_fit(tmp_path, capsys):
+    measured = simulate_errors(
+        CrossbarConfig.hermes(adc_offset=0.1), [(EMBEDDED, "arccos0", "rff", 2)], range(50, 54)
+    )
+    path = _targets_file(
+        tmp_path, {c: (float(e.mean()), float(e.std(ddof=1)), e.size) for c, e in measured.items()}
+    )
+    out = tmp_path / "cal"
+    code = cli.main(
+        [
+            "-q",
+            "calibrate",
+            "--targets",
+            str(path),
+            "--parameters",
+            "adc_offset",
+            "--seeds",
+            "2",
+            "--max-evaluations",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    doc = json.loads((out / "calibration.json").read_text())
+    assert set(doc["values"]) == {"adc_offset"}
+    assert doc["parameters"][0]["name"] == "adc_offset"
+    assert "adc_offset =" in capsys.readouterr().out
+    assert cli.main(["calibrate", "--targets", str(path), "--seeds", "1", "--out", str(out)]) == 2
