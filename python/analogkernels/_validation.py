@@ -1,12 +1,15 @@
-"""Argument conversion shared by the bindings and the Python layer."""
+"""Argument conversion shared by the bindings and the Python layer, and the
+parameter checks of the scikit-learn-style estimators (public scikit-learn API only)."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_array
 
-from .exceptions import ConfigError, DTypeError
+from .exceptions import ConfigError, DataError, DTypeError, ShapeError
 
 
 def as_float_array(x: Any, name: str = "x") -> np.ndarray:
@@ -96,3 +99,174 @@ def check_real(value: Any, name: str) -> float:
         return float(value)
     except OverflowError:
         raise ConfigError(f"invalid value for `{name}`: {value} is too large") from None
+
+
+# -- estimator parameters ------------------------------------------------------
+# scikit-learn's declarative constraints (``sklearn.utils._param_validation``)
+# are private API; this is the small part of them our estimators use, with the
+# same meaning, so that a scikit-learn release cannot break them.
+
+
+class Interval:
+    """Numbers of ``kind`` (``numbers.Integral`` or ``numbers.Real``) in a range.
+
+    Parameters
+    ----------
+    kind : type
+        The abstract number type the value must be an instance of.
+    low, high : float or None
+        The bounds (``None``: unbounded).
+    closed : {"left", "right", "both", "neither"}
+        Which bounds belong to the interval.
+    """
+
+    def __init__(self, kind: type, low: float | None, high: float | None, *, closed: str) -> None:
+        self.kind = kind
+        self.low = low
+        self.high = high
+        self.closed = closed
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` lies in the interval (NaN never does)."""
+        if not isinstance(value, self.kind):
+            return False
+        if self.low is not None:
+            left_closed = self.closed in ("left", "both")
+            if not (value >= self.low if left_closed else value > self.low):
+                return False
+        if self.high is not None:
+            right_closed = self.closed in ("right", "both")
+            if not (value <= self.high if right_closed else value < self.high):
+                return False
+        return not (isinstance(value, float) and value != value)
+
+    def __str__(self) -> str:
+        kind = "an int" if self.kind is numbers.Integral else "a float"
+        left = "[" if self.closed in ("left", "both") else "("
+        right = "]" if self.closed in ("right", "both") else ")"
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"{kind} in the range {left}{low}, {high}{right}"
+
+
+class Options:
+    """One of a set of strings."""
+
+    def __init__(self, options: set[str]) -> None:
+        self.options = options
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the strings."""
+        return isinstance(value, str) and value in self.options
+
+    def __str__(self) -> str:
+        return "a str among " + str(sorted(self.options))
+
+
+class HasMethods:
+    """An object with the named callable methods."""
+
+    def __init__(self, methods: list[str]) -> None:
+        self.methods = methods
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has every method."""
+        return all(callable(getattr(value, m, None)) for m in self.methods)
+
+    def __str__(self) -> str:
+        return "an object implementing " + ", ".join(repr(m) for m in self.methods)
+
+
+def _accepts(constraint: Any, value: Any) -> bool:
+    if constraint is None:
+        return value is None
+    if constraint == "boolean":
+        return isinstance(value, (bool, np.bool_))
+    if constraint == "array-like":
+        # As scikit-learn: a sequence or array, not a scalar.
+        array_like = hasattr(value, "__len__") or hasattr(value, "shape")
+        return (array_like or hasattr(value, "__array__")) and not np.isscalar(value)
+    if constraint == "random_state":
+        # As scikit-learn's check_random_state: None, a seed or a RandomState.
+        return (
+            value is None
+            or isinstance(value, np.random.RandomState)
+            or Interval(numbers.Integral, 0, 2**32 - 1, closed="both").accepts(value)
+        )
+    if isinstance(constraint, type):
+        return isinstance(value, constraint)
+    return bool(constraint.accepts(value))
+
+
+def _describe(constraint: Any) -> str:
+    if constraint is None:
+        return "None"
+    if constraint == "boolean":
+        return "a bool"
+    if constraint == "array-like":
+        return "an array-like"
+    if constraint == "random_state":
+        return "None, an int in [0, 2**32 - 1] or a numpy RandomState"
+    if isinstance(constraint, type):
+        return f"an instance of {constraint.__name__}"
+    return str(constraint)
+
+
+def validate_params(estimator: Any) -> None:
+    """Check the parameters of ``estimator`` against its ``_parameter_constraints``.
+
+    ``_parameter_constraints`` maps each parameter name to a list of allowed
+    forms: ``None``, a type, ``"boolean"``, ``"array-like"``, ``"random_state"``, an
+    :class:`Interval`, :class:`Options` or :class:`HasMethods`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the parameter and the estimator (a :class:`ValueError`, as
+        scikit-learn raises for invalid parameters).
+    """
+    for name, allowed in estimator._parameter_constraints.items():
+        value = getattr(estimator, name)
+        if any(_accepts(c, value) for c in allowed):
+            continue
+        forms = " or ".join(_describe(c) for c in allowed)
+        raise ConfigError(
+            f"invalid value for `{name}` of {type(estimator).__name__}: must be {forms}, "
+            f"got {value!r}"
+        )
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """``sample_weight`` as a C-contiguous float64 vector of ``n_samples`` finite weights.
+
+    ``None`` gives ones and a number gives that weight for every sample (as
+    scikit-learn's estimators accept).
+
+    Raises
+    ------
+    ShapeError
+        If the weights are not 1-D of length ``n_samples``.
+    DataError
+        If every weight is zero.
+    ValueError
+        If they are not finite numbers (scikit-learn's ``check_array``).
+    """
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=np.float64)
+    if isinstance(sample_weight, numbers.Number):
+        return np.full(n_samples, float(sample_weight), dtype=np.float64)  # type: ignore[arg-type]
+    w = check_array(
+        sample_weight,
+        ensure_2d=False,
+        dtype=np.float64,
+        order="C",
+        input_name="sample_weight",
+    )
+    if w.ndim != 1:
+        raise ShapeError(f"sample_weight must be 1-D, got shape {w.shape}")
+    if w.shape[0] != n_samples:
+        raise ShapeError(f"sample_weight has {w.shape[0]} samples, expected {n_samples}")
+    if not np.any(w):
+        # scikit-learn's wording, which its estimator checks look for.
+        raise DataError("Sample weights must contain at least one non-zero number.")
+    return w

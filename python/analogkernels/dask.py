@@ -67,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import validate_params
 from .exceptions import ConfigError, DataError, ShapeError
 
 __all__ = [
@@ -404,7 +405,7 @@ def fit(clf: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     from sklearn.preprocessing import LabelBinarizer
 
     da = require()
-    clf._validate_params()
+    validate_params(clf)
     X, names = _as_matrix(X)
     n, d = X.shape
     if n == 0:

@@ -53,10 +53,10 @@ import numpy as np
 import scipy.stats
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
+from ._validation import Interval, Options, validate_params
 from .analog import AnalogMatrix, CrossbarConfig
 from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError
@@ -112,7 +112,7 @@ def _orthogonal_rows(rng, s: int, d: int, truncation: float | None) -> np.ndarra
 #: Parameter constraints shared by every map with a random projection.
 _PROJECTION_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-    "sampler": [StrOptions({"rff", "orf", "sorf"})],
+    "sampler": [Options({"rff", "orf", "sorf"})],
     "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
     "backend": [None, CrossbarConfig],
     "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
@@ -269,9 +269,9 @@ class RandomFourierFeatures(
 
     _parameter_constraints: dict = {  # noqa: RUF012
         **_PROJECTION_CONSTRAINTS,
-        "kernel": [StrOptions({"rbf", "arccos"})],
+        "kernel": [Options({"rbf", "arccos"})],
         "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
-        "order": [StrOptions({"0", "1", "2"}), Interval(numbers.Integral, 0, 2, closed="both")],
+        "order": [Options({"0", "1", "2"}), Interval(numbers.Integral, 0, 2, closed="both")],
     }
 
     def __init__(
@@ -303,7 +303,7 @@ class RandomFourierFeatures(
         """Draw ``W`` (for an analog backend: program it on a new chip, drift it to
         ``t_inference``; the chip's read position starts at 0). Only the shape of
         ``X`` is used."""
-        self._validate_params()
+        validate_params(self)
         if is_dask_collection(X):  # only the shape is used: one row, not n
             from . import dask as _dask
 
@@ -393,7 +393,7 @@ class FavorPlusFeatures(
 
     _parameter_constraints: dict = {  # noqa: RUF012
         **_PROJECTION_CONSTRAINTS,
-        "kind": [StrOptions({"positive", "trig"})],
+        "kind": [Options({"positive", "trig"})],
     }
 
     def __init__(
@@ -420,7 +420,7 @@ class FavorPlusFeatures(
     def fit(self, X: Any, y: Any = None) -> FavorPlusFeatures:
         """Draw the projection (for an analog backend: program it on a new chip,
         drift it to ``t_inference``). Only the shape of ``X`` is used."""
-        self._validate_params()
+        validate_params(self)
         if is_dask_collection(X):  # only the shape is used: one row, not n
             from . import dask as _dask
 

@@ -41,13 +41,12 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import HasMethods, Interval, Options, check_sample_weight, validate_params
 from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError, ShapeError
 
@@ -233,7 +232,7 @@ def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return scipy.linalg.lstsq(a, b, check_finite=False)[0]
 
 
-class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
+class RidgeClassifier(ClassifierMixin, BaseEstimator):
     """Ridge classifier with streamed, float64 normal equations.
 
     Parameters
@@ -277,7 +276,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         "regularize_intercept": ["boolean"],
         "feature_map": [None, HasMethods(["fit", "transform"])],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "targets": [StrOptions({"pm1", "01"})],
+        "targets": [Options({"pm1", "01"})],
     }
 
     def __init__(
@@ -302,7 +301,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         return 0 if getattr(self, "targets", "pm1") == "01" else -1
 
     def _prepare(self, X: Any, y: Any):
-        self._validate_params()
+        validate_params(self)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=False)
         self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
         Y = self._label_binarizer.fit_transform(y).astype(np.float64)
@@ -403,7 +402,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         X, Y = self._prepare(X, y)
         weights = None
         if sample_weight is not None:
-            weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            weights = check_sample_weight(sample_weight, X.shape[0])
         self._set_solution(self._accumulate(X, Y, weights), float(self.alpha))
         return self
 
@@ -413,7 +412,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         label that can occur. The result does not depend on how the rows are
         split into batches (same bits). A batch's features may be a
         :mod:`dask.array`: its chunk sums are computed on the Dask workers."""
-        self._validate_params()
+        validate_params(self)
         self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
         self._label_binarizer.fit(np.asarray(classes))
         self.classes_ = self._label_binarizer.classes_
@@ -470,7 +469,11 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
             from . import dask as _dask
 
             return _dask.predict(self, X)
-        return super().predict(X)
+        # The class with the largest score (two classes: the positive one where
+        # the score is above 0), as scikit-learn's linear classifiers.
+        scores = self.decision_function(X)
+        indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[indices]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy on ``X``, ``y`` (computed on the Dask workers for a
