@@ -61,7 +61,7 @@ def test_codrna_skin_magic(data_dir):
     assert c.X_train.shape == (59535, 8) and c.y_train.sum() == 19845
     assert c.X_val.shape[0] + c.X_test.shape[0] == 271617
     assert abs(c.X_val.shape[0] - c.X_test.shape[0]) <= 1
-    s = datasets.load("skin", data_dir=data_dir, download=False, seed=3)
+    s = datasets.load("skin", data_dir=data_dir, download=False, seed=3, skin_rows="full")
     assert s.X_train.shape[0] + s.X_eval.shape[0] == 245057
     assert s.y_train.sum() + s.y_eval.sum() == 50859
     assert s.X_train.shape[0] == 245057 // 2
@@ -438,3 +438,17 @@ def test_unwritable_cache_is_a_clear_error(http_server, tmp_path, monkeypatch, s
     monkeypatch.delenv("ANALOGKERNELS_DATA", raising=False)
     with pytest.raises(DataError, match=r"cannot write the download cache .*XDG_CACHE_HOME"):
         datasets.load("covtype", base_url=url)
+
+
+def test_skin_rows_paper_is_the_head_of_the_file_the_paper_evaluated(data_dir):
+    # The paper's skin accuracies are whole counts of 87,697 evaluation rows:
+    # the validation ∪ test half of the first 175,394 rows of the file.
+    paper = datasets.load("skin", data_dir=data_dir)
+    full = datasets.load("skin", data_dir=data_dir, skin_rows="full")
+    assert paper.X_train.shape[0] + paper.X_eval.shape[0] == 175_394
+    assert paper.X_eval.shape[0] == 87_697
+    assert full.X_train.shape[0] + full.X_eval.shape[0] == 245_057
+    # The UCI file lists the 50,859 skin rows first: the head holds all of them.
+    assert paper.y_train.sum() + paper.y_eval.sum() == 50_859
+    with pytest.raises(datasets.ConfigError, match="skin_rows"):
+        datasets.load("skin", data_dir=data_dir, skin_rows="half")

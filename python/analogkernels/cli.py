@@ -351,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: the 13 columns of the paper's code; full: 22 LIBSVM columns",
     )
     ridge.add_argument(
+        "--skin-rows",
+        choices=["paper", "full"],
+        default="paper",
+        help="skin: the first 175,394 rows of the file, as the paper's results imply "
+        "(analogkernels.datasets.load), or all 245,057",
+    )
+    ridge.add_argument(
         "--out", type=Path, default=None, help="output folder (default: results/<timestamp>)"
     )
     ridge.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
@@ -732,7 +739,12 @@ def cmd_ridge(args: argparse.Namespace) -> int:
     try:
         for ds in args.dataset:
             logger.info("loading %s", ds)
-            load(ds, data_dir=args.data_dir, ijcnn1_encoding=args.ijcnn1_encoding)
+            load(
+                ds,
+                data_dir=args.data_dir,
+                ijcnn1_encoding=args.ijcnn1_encoding,
+                skin_rows=args.skin_rows,
+            )
     except BaseException:
         if created:  # leave no empty results folder behind
             try:
@@ -753,6 +765,7 @@ def cmd_ridge(args: argparse.Namespace) -> int:
             programming=args.programming,
             t_inference=args.t_inference,
             ijcnn1_encoding=args.ijcnn1_encoding,
+            skin_rows=args.skin_rows,
             max_train=limit_train,
             max_eval=limit_eval,
             data_dir=args.data_dir,

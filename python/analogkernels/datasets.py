@@ -663,7 +663,12 @@ def _load_codrna(data_dir, download, base_url) -> Dataset:
     return Dataset("cod-rna", X, y, Xt[:half], yt[:half], Xt[half:], yt[half:])
 
 
-def _load_skin(data_dir, download, base_url, seed) -> Dataset:
+#: Rows of the skin file the paper's protocol uses: the first 175,394 in file
+#: order (see :func:`load`, ``skin_rows``).
+SKIN_PAPER_ROWS = 175_394
+
+
+def _load_skin(data_dir, download, base_url, seed, subset="paper") -> Dataset:
     path, data = _fetch("skin", "Skin_NonSkin.txt", data_dir, download, base_url)
     if b":" in data[:200]:  # the LIBSVM form skin_nonskin: label 1:B 2:G 3:R
         X, labels, _ = parse_libsvm(data, n_features=3, path=str(path))
@@ -674,7 +679,12 @@ def _load_skin(data_dir, download, base_url, seed) -> Dataset:
     if not np.all(np.isin(labels, (1, 2))):
         raise DataError(f"{path}: skin labels must be 1 or 2")
     y = (labels == 1).astype(np.int64)
-    return Dataset("skin", *_split_50_25_25(zscore(X), y, seed), {"seed": seed})
+    if subset == "paper":
+        X, y = X[:SKIN_PAPER_ROWS], y[:SKIN_PAPER_ROWS]
+    elif subset != "full":
+        raise ConfigError(f"skin_rows must be 'paper' or 'full', got {subset!r}")
+    meta = {"seed": seed, "rows": subset}
+    return Dataset("skin", *_split_50_25_25(zscore(X), y, seed), meta)
 
 
 def _load_magic(data_dir, download, base_url, seed) -> Dataset:
@@ -752,6 +762,7 @@ def load(
     seed: int = 0,
     ijcnn1_encoding: str = "paper",
     letter_binary: bool = True,
+    skin_rows: str = "paper",
 ) -> Dataset:
     """Load a dataset with the paper's split and z-scoring.
 
@@ -769,6 +780,14 @@ def load(
     ijcnn1_encoding : {"paper", "full"}
     letter_binary : bool
         Letter as A–M vs N–Z (the paper used a binary version) or 26 classes.
+    skin_rows : {"paper", "full"}
+        ``"paper"`` (default): the first 175,394 rows of the file, in file order
+        (the UCI file lists its 50,859 skin rows first), as the paper's results
+        imply — every accuracy there is a whole count of 87,697 evaluation rows,
+        the validation ∪ test half of 175,394 rows (245,057 would give 122,529),
+        and these rows reproduce its FP accuracies (RBF 98.4 % against 97.7 %
+        on all rows). The paper does not state the subset; ``"full"``: all
+        245,057 rows.
     """
     if name == "ijcnn1":
         return load_ijcnn1(
@@ -777,7 +796,7 @@ def load(
     if name == "cod-rna":
         return _load_codrna(data_dir, download, base_url)
     if name == "skin":
-        return _load_skin(data_dir, download, base_url, seed)
+        return _load_skin(data_dir, download, base_url, seed, skin_rows)
     if name in ("magic04", "magic"):
         return _load_magic(data_dir, download, base_url, seed)
     if name == "eeg":

@@ -60,6 +60,7 @@ class RunConfig:
     programming: str = "statistical"
     t_inference: float = 0.0
     ijcnn1_encoding: str = "paper"
+    skin_rows: str = "paper"
     max_train: int | None = None
     max_eval: int | None = None
     data_dir: str | None = None
@@ -86,10 +87,10 @@ def crossbar_config(preset: str, programming: str = "statistical") -> CrossbarCo
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(name: str, encoding: str, data_dir: str | None) -> Dataset:
+def _dataset(name: str, encoding: str, data_dir: str | None, skin_rows: str = "paper") -> Dataset:
     if name.startswith("sklearn:"):
         return load_embedded(name.split(":", 1)[1])
-    return load(name, data_dir=data_dir, ijcnn1_encoding=encoding)
+    return load(name, data_dir=data_dir, ijcnn1_encoding=encoding, skin_rows=skin_rows)
 
 
 def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +128,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     if cfg.programming not in ("statistical", "iterative"):
         raise ValueError(f"unknown programming {cfg.programming!r}")
     t0 = time.perf_counter()
-    data = _dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir)
+    data = _dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir, cfg.skin_rows)
     X_tr, y_tr = _subsample(data.X_train, data.y_train, cfg.max_train)
     X_ev, y_ev = _subsample(data.X_eval, data.y_eval, cfg.max_eval)
     d = X_tr.shape[1]
