@@ -19,11 +19,15 @@ def pcm_sigma(g_hat):
 
 
 @pytest.mark.parametrize("g_hat", [0.1, 0.3, 0.6, 1.0])
-def test_spread_within_20_percent_of_aihwkit(g_hat):
-    arr = DeviceArray(np.full(20000, 25.0 * g_hat), PCMConfig(seed=3))
+def test_spread_within_10_percent_of_aihwkit(g_hat):
+    # The documented calibration (module docs): within ±10 % of aihwkit's law.
+    # The standard deviation of n = 20,000 devices has a relative standard
+    # error of about 1/sqrt(2n) = 0.5 %; five of them on top of the claim.
+    n = 20_000
+    arr = DeviceArray(np.full(n, 25.0 * g_hat), PCMConfig(seed=3))
     report = arr.program()
     err = arr.conductance - 25.0 * g_hat
-    assert abs(err.std() / pcm_sigma(g_hat) - 1) < 0.2
+    assert abs(err.std() / pcm_sigma(g_hat) - 1) < 0.10 + 5 / np.sqrt(2 * n)
     assert report["converged_healthy"] >= 0.99
     assert report["error_std_us"] == pytest.approx(err.std(), rel=1e-6)
 
