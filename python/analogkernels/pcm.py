@@ -37,7 +37,7 @@ import numpy as np
 
 from . import _core
 from ._validation import as_float_array, check_int, check_real, check_seed
-from .exceptions import ConfigError, ShapeError
+from .exceptions import ConfigError
 
 __all__ = ["FAULTS", "PHASES", "DeviceArray", "PCMConfig"]
 
@@ -172,10 +172,9 @@ class DeviceArray:
         if not isinstance(config, PCMConfig):
             raise ConfigError(f"config must be a PCMConfig, got {type(config).__name__}")
         # as_float_array refuses complex input (its imaginary part would be
-        # dropped); the copy keeps the caller's array from aliasing ours.
+        # dropped); the copy keeps the caller's array from aliasing ours. The
+        # shape (1-D) and the values are checked by the bindings and the core.
         t = np.array(as_float_array(targets, "targets"), dtype=np.float64, order="C", copy=True)
-        if t.ndim != 1:
-            raise ShapeError(f"targets must be 1-D, got shape {t.shape}")
         self._targets = t
         self._config = config
         self._core = _core._PcmArray(self._targets, config._as_dict())
