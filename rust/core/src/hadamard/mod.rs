@@ -614,7 +614,14 @@ fn long_row<T: Float>(
     for_each(m, threads_inside, |b| {
         // SAFETY: block b, and the diagonal's elements for it.
         let done = unsafe {
-            (kk.rows)(block_mut(b).as_mut_ptr(), block, 1, diag_at(b * block), None, limit)
+            (kk.rows)(
+                block_mut(b).as_mut_ptr(),
+                block,
+                1,
+                diag_at(b * block),
+                None,
+                limit,
+            )
         };
         if done < block {
             pending
