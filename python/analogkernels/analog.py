@@ -414,7 +414,8 @@ class AnalogMatrix:
         seed : int
             The chip's seed, ``0 .. 2**64 - 1``: programming noise and drift
             exponents, the default drift realisation (:meth:`drift_to`) and the
-            read stream of :meth:`matmul` all derive from it (independent streams).
+            read stream of :meth:`matmul` all derive from it (independent streams;
+            an estimator's ``backend_seed``, see :ref:`seed-vocabulary`).
         """
         if config is None:
             config = CrossbarConfig.hermes()

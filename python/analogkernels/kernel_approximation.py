@@ -249,7 +249,8 @@ class RandomFourierFeatures(
     backend_seed : int or None, default None
         The chip's seed, ``0 .. 2**64 - 1``: programming noise, drift and the read
         stream of every ``transform`` derive from it (independent streams). None
-        draws it from ``random_state`` in ``fit``.
+        draws it from ``random_state`` in ``fit``. What every seed-like name
+        means: :ref:`seed-vocabulary`.
     random_state : int, RandomState or None
         Seed of ``W`` (and of ``backend_seed_`` when ``backend_seed`` is None).
 

@@ -93,7 +93,8 @@ class PCMConfig:
     t0, t_read : float
         Drift reference time and read duration for :meth:`DeviceArray.read`.
     seed : int
-        Seed of every random draw.
+        The devices' programming seed: every pulse and verify read of
+        program-and-verify (:ref:`seed-vocabulary`).
     """
 
     g_max: float = _PCM_LIKE["g_max"]
