@@ -159,3 +159,14 @@ def test_grid_search_over_whole_presets_leaves_the_grid_objects_alone():
     assert search.best_estimator_[0].backend in presets  # equal by value
     assert all(search.best_estimator_[0].backend is not p for p in presets)
     assert presets == [CrossbarConfig.hermes(), CrossbarConfig.ideal()]
+
+
+def test_g_max_units_per_polarity_and_per_device():
+    # CrossbarConfig.g_max is per polarity, PCMConfig.g_max per device: the
+    # properties convert between them and are not parameters.
+    from analogkernels.pcm import PCMConfig
+
+    assert CrossbarConfig.hermes().g_max_per_device == 10.35  # 20.7 µS over 2 devices
+    assert CrossbarConfig.hermes(g_max=30.0, devices_per_polarity=1).g_max_per_device == 30.0
+    assert PCMConfig(g_max=25.0, devices_per_polarity=2).g_max_per_polarity == 50.0
+    assert "g_max_per_device" not in CrossbarConfig().get_params()

@@ -85,8 +85,11 @@ class CrossbarConfig:
         engine of :mod:`analogkernels.pcm` (RESET, SET, trim pulses with noisy
         verify reads, HERMES TDP rule), calibrated to the same model's spread.
     g_max : float or None
-        Maximum conductance of one polarity, µS (None: the model's default —
-        HERMES 10.35 µS per device, 20.7 µS for two; PCM 25 µS per device).
+        Maximum conductance of one *polarity* (the sum of its
+        ``devices_per_polarity`` devices), µS — not of one device as in
+        :class:`~analogkernels.pcm.PCMConfig`; :attr:`g_max_per_device` gives that.
+        None: the model's default — HERMES 10.35 µS per device, 20.7 µS for two;
+        PCM 25 µS per device.
     prog_noise_scale, drift_scale, read_noise_scale : float
         Multipliers of the programming noise, drift exponent and 1/f read noise
         (aihwkit's scale factors; 1 = published model).
@@ -302,6 +305,13 @@ class CrossbarConfig:
         }
         base.update(overrides)
         return cls(**base)
+
+    @property
+    def g_max_per_device(self) -> float:
+        """Maximum conductance of one device, µS: the resolved ``g_max`` (per
+        polarity) over ``devices_per_polarity`` (the unit of
+        :attr:`PCMConfig.g_max <analogkernels.pcm.PCMConfig.g_max>`)."""
+        return self.resolved()["g_max"] / self.devices_per_polarity
 
     @property
     def is_perfect(self) -> bool:

@@ -61,7 +61,10 @@ class PCMConfig:
     Parameters
     ----------
     g_max : float
-        Largest target conductance of one device, µS (aihwkit PCM: 25).
+        Largest target conductance of one *device*, µS (aihwkit PCM: 25) — not
+        of one polarity as in :class:`~analogkernels.analog.CrossbarConfig`;
+        a polarity reaches :attr:`g_max_per_polarity` ``= devices_per_polarity ·
+        g_max``.
     g_set_mean, g_set_sd : float
         SET conductance and its device-to-device spread (1.15, 0.06).
     g_reset : float
@@ -130,6 +133,13 @@ class PCMConfig:
     def hermes(cls, **overrides: Any) -> PCMConfig:
         """Calibrated to aihwkit's HERMES-fitted cubic (one device, g_max 10.35 µS)."""
         return cls(**{**_core._pcm_preset("hermes"), **overrides})
+
+    @property
+    def g_max_per_polarity(self) -> float:
+        """Largest target of one polarity, µS: ``devices_per_polarity · g_max``
+        (the unit of :attr:`CrossbarConfig.g_max
+        <analogkernels.analog.CrossbarConfig.g_max>`)."""
+        return self.devices_per_polarity * self.g_max
 
     def __post_init__(self) -> None:
         # Check types here and ranges in the core (which owns them) at once,

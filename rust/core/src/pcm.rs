@@ -55,7 +55,8 @@ use crate::rng;
 /// Conductances in units of `g_max` unless stated; currents in µA.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PcmParams {
-    /// Largest target conductance of one device, µS.
+    /// Largest target conductance of one device, µS (per device; the
+    /// crossbar's `CrossbarParams::g_max` is per polarity).
     pub g_max: f64,
     pub g_set_mean: f64,
     pub g_set_sd: f64,

@@ -46,7 +46,8 @@ pub struct CrossbarParams {
     pub conductance_bits: u32,
     pub noise_model: NoiseModel,
     pub programming: Programming,
-    /// Maximum conductance of one polarity (all its devices), µS.
+    /// Maximum conductance of one polarity (all its devices), µS (per
+    /// polarity; `PcmParams::g_max` is per device).
     pub g_max: f64,
     pub prog_noise_scale: f64,
     pub drift_scale: f64,
