@@ -658,25 +658,23 @@ def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: A
 def write_outputs(
     records: list[dict[str, Any]], out: Path, paper: dict | None = None
 ) -> list[Path]:
+    from ._io import atomic_write
     from .experiments import plot_dataset, summarize, write_json_atomic
 
     written = []
     write_json_atomic(out / "runs.json", records)
     written.append(out / "runs.json")
     if records:
-        tmp = out / ".runs.csv.tmp"
-        with tmp.open("w", newline="") as fh:
+        with atomic_write(out / "runs.csv", newline="") as fh:
             # Every field of every record (runs cached by an earlier version lack
             # the version fields: empty cells there).
             fields = list(dict.fromkeys(key for r in records for key in r))
             writer = csv.DictWriter(fh, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(records)
-        os.replace(tmp, out / "runs.csv")
         written.append(out / "runs.csv")
-    tmp = out / ".summary.md.tmp"
-    tmp.write_text(summarize(records, paper))
-    os.replace(tmp, out / "summary.md")
+    with atomic_write(out / "summary.md") as fh:
+        fh.write(summarize(records, paper))
     written.append(out / "summary.md")
     for ds in sorted({r["dataset"] for r in records}):
         path = out / f"figure_{ds.replace(':', '_')}.png"

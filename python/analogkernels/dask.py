@@ -66,6 +66,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from sklearn.utils import gen_batches
 
 from ._validation import validate_params
 from .exceptions import ConfigError, DataError, ShapeError
@@ -636,7 +637,7 @@ def make_classification(
         raise ConfigError("n_classes >= 2, clusters_per_class >= 1 and noise > 0 are required")
     rng = np.random.default_rng(seed)
     means = 1.5 * rng.standard_normal((n_classes, clusters_per_class, n_features))
-    sizes = [min(chunks, n_samples - s) for s in range(0, n_samples, chunks)]
+    sizes = [b.stop - b.start for b in gen_batches(n_samples, chunks)]
     xs, ys = [], []
     means_d = _delayed(means)
     for i, rows in enumerate(sizes):

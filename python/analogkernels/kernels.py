@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils import gen_batches
 
 from ._validation import as_float_array, check_real
 from .exceptions import ConfigError, DataError, ShapeError
@@ -56,8 +57,7 @@ def _pair(X: Any, Y: Any | None) -> tuple[np.ndarray, np.ndarray]:
 
 def _blocks(n: int, m: int, itemsize: int):
     rows = max(1, _BLOCK_BYTES // max(1, m * itemsize))
-    for start in range(0, n, rows):
-        yield slice(start, min(n, start + rows))
+    yield from gen_batches(n, rows)
 
 
 def rbf_kernel(X: Any, Y: Any | None = None, *, gamma: float = 1.0) -> np.ndarray:

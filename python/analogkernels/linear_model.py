@@ -43,7 +43,7 @@ import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import get_tags
+from sklearn.utils import gen_batches, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import HasMethods, Interval, Options, check_sample_weight, validate_params
@@ -328,15 +328,14 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         fm = self.feature_map_ if isinstance(feature_map, str) else feature_map
         n = X.shape[0]
         if fm is None:
-            for start in range(0, n, BLOCK_ROWS):
-                sl = slice(start, min(n, start + BLOCK_ROWS))
+            for sl in gen_batches(n, BLOCK_ROWS):
                 yield sl, X[sl]
             return
         block: np.ndarray | None = None  # the block being gathered
         done = 0  # rows of X yielded so far (always a multiple of BLOCK_ROWS, or n)
         fill = 0
-        for start in range(0, n, self.batch_size):
-            phi = np.asarray(fm.transform(X[start : start + self.batch_size]))
+        for batch in gen_batches(n, self.batch_size):
+            phi = np.asarray(fm.transform(X[batch]))
             i = 0
             while i < phi.shape[0]:
                 size = min(BLOCK_ROWS, n - done)
