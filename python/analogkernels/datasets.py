@@ -7,10 +7,12 @@ directly or in a sub-folder named after the dataset, optionally compressed
 (``.gz``/``.bz2``) — then in the user cache (``$XDG_CACHE_HOME/analogkernels``,
 default ``~/.cache/analogkernels``). A file that is in neither is downloaded
 from its official LIBSVM/UCI address (or ``ANALOGKERNELS_DATA_URL``/``base_url``
-if given), checked against its SHA-256 (published in the shared ``MANIFEST.md``
-or by UCI) or, for covtype, which has none, its row count, and written to the
-cache atomically (temporary file, then rename): nothing half-written is ever
-left there, and leftovers of killed downloads are removed. Cached files are
+if given) with `pooch <https://www.fatiando.org/pooch/>`_ into a staging folder,
+decompressed, checked against the SHA-256 of the uncompressed file (published
+in the shared ``MANIFEST.md`` or by UCI) or, for covtype, which has none, its
+row count, and written to the cache atomically (temporary file, then rename):
+nothing half-written or unchecked is ever left there, and leftovers of killed
+downloads are removed. Cached files are
 checked again each time they are read (a damaged one is downloaded anew).
 Downloads and decompression are streamed and bounded by
 :data:`MAX_FILE_BYTES`. Without network the error says which file to put where.
@@ -30,15 +32,15 @@ evaluation set is validation ∪ test. Labels are 0/1 for the binary sets.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
-import http.client
 import io
+import logging
 import os
+import shutil
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +48,10 @@ from typing import Any
 
 import numpy as np
 
+from ._io import atomic_write
 from .exceptions import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DATASETS",
@@ -250,8 +255,9 @@ def _problem(remote: RemoteFile, payload: bytes) -> str | None:
 
 
 def _remove_orphans(folder: Path) -> None:
-    """Delete ``.part`` files of downloads whose process is gone (killed, crashed):
-    their names carry the writer's process id."""
+    """Delete the ``.part`` staging folders (and files, from older versions) of
+    downloads whose process is gone (killed, crashed): their names carry the
+    writer's process id."""
     for part in folder.glob(".*.part"):
         try:
             pid = int(part.name.rsplit(".", 3)[-3])
@@ -269,69 +275,75 @@ def _remove_orphans(folder: Path) -> None:
         # A file without a pid (older naming) is removed after a day.
         stale = not alive if pid > 0 else time.time() - part.stat().st_mtime > 86400
         if stale:
-            try:
-                part.unlink()
-            except OSError:
-                pass
+            if part.is_dir():
+                shutil.rmtree(part, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    part.unlink()
 
 
-def _get(url: str) -> bytes:
-    """The body at ``url``, read in chunks, at most :data:`MAX_FILE_BYTES`."""
-    chunks = []
-    total = 0
-    with urllib.request.urlopen(url, timeout=60) as response:
-        while True:
-            chunk = response.read(1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > MAX_FILE_BYTES:
-                raise DataError(
-                    f"download of {url} exceeds {MAX_FILE_BYTES} bytes, more than any dataset "
-                    "file; stopped, nothing was cached"
-                )
-            chunks.append(chunk)
-        # Reads in chunks do not raise IncompleteRead themselves.
-        expected = response.headers.get("Content-Length")
-        if expected is not None and expected.isdigit() and int(expected) != total:
-            raise http.client.IncompleteRead(b"", int(expected) - total)
-    return b"".join(chunks)
+class _Bound:
+    """pooch's progress hook, used as a bound: stops a download whose
+    Content-Length, or whose streamed chunks, exceed :data:`MAX_FILE_BYTES`
+    (the exact size is checked again on the finished file)."""
+
+    def __init__(self, url: str, chunk: int) -> None:
+        self.url, self.chunk, self.seen = url, chunk, 0
+
+    def _stop(self) -> None:
+        raise DataError(
+            f"download of {self.url} exceeds {MAX_FILE_BYTES} bytes, more than any dataset "
+            "file; stopped, nothing was cached"
+        )
+
+    @property
+    def total(self) -> int:
+        return self.seen
+
+    @total.setter
+    def total(self, size: int) -> None:  # the Content-Length, before the body
+        if size > MAX_FILE_BYTES:
+            self._stop()
+
+    def update(self, n: int) -> None:
+        # pooch reports whole chunks: one chunk of slack here.
+        self.seen += n
+        if self.seen > MAX_FILE_BYTES + self.chunk:
+            self._stop()
+
+    def reset(self) -> None:
+        self.seen = 0
+
+    def close(self) -> None:
+        pass
 
 
 def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> tuple[Path, bytes]:
+    """Download ``remote`` with pooch into a staging folder of this process,
+    decompress and check it, then move the uncompressed file into the cache.
+
+    pooch streams the body (requests) and writes it atomically. Its own hash
+    check is not used (``known_hash=None``): the published SHA-256 are of the
+    uncompressed files and covtype has only a row count, so :func:`_problem`
+    checks the uncompressed content, of downloads and cached files alike.
+    """
+    import pooch
+    import requests
+
     target_dir = cache_dir() / dataset
     target = target_dir / remote.name
     url = remote.url
     if base_url:
         url = base_url.rstrip("/") + "/" + url.rsplit("/", 1)[1]
-    try:
-        payload = _get(url)
-    except http.client.HTTPException as exc:  # IncompleteRead and the like
-        raise DataError(
-            f"download of {url} was cut short or garbled ({type(exc).__name__}: {exc}); "
-            "nothing was cached, try again"
-        ) from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DatasetNotFoundError(
-            f"dataset {dataset!r} needs the file {remote.name!r}, which is not in the data "
-            f"directory or the cache, and downloading it from {url} failed ({exc}). "
-            f"Put the official file (optionally .gz/.bz2) at "
-            f"$ANALOGKERNELS_DATA/{dataset}/{remote.name} or at {target}."
-        ) from exc
-    if remote.codec in ("bz2", "gz") or url.endswith((".bz2", ".gz")):
-        codec = remote.codec or url.rsplit(".", 1)[1]
-        try:
-            payload = _inflate(payload, codec, f"download of {url}")
-        except DataError as exc:
-            raise DataError(f"{exc}; nothing was cached") from exc
-    problem = _problem(remote, payload)
-    if problem is not None:
-        raise DataError(f"download of {url} {problem}; nothing was cached")
+    codec = remote.codec or (url.rsplit(".", 1)[1] if url.endswith((".bz2", ".gz")) else None)
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         _remove_orphans(target_dir)
-        fd, tmp = tempfile.mkstemp(
-            dir=target_dir, prefix=f".{remote.name}.{os.getpid()}.", suffix=".part"
+        # The pid in the name lets a later run remove it if this one is killed.
+        staging = Path(
+            tempfile.mkdtemp(
+                dir=target_dir, prefix=f".{remote.name}.{os.getpid()}.", suffix=".part"
+            )
         )
     except OSError as exc:
         raise DataError(
@@ -339,17 +351,55 @@ def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> tuple[P
             f"writable folder, or put the file at $ANALOGKERNELS_DATA/{dataset}/{remote.name}"
         ) from exc
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, target)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise DataError(f"cannot write the download cache {target_dir} ({exc})") from exc
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        chunk = 1 << 20
+        downloader = pooch.HTTPDownloader(
+            progressbar=_Bound(url, chunk), chunk_size=chunk, timeout=60
+        )
+        logger.info("downloading %s into %s", url, target_dir)
+        pooch_log = pooch.get_logger()
+        level = pooch_log.level
+        try:
+            # pooch's own INFO lines would print on stderr whatever the CLI's
+            # -q/-v, and advise a known_hash of the compressed download.
+            pooch_log.setLevel(logging.WARNING)
+            got = pooch.retrieve(
+                url,
+                known_hash=None,
+                fname=remote.name + (f".{codec}" if codec else ""),
+                path=staging,
+                downloader=downloader,
+            )
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise DataError(
+                f"download of {url} was cut short or garbled ({type(exc).__name__}: {exc}); "
+                "nothing was cached, try again"
+            ) from exc
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise DatasetNotFoundError(
+                f"dataset {dataset!r} needs the file {remote.name!r}, which is not in the data "
+                f"directory or the cache, and downloading it from {url} failed ({exc}). "
+                f"Put the official file (optionally .gz/.bz2) at "
+                f"$ANALOGKERNELS_DATA/{dataset}/{remote.name} or at {target}."
+            ) from exc
+        finally:
+            pooch_log.setLevel(level)
+        try:
+            payload = _read_bytes(Path(got))
+        except DataError as exc:
+            raise DataError(f"download of {url}: {exc}; nothing was cached") from exc
+        problem = _problem(remote, payload)
+        if problem is not None:
+            raise DataError(f"download of {url} {problem}; nothing was cached")
+        try:
+            with atomic_write(target, "wb") as fh:
+                fh.write(payload)
+        except OSError as exc:
+            raise DataError(f"cannot write the download cache {target_dir} ({exc})") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target, payload
 
 
