@@ -159,3 +159,167 @@ def test_package_works_without_torch():
     assert res.returncode == 0, res.stderr
     assert "(1, 1, 3, 4)" in res.stdout and res.stdout.strip().endswith("1")
     assert "needs PyTorch" in res.stderr
+
+
+def test_vectorized_generator_follows_the_rules():
+    from analogkernels.listops import REDUCED, generate_vectorized, parse
+
+    X, y = generate_vectorized(400, REDUCED, seed=5, chunk=2048)
+    assert X.dtype == np.uint8 and X.shape == (400, REDUCED.max_length)
+    lengths = (X != 0).sum(axis=1)
+    assert lengths.min() > REDUCED.min_length and lengths.max() < REDUCED.max_length
+    assert len({row.tobytes() for row in X}) == 400
+
+    # Every tree is well formed, within the depth and argument limits, and its
+    # label is its value by the reference evaluator.
+    def depth_args(tree, d=1):
+        if isinstance(tree, int):
+            return d, 0
+        sub = [depth_args(c, d + 1) for c in tree[1]]
+        return max(s[0] for s in sub), max(len(tree[1]), *(s[1] for s in sub))
+
+    for row, label in zip(X, y, strict=True):
+        tree = parse(row)
+        assert evaluate(tree) == label
+        depth, args = depth_args(tree)
+        assert depth <= REDUCED.max_depth and args <= REDUCED.max_args
+    X2, y2 = generate_vectorized(400, REDUCED, seed=5, chunk=2048)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    assert not np.array_equal(generate_vectorized(400, REDUCED, seed=6, chunk=2048)[0], X)
+
+
+def test_vectorized_generator_matches_the_reference_distribution():
+    # Same rules, different random streams: the accepted trees' mean length and
+    # the share of each operator at the root agree within sampling error.
+    from analogkernels.listops import REDUCED, generate_vectorized
+
+    n = 3000
+    Xa, _ = generate(n, REDUCED, seed=0)
+    Xb, _ = generate_vectorized(n, REDUCED, seed=0, chunk=8192)
+    la, lb = (Xa != 0).sum(axis=1), (Xb != 0).sum(axis=1)
+    se = np.sqrt(la.var() / n + lb.var() / n)
+    assert abs(la.mean() - lb.mean()) < 4 * se
+    for op in range(1, 5):  # root operator shares, binomial standard error
+        pa, pb = (Xa[:, 0] == op).mean(), (Xb[:, 0] == op).mean()
+        assert abs(pa - pb) < 4 * np.sqrt(0.25 * 2 / n)
+
+
+def test_lra_trees_and_the_checksummed_cache(tmp_path, caplog):
+    from analogkernels.listops import LRA, load_or_generate, parse
+
+    X, y = load_or_generate(30, LRA, seed=2, cache_dir=tmp_path)
+    lengths = (X != 0).sum(axis=1)
+    assert X.shape == (30, 2000) and lengths.min() > 500 and lengths.max() < 2000
+    assert all(evaluate(parse(r)) == v for r, v in zip(X[:5], y[:5], strict=True))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].endswith(".npz") and files[1].endswith(".sha256")
+    npz = next(tmp_path.glob("*.npz"))
+    stamp = npz.stat().st_mtime_ns
+    X2, _ = load_or_generate(30, LRA, seed=2, cache_dir=tmp_path)  # from the cache
+    assert npz.stat().st_mtime_ns == stamp and np.array_equal(X, X2)
+    with open(npz, "r+b") as f:  # damage the cache: regenerated, with a warning
+        f.seek(200)
+        f.write(b"\xff\xff\xff\xff")
+    with caplog.at_level("WARNING", logger="analogkernels.listops"):
+        X3, y3 = load_or_generate(30, LRA, seed=2, cache_dir=tmp_path)
+    assert "SHA-256" in caplog.text
+    assert np.array_equal(X, X3) and np.array_equal(y, y3)
+    with pytest.raises(ValueError, match="n must be"):
+        load_or_generate(-1, LRA, cache_dir=tmp_path)
+
+
+def test_recipe_schedules_and_devices():
+    pytest.importorskip("torch")
+    from analogkernels import lra
+
+    p = lra.PAPER
+    assert p.factor(0) == pytest.approx(1 / 1000) and p.factor(999) == pytest.approx(1.0)
+    assert p.factor(3999) == pytest.approx(0.5)  # sqrt(1000 / 4000)
+    assert lra.QUICK.factor(5000) == 1.0
+    with pytest.raises(ValueError, match="schedule"):
+        lra.Recipe(schedule="cosine")
+    assert str(lra.resolve_device("cpu")) == "cpu"
+    with pytest.raises(ValueError, match=r"unknown device|unsupported device"):
+        lra.resolve_device("tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            lra.resolve_device("cuda:0")
+
+
+def test_paper_model_training_is_reproducible_on_cpu_with_bf16():
+    torch = pytest.importorskip("torch")
+    from analogkernels import lra
+
+    cfg = ListOpsConfig(max_depth=3, max_args=4, min_length=4, max_length=24)
+    X, y = generate(64, cfg, seed=1, pad_to=24)
+    model = lra.Performer.lra_listops(seed=0, max_len=24)
+    assert len(model.blocks) == 1 and model.depth == 2  # tied layers
+    assert model.head2.bias is None and model.blocks[0].attn.nb_features == 128
+    runs = []
+    for _ in range(2):
+        m = lra.Performer.lra_listops(seed=0, max_len=24)
+        losses = lra.train(
+            m, X.astype(np.uint8), y, steps=3, recipe=lra.PAPER, batch=8, device="cpu", amp=True
+        )
+        runs.append((losses, [p.detach().clone() for p in m.parameters()]))
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) == 3
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
+    # Trimmed, length-sorted evaluation batches give the accuracy of padded ones.
+    m = lra._freeze(model).eval()
+    a = lra.accuracy(m, X, y, batch=16)
+    b = lra.accuracy(m, X, y, batch=16, trim=True)
+    assert a == b
+    # A time budget stops training early.
+    short = lra.train(model, X, y, steps=1000, batch=4, time_budget=0.0, log_every=1000)
+    assert len(short) == 1
+
+
+def test_full_listops_cli_end_to_end_on_cpu(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "full"
+    args = ["attention", "listops", "--full", "--max-steps", "20", "--hwa-steps", "2"]
+    args += ["--trees", "48,8,16", "--batch", "4", "--seeds", "1", "--device", "cpu"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    assert cli.main(args) == 0
+    record = json.loads((out / "listops.json").read_text())
+    s = record["settings"]
+    assert s["full"] and s["train_steps"] == 20 and s["hwa_steps"] == 2 and s["batch"] == 4
+    assert s["max_length"] == 2000 and s["device"] == "cpu" and s["amp"] is False
+    assert s["arch"]["tie_layers"] and s["arch"]["norm"] == "post"
+    assert set(s["throughput"]) >= {"FP evaluation", "evaluation, full model on chip"}
+    assert all(v > 0 for v in s["throughput"].values())
+    assert "samples/s" in (out / "listops.md").read_text()
+    # The saved model carries its architecture: the error study loads it.
+    assert (
+        cli.main(
+            [
+                *("attention", "error", "--quick", "--seeds", "1"),
+                *("--model", str(out / "model.pt"), "--out", str(out)),
+            ]
+        )
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--device", "tpu"], "expected cpu, cuda or cuda:N"),
+        (["--trees", "10,5"], "TRAIN,VAL,TEST"),
+        (["--max-steps", "0"], "positive integer"),
+    ],
+)
+def test_attention_cli_refuses_bad_device_and_counts(extra, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["attention", "listops", "--out", str(tmp_path), *extra])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_attention_cli_cuda_without_cuda(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert cli.main(["attention", "listops", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

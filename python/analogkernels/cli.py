@@ -185,6 +185,29 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _torch_device(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is there is checked when the
+    command runs, after torch is imported)."""
+    import re
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def _tree_counts(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    try:
+        counts = tuple(int(p) for p in parts)
+    except ValueError:
+        counts = ()
+    if len(counts) != 3 or counts[0] < 1 or counts[1] < 0 or counts[2] < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected TRAIN,VAL,TEST tree counts (TRAIN, TEST >= 1, VAL >= 0), got {text!r}"
+        )
+    return counts  # type: ignore[return-value]
+
+
 def _nonneg_float(text: str) -> float:
     try:
         v = float(text)
@@ -423,6 +446,73 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="hardware-aware fine-tuning steps (default: 1000, 300 with --quick)",
+    )
+    lo.add_argument(
+        "--full",
+        action="store_true",
+        help="full-length ListOps (LRA rules, 96,000/2,000/2,000 trees of 500-2000 tokens) "
+        "with the paper's model and recipe (batch 256, inverse-sqrt LR 1e-3)",
+    )
+    lo.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        default=None,
+        help="FP training step budget (same as --steps; default: 50000 with --full)",
+    )
+    lo.add_argument(
+        "--time-budget",
+        type=_nonneg_float,
+        default=None,
+        help="stop FP training after this many seconds, then evaluate (default: no limit)",
+    )
+    lo.add_argument(
+        "--hwa-time-budget",
+        type=_nonneg_float,
+        default=None,
+        help="stop hardware-aware fine-tuning after this many seconds (default: no limit)",
+    )
+    lo.add_argument(
+        "--device",
+        type=_torch_device,
+        default=None,
+        help="cpu, cuda or cuda:N (default: cuda when available, else cpu)",
+    )
+    lo.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast for the digital layers (default: on with --full on CUDA)",
+    )
+    lo.add_argument(
+        "--trees",
+        type=_tree_counts,
+        default=None,
+        help="training,validation,test tree counts (default: 96000,2000,2000 with --full; "
+        "20000,0,2000 without; 8000,0,1000 with --quick)",
+    )
+    lo.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=None,
+        help="training batch (default: 256 with --full, else 64)",
+    )
+    lo.add_argument(
+        "--chip-trees",
+        type=_positive_int,
+        default=None,
+        help="evaluate the chip on the first this many test trees (default: all)",
+    )
+    lo.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache of the generated full-length trees (default: ~/.cache/analogkernels/listops)",
+    )
+    lo.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes generating the full-length trees",
     )
     lo.add_argument("--out", type=Path, default=Path("results") / "attention", help="output folder")
     err = add(
@@ -1051,9 +1141,14 @@ def cmd_attention(args: argparse.Namespace) -> int:
     if args.attention_command == "error" and args.model is not None:
         from .listops import REDUCED
 
-        model = lra.Performer(max_len=REDUCED.max_length)
         try:
-            model.load_state_dict(torch.load(args.model))
+            saved = torch.load(args.model, map_location="cpu")
+            if isinstance(saved, dict) and "arch" in saved:  # saved with its architecture
+                model = lra.Performer(**saved["arch"])
+                saved = saved["state_dict"]
+            else:
+                model = lra.Performer(max_len=REDUCED.max_length)
+            model.load_state_dict(saved)
         except Exception as exc:  # unpickling or shape errors: not a ListOps model
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(
@@ -1063,16 +1158,40 @@ def cmd_attention(args: argparse.Namespace) -> int:
     out = prepare_out(args.out)
     logger.info("writing results to %s", out)
     if args.attention_command == "listops":
+        try:
+            device = lra.resolve_device(args.device)
+        except ValueError as exc:
+            raise UsageError(f"--device: {exc}") from None
+        if args.steps and args.max_steps and args.steps != args.max_steps:
+            raise UsageError(f"--steps {args.steps} and --max-steps {args.max_steps} disagree")
+        n_train, n_val, n_test = args.trees or (None, None, None)
         t0 = time.perf_counter()
         run = lra.run_listops(
             quick=args.quick,
+            full=args.full,
             seeds=args.seeds,
             t_inference=args.t_inference,
-            train_steps=args.steps,
+            train_steps=args.max_steps or args.steps,
             hwa_steps=args.hwa_steps,
+            n_train=n_train,
+            n_val=n_val,
+            n_test=n_test,
+            n_chip_test=args.chip_trees,
+            device=device,
+            amp=args.bf16,
+            time_budget=args.time_budget,
+            hwa_time_budget=args.hwa_time_budget,
+            cache_dir=args.cache_dir,
+            workers=args.workers,
+            batch=args.batch,
             progress=lambda msg: logger.info("[%6.0f s] %s", time.perf_counter() - t0, msg),
         )
-        torch.save(run.model.state_dict(), out / "model.pt")
+        torch.save(
+            {"arch": run.model.arch, "state_dict": run.model.cpu().state_dict()}
+            if args.full
+            else run.model.state_dict(),
+            out / "model.pt",
+        )
         versions = software_versions(torch=True)
         table = (
             run.table()

@@ -20,7 +20,15 @@ never imports torch.
   0.1 (in units of input range × max|W|), 8-bit inputs with a learned input
   range (straight-through rounding).
 - :func:`convert_to_analog` — maps every linear layer (and every FAVOR
-  projection) of a model onto simulated crossbars for evaluation.
+  projection) of a model onto simulated crossbars (:class:`AnalogLinear`:
+  analog forward, straight-through digital backward, so a model can also be
+  fine-tuned with the simulated chip in the loop; :func:`sync_analog`
+  reprograms changed layers) and reports the layers it left digital.
+
+Devices: the layers run on CPU or CUDA tensors. The chip is simulated on the
+host: an analog layer copies its input rows to the host once per forward pass
+(the FAVOR projection: the queries and keys of every head in one read) and its
+result back once.
 
 Reads on the chip. Like a physical chip, every analog forward pass draws fresh
 read noise (:class:`AnalogLinear` and the analog FAVOR projection each own an
@@ -36,6 +44,7 @@ order), so no two layers share programming or read noise.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import numpy as np
@@ -44,11 +53,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from .analog import AnalogMatrix, CrossbarConfig
-from .attention import favor_attention
 from .exceptions import ConfigError, DTypeError, ShapeError
 from .kernel_approximation import FavorPlusFeatures
 
-__all__ = ["AnalogLinear", "FavorAttention", "HWALinear", "convert_to_analog"]
+__all__ = ["AnalogLinear", "FavorAttention", "HWALinear", "convert_to_analog", "sync_analog"]
 
 
 class FavorAttention(nn.Module):
@@ -164,11 +172,14 @@ class FavorAttention(nn.Module):
         ``analog_.read_position`` counts the rows read so far."""
         return self._analog
 
-    def _features(self, x: torch.Tensor, *, query: bool) -> torch.Tensor:
+    def _features(
+        self, x: torch.Tensor, *, query: bool, u: torch.Tensor | None = None
+    ) -> torch.Tensor:
         d = x.shape[-1]
         xs = x * d**-0.25
-        w = self.projection.to(dtype=x.dtype, device=x.device)
-        u = xs @ w.T
+        if u is None:
+            w = self.projection.to(dtype=x.dtype, device=x.device)
+            u = xs @ w.T
         m = self.nb_features
         if self.feature_map == "relu":
             return F.relu(u) / m**0.5
@@ -207,24 +218,31 @@ class FavorAttention(nn.Module):
                 "key_padding_mask must be a torch.bool tensor (True = attend), got dtype "
                 f"{key_padding_mask.dtype}; convert it explicitly, e.g. mask != 0"
             )
+        # The feature maps run in float32 at least, also under autocast: exp of
+        # bfloat16 logits would lose the features' precision (xformers' FAVOR
+        # runs in float32 for the same reason).
+        dtype = torch.promote_types(q.dtype, torch.float32)
+        with torch.autocast(q.device.type, enabled=False):
+            return self._attend(q.to(dtype), k.to(dtype), v.to(dtype), key_padding_mask)
+
+    def _attend(self, q, k, v, key_padding_mask):
+        uq = uk = None
         if self._analog is not None and not self.training:
-            out = favor_attention(
-                q.detach().cpu().numpy(),
-                k.detach().cpu().numpy(),
-                v.detach().cpu().numpy(),
-                self._analog,
-                causal=self.causal,
-                key_padding_mask=None
-                if key_padding_mask is None
-                else key_padding_mask.detach().cpu().numpy(),
-            )
-            return torch.from_numpy(out).to(device=q.device, dtype=q.dtype)
-        if self.training and self.redraw_interval is not None:
+            # One chip read for the queries and keys of every head and sample
+            # (queries first, as the numpy path reads them), one copy to the
+            # host and one back; the features are computed where q lives.
+            d = self.dim_heads
+            rows = torch.cat([q.detach().reshape(-1, d), k.detach().reshape(-1, d)]) * d**-0.25
+            u = self._analog.analog_.matmul(rows.cpu().numpy())
+            u = torch.from_numpy(u).to(device=q.device, dtype=q.dtype)
+            uq = u[: q[..., 0].numel()].reshape(*q.shape[:-1], -1)
+            uk = u[q[..., 0].numel() :].reshape(*k.shape[:-1], -1)
+        if self.training and self.redraw_interval is not None and uq is None:
             self._calls += 1
             if self._calls % self.redraw_interval == 0:
                 self.redraw()
-        qf = self._features(q, query=True)
-        kf = self._features(k, query=False)
+        qf = self._features(q, query=True, u=uq)
+        kf = self._features(k, query=False, u=uk)
         if key_padding_mask is not None:
             kf = kf * key_padding_mask[..., None].to(kf.dtype)
         if not self.causal:
@@ -281,11 +299,16 @@ class HWALinear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return F.linear(x, self.weight, self.bias)
-        if not bool(self.range_initialised):
+        # A Python flag mirrors the buffer, so that CUDA is not synchronised on
+        # every forward pass to read it.
+        if not getattr(self, "_range_ready", False):
+            self._range_ready = bool(self.range_initialised)
+        if not self._range_ready:
             with torch.no_grad():
                 q = torch.quantile(x.detach().abs().flatten().float()[:1_000_000], 0.995)
                 self.input_range.fill_(max(float(q), 1e-6))
                 self.range_initialised.fill_(True)
+                self._range_ready = True
         bound = self.clip_sigma * self.weight.std().detach()
         w = self.weight.clamp(-bound, bound)
         ir = self.input_range.abs() + 1e-8
@@ -302,15 +325,25 @@ class HWALinear(nn.Linear):
 
 
 class AnalogLinear(nn.Module):
-    """A linear layer evaluated on a simulated crossbar (inference only).
+    """A linear layer whose forward pass runs on a simulated crossbar, with a
+    straight-through gradient (analog forward, digital backward).
 
-    The weights are programmed once, at construction, and drifted to
-    ``t_inference``; the bias stays digital. Every :meth:`forward` is a fresh
-    read: the rows of the input (flattened to ``(-1, in_features)``) take the
-    next rows of the chip's read stream, so two forward passes on the same
-    input differ by the read noise, while the same ``seed`` and the same
-    sequence of forward passes reproduce the same bits. To repeat a read, set
-    ``layer.analog.read_position`` back.
+    The weights are programmed at construction (and by :meth:`program`) and
+    drifted to ``t_inference``; the bias stays digital. Every :meth:`forward`
+    is a fresh read: the rows of the input (flattened to ``(-1, in_features)``,
+    one copy to the host and one back per call) take the next rows of the
+    chip's read stream, so two forward passes on the same input differ by the
+    read noise, while the same ``seed`` and the same sequence of forward passes
+    reproduce the same bits. To repeat a read, set ``layer.analog.read_position``
+    back.
+
+    Gradients (chip in the loop): the output is the chip's, but the backward
+    pass is that of the digital layer ``x·Wᵀ + b`` with the layer's float
+    ``weight`` (a trainable copy of the mapped layer's weights) — the
+    straight-through estimator used for hardware-in-the-loop training (e.g.
+    Wright et al., Nature 601, 549–555, 2022). After an optimiser step the chip
+    still holds the programmed weights; :meth:`sync` programs the new ones
+    (with the next seed of the layer's sequence ``seed``, ``seed + 1``, …).
 
     Parameters
     ----------
@@ -329,25 +362,65 @@ class AnalogLinear(nn.Module):
         self, linear: nn.Linear, config: CrossbarConfig, *, seed: int = 0, t_inference: float = 0.0
     ):
         super().__init__()
-        w = linear.weight.detach().cpu().double().numpy()
-        self.analog = AnalogMatrix.program(w, config, seed=seed)
-        if t_inference != 0:
-            self.analog.drift_to(t_inference)  # with the programming seed
+        if not isinstance(linear, nn.Linear):
+            raise ConfigError(f"AnalogLinear maps an nn.Linear, got {type(linear).__name__}")
+        self.config = config
         self.t_inference = t_inference
         self.seed = seed
-        self.bias = (
-            None
-            if linear.bias is None
-            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        )
+        self.programmings = 0
+        self.weight = nn.Parameter(linear.weight.detach().clone())
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.program()
+
+    @torch.no_grad()
+    def program(self) -> None:
+        """Program the chip with the current ``weight`` (seed ``seed +`` the
+        number of earlier programmings) and drift it to ``t_inference``."""
+        w = self.weight.detach().cpu().double().numpy()
+        self.analog = AnalogMatrix.program(w, self.config, seed=self.seed + self.programmings)
+        if self.t_inference != 0:
+            self.analog.drift_to(self.t_inference)  # with the programming seed
+        self.programmings += 1
+        self._programmed_version = self.weight._version
+
+    def sync(self) -> bool:
+        """Program the chip again if ``weight`` changed since the last
+        programming (call after each optimiser step); True if it did."""
+        if self.weight._version == self._programmed_version:
+            return False
+        self.program()
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.detach().reshape(-1, self.in_features).cpu().numpy()
-        y = self.analog.matmul(flat)  # a fresh read: new noise, the cursor advances
-        out = torch.from_numpy(np.ascontiguousarray(y)).to(device=x.device, dtype=x.dtype)
+        if x.shape[-1] != self.in_features:
+            raise ShapeError(f"expected {self.in_features} input features, got {tuple(x.shape)}")
+        flat = x.detach().reshape(-1, self.in_features)
+        if flat.dtype not in (torch.float32, torch.float64):
+            flat = flat.float()  # bfloat16/float16 (autocast) have no numpy dtype
+        y = self.analog.matmul(flat.cpu().numpy())  # a fresh read: new noise
+        out = torch.from_numpy(np.ascontiguousarray(y)).to(device=x.device)
         out = out.reshape(*x.shape[:-1], self.out_features)
-        return out if self.bias is None else out + self.bias
+        if self.bias is not None:
+            out = out + self.bias.to(out.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            # Straight through: the chip's values, the digital layer's gradient.
+            digital = F.linear(x.to(out.dtype), self.weight.to(out.dtype), self.bias)
+            # digital − digital.detach() is exactly 0: the value stays the
+            # chip's bit for bit, the gradient is the digital layer's.
+            out = out.detach() + (digital - digital.detach())
+        return out
+
+
+#: Layer types with weight matrices that convert_to_analog cannot map and so
+#: leaves digital (reported); embeddings and normalisation are digital by
+#: design (as in Büchel et al. 2024) and only listed.
+_UNMAPPED = (
+    nn.modules.conv._ConvNd,
+    nn.Bilinear,
+    nn.MultiheadAttention,
+    nn.RNNBase,
+)
 
 
 def convert_to_analog(
@@ -358,6 +431,7 @@ def convert_to_analog(
     t_inference: float = 0.0,
     linear: bool = True,
     attention: bool = True,
+    strict: bool = False,
 ) -> nn.Module:
     """A copy of ``model`` in evaluation mode whose linear layers (``linear``)
     and FAVOR projections (``attention``) run on simulated crossbars.
@@ -366,16 +440,27 @@ def convert_to_analog(
     order of ``model.named_children`` (depth first), so layers share neither
     programming nor read noise. Every forward pass of the copy reads its chips
     afresh (see the module documentation). ``model`` itself is not changed.
+
+    Layers with parameters that stay digital are listed in the copy's
+    ``digital_layers_`` (qualified name → class name). Those that hold weight
+    matrices this function cannot map (convolutions, ``nn.Bilinear``,
+    ``nn.MultiheadAttention``, recurrent layers) are also reported with a
+    :class:`UserWarning` naming them — or, with ``strict=True``, refused with a
+    :class:`~analogkernels.exceptions.ConfigError`. Embeddings and
+    normalisation layers are digital by design and only listed.
     """
     model = copy.deepcopy(model).eval()
     counter = [seed]
+    digital: dict[str, str] = {}
+    unmapped: list[str] = []
 
     def next_seed() -> int:
         counter[0] += 1
         return counter[0] - 1
 
-    def convert(module: nn.Module) -> None:
+    def convert(module: nn.Module, prefix: str) -> None:
         for name, child in list(module.named_children()):
+            full = f"{prefix}{name}"
             if linear and isinstance(child, nn.Linear):
                 setattr(
                     module,
@@ -384,8 +469,31 @@ def convert_to_analog(
                 )
             elif attention and isinstance(child, FavorAttention):
                 child.use_analog(config, t_inference=t_inference, seed=next_seed())
+            elif isinstance(child, _UNMAPPED):
+                digital[full] = type(child).__name__
+                unmapped.append(f"{full} ({type(child).__name__})")
             else:
-                convert(child)
+                if any(True for _ in child.parameters(recurse=False)):
+                    digital[full] = type(child).__name__
+                convert(child, full + ".")
 
-    convert(model)
+    if isinstance(model, _UNMAPPED):
+        raise ConfigError(f"cannot map a {type(model).__name__} onto crossbars")
+    convert(model, "")
+    if unmapped:
+        msg = (
+            f"convert_to_analog left {len(unmapped)} layer(s) with weight matrices digital "
+            f"(only nn.Linear and FavorAttention are mapped): {', '.join(unmapped)}"
+        )
+        if strict:
+            raise ConfigError(msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    model.digital_layers_ = digital
     return model
+
+
+def sync_analog(model: nn.Module) -> int:
+    """Program again every :class:`AnalogLinear` of ``model`` whose weights
+    changed (after an optimiser step of chip-in-the-loop training); returns how
+    many were programmed."""
+    return sum(m.sync() for m in model.modules() if isinstance(m, AnalogLinear))
