@@ -16,7 +16,7 @@ fn bench(c: &mut Criterion) {
                 isa: Some(isa),
             };
             group.bench_with_input(BenchmarkId::new(isa.name(), n), &n, |b, &n| {
-                b.iter(|| fwht(&mut x, n, &p).unwrap())
+                b.iter(|| fwht(&mut x, n, &p).unwrap());
             });
         }
     }

@@ -7,10 +7,10 @@ fn bench(c: &mut Criterion) {
     let mut out = vec![0f32; 1 << 16];
     group.throughput(Throughput::Elements(out.len() as u64));
     group.bench_function("fill_normals_f32_65536", |b| {
-        b.iter(|| fill_normals(1, 2, 0, &mut out))
+        b.iter(|| fill_normals(1, 2, 0, &mut out));
     });
     group.bench_function("fill_normals16_f32_65536", |b| {
-        b.iter(|| fill_normals16(1, 2, 0, &mut out))
+        b.iter(|| fill_normals16(1, 2, 0, &mut out));
     });
     group.finish();
 }

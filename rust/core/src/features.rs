@@ -35,6 +35,7 @@ pub trait SinCos: Float {
     fn sincos_poly(x: Self) -> (Self, Self);
     /// `(sin x, cos x)` by libm.
     fn sincos_libm(x: Self) -> (Self, Self);
+    #[must_use]
     fn abs_val(self) -> Self;
 }
 
@@ -83,12 +84,7 @@ impl SinCos for f64 {
         const P2: f64 = 6.077_100_506_303_966e-11;
         const P3: f64 = 2.022_266_248_711_166_5e-21;
         const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52, as for f32
-        let shifted = x.mul_add(std::f64::consts::FRAC_2_PI, MAGIC);
-        let q = shifted.to_bits() as u32;
-        let j = shifted - MAGIC;
-        let r = (-j).mul_add(P3, (-j).mul_add(P2, (-j).mul_add(P1, x)));
-        let r2 = r * r;
-        // Horner in r² with fused multiply-adds, highest degree first.
+                                                    // Horner in r² with fused multiply-adds, highest degree first.
         const SIN: [f64; 7] = [
             -1.0 / 1_307_674_368_000.0,
             1.0 / 6_227_020_800.0,
@@ -108,6 +104,11 @@ impl SinCos for f64 {
             1.0 / 24.0,
             -0.5,
         ];
+        let shifted = x.mul_add(std::f64::consts::FRAC_2_PI, MAGIC);
+        let q = shifted.to_bits() as u32;
+        let j = shifted - MAGIC;
+        let r = (-j).mul_add(P3, (-j).mul_add(P2, (-j).mul_add(P1, x)));
+        let r2 = r * r;
         let ps = SIN[1..].iter().fold(SIN[0], |p, &k| r2.mul_add(p, k));
         let s = (r * r2).mul_add(ps, r);
         let pc = COS[1..].iter().fold(COS[0], |p, &k| r2.mul_add(p, k));
@@ -358,9 +359,9 @@ fn sorf_chunk_fast<T: Float>(x: &[T], d: usize, w: &SorfMatrix<'_, T>, dst: &mut
         // reinterpret as f32 without any change.
         let (x, dst, w) = unsafe {
             (
-                std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()),
-                std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len()),
-                &*(w as *const SorfMatrix<'_, T> as *const SorfMatrix<'_, f32>),
+                std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()),
+                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()),
+                &*std::ptr::from_ref::<SorfMatrix<'_, T>>(w).cast::<SorfMatrix<'_, f32>>(),
             )
         };
         // SAFETY: the CPU has AVX-512F; shapes were checked by the callers.
@@ -535,7 +536,7 @@ pub fn rbf_features_fused<T: SinCos + Gemm + Scratch>(
             {
                 rbf_row_dispatch(ur, scale, o);
             }
-        })
+        });
     });
     if failed.into_inner() {
         return Err(Error::value("n", "SORF transform failed"));
@@ -552,15 +553,15 @@ mod tests {
         let mut worst32 = 0f64;
         let mut worst64 = 0f64;
         for i in 0..200_000 {
-            let x = (i as f64 - 100_000.0) * 0.0137;
+            let x = (f64::from(i) - 100_000.0) * 0.0137;
             let (s, c) = f64::sincos_poly(x);
             worst64 = worst64.max((s - x.sin()).abs()).max((c - x.cos()).abs());
             let xf = x as f32;
             let (sf, cf) = f32::sincos_poly(xf);
-            let xd = xf as f64;
+            let xd = f64::from(xf);
             worst32 = worst32
-                .max((sf as f64 - xd.sin()).abs())
-                .max((cf as f64 - xd.cos()).abs());
+                .max((f64::from(sf) - xd.sin()).abs())
+                .max((f64::from(cf) - xd.cos()).abs());
         }
         assert!(worst64 < 1e-15, "f64 error {worst64}");
         assert!(worst32 < 3e-7, "f32 error {worst32}");
@@ -604,7 +605,7 @@ mod tests {
     #[test]
     fn simd_and_scalar_sincos_agree_bitwise() {
         let u32s: Vec<f32> = (0..4099).map(|i| (i as f32 - 2049.0) * 0.731).collect();
-        let u64s: Vec<f64> = u32s.iter().map(|&v| v as f64 * 1.0001).collect();
+        let u64s: Vec<f64> = u32s.iter().map(|&v| f64::from(v) * 1.0001).collect();
         let mut o32 = vec![0f32; 2 * u32s.len()];
         let mut o64 = vec![0f64; 2 * u64s.len()];
         rbf_features(&u32s, 1, u32s.len(), 0.5, &mut o32).unwrap();

@@ -13,7 +13,7 @@
 //! - [`cpu`]: the CPU's SIMD feature level, detected once for every dispatcher;
 //! - [`names`]: the user-facing names of every mode enum, parsed in one place.
 //!
-//! No Python here: the PyO3 bindings live in the `analogkernels-python` crate and
+//! No Python here: the `PyO3` bindings live in the `analogkernels-python` crate and
 //! only convert, validate and release the GIL.
 
 pub mod cpu;

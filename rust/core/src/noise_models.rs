@@ -35,7 +35,7 @@ impl NoiseModel {
         <Self as crate::names::Named>::from_name(name).ok()
     }
 
-    /// Default maximum conductance of one polarity (µS): aihwkit's g_max per
+    /// Default maximum conductance of one polarity (µS): aihwkit's `g_max` per
     /// device (PCM 25 µS; HERMES 10.35 µS per device, 20.7 µS for two).
     pub fn default_g_max(self, devices: usize) -> f64 {
         match self {
@@ -53,7 +53,7 @@ impl NoiseModel {
         }
     }
 
-    /// Default read duration t_read (s): PCM 250 ns, HERMES 512 ns.
+    /// Default read duration `t_read` (s): PCM 250 ns, HERMES 512 ns.
     pub fn default_t_read(self) -> f64 {
         match self {
             NoiseModel::Hermes => 512e-9,
@@ -114,7 +114,7 @@ impl NoiseModel {
         }
     }
 
-    /// 1/f read-noise amplitude Q_s at the programmed `ĝ`.
+    /// 1/f read-noise amplitude `Q_s` at the programmed `ĝ`.
     pub fn read_qs(self, g_hat: f64, devices: usize) -> f64 {
         let gh = g_hat.max(0.0);
         match self {

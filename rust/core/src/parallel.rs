@@ -2,7 +2,7 @@
 //!
 //! We do not use rayon's global pool because its size cannot change after it is
 //! built, and users expect `set_num_threads(n)` to take effect at once (as in
-//! numpy's threadpoolctl or torch.set_num_threads). The size comes from, in order:
+//! numpy's threadpoolctl or `torch.set_num_threads`). The size comes from, in order:
 //! the last `set_num_threads(n)` call, the environment variable
 //! `ANALOGKERNELS_NUM_THREADS`, the number of available CPUs. It never exceeds
 //! [`MAX_THREADS`]: spawning more threads than that only costs time and memory
@@ -60,7 +60,8 @@ pub const NUM_THREADS_ENV: &str = "ANALOGKERNELS_NUM_THREADS";
 pub const MAX_THREADS: usize = 1024;
 
 fn lock_pool() -> MutexGuard<'static, Option<Arc<ThreadPool>>> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
+    POOL.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 thread_local! {
@@ -149,7 +150,7 @@ fn read_default_threads() -> usize {
         return n;
     }
     std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, std::num::NonZero::get)
         .min(MAX_THREADS)
 }
 
@@ -257,7 +258,7 @@ pub fn run_interruptible<R>(poll: Box<dyn FnMut() -> bool>, f: impl FnOnce() -> 
         last: Cell::new(Instant::now()),
         stopped: Cell::new(false),
     };
-    let previous = INTERRUPT.with(|c| c.replace(&state as *const Interrupt));
+    let previous = INTERRUPT.with(|c| c.replace(&raw const state));
     let restore = RestoreInterrupt(previous);
     let result = f();
     drop(restore);
@@ -276,7 +277,7 @@ pub fn interrupted() -> bool {
 
 /// The calling thread's interrupt state (null when none).
 fn current_interrupt() -> *const Interrupt {
-    INTERRUPT.with(|c| c.get())
+    INTERRUPT.with(std::cell::Cell::get)
 }
 
 /// Whether the computation of `state` must stop; polls when it is time.
@@ -385,7 +386,7 @@ pub fn for_each_index_populating(count: usize, out: *mut u8, len: usize, f: impl
         if i == 0 {
             populate_for_write(out, len);
         } else {
-            f(i - 1)
+            f(i - 1);
         }
     });
 }

@@ -78,7 +78,7 @@ pub struct PcmParams {
     pub stuck_set_prob: f64,
     /// Devices per polarity (1, or 2 with the TDP rule).
     pub devices_per_polarity: usize,
-    /// Drift reference time t0 and read duration t_read (s), for reads.
+    /// Drift reference time t0 and read duration `t_read` (s), for reads.
     pub t0: f64,
     pub t_read: f64,
     pub seed: u64,
@@ -88,7 +88,7 @@ impl PcmParams {
     /// Names of the presets, for [`PcmParams::preset`].
     pub const PRESETS: [&'static str; 2] = ["pcm_like", "hermes"];
 
-    /// A preset by name, with the device g_max of its noise model
+    /// A preset by name, with the device `g_max` of its noise model
     /// ([`NoiseModel::default_g_max`] for one device): `"pcm_like"` (the
     /// default of the Python `PCMConfig`) or `"hermes"`.
     pub fn preset(name: &str) -> Result<Self> {
@@ -102,7 +102,7 @@ impl PcmParams {
         }
     }
 
-    /// Calibrated to aihwkit's PCMLikeNoiseModel spread (the default).
+    /// Calibrated to aihwkit's `PCMLikeNoiseModel` spread (the default).
     pub fn pcm_like(g_max: f64) -> Self {
         PcmParams {
             g_max,
@@ -384,7 +384,7 @@ impl PulseTimes {
             t += self.set;
         }
         if trims > 0 {
-            t += trims as f64 * (self.trim + self.verify) - self.verify;
+            t += f64::from(trims) * (self.trim + self.verify) - self.verify;
         }
         t
     }
@@ -434,7 +434,7 @@ pub struct YieldReport {
     pub converged_all: f64,
     pub total_pulses: u64,
     pub mean_iterations: f64,
-    /// Histogram of trim iterations per device, index 0..=max_iterations.
+    /// Histogram of trim iterations per device, index `0..=max_iterations`.
     pub iterations_histogram: Vec<u64>,
     /// Standard deviation of (programmed total − target) over healthy targets, µS.
     pub error_std_us: f64,
@@ -506,7 +506,7 @@ impl DeviceArray {
         }
     }
 
-    /// Conductance (units of g_max) after a trim pulse of `current` µA.
+    /// Conductance (units of `g_max`) after a trim pulse of `current` µA.
     fn pulse(&self, dd: &DeviceDraw, current: f64, dev: u64, iteration: u64) -> f64 {
         let p = &self.params;
         let s = rng::derive_seed(p.seed, stream::PULSE);
@@ -532,7 +532,7 @@ impl DeviceArray {
         g + p.verify_noise * rng::normal(s, 0, dev * 256 + iteration)
     }
 
-    /// Trims one healthy device toward `target` (units of g_max) from SET.
+    /// Trims one healthy device toward `target` (units of `g_max`) from SET.
     /// Returns (conductance, iterations, converged).
     fn trim(&self, dd: &DeviceDraw, target: f64, dev: u64) -> (f64, u32, bool) {
         let p = &self.params;
@@ -546,8 +546,8 @@ impl DeviceArray {
         let mut g = dd.g_set;
         for it in 0..p.max_iterations {
             current = current.clamp(p.i_min, p.i_max);
-            g = self.pulse(dd, current, dev, it as u64);
-            let err = self.verify(g, dev, it as u64) - target;
+            g = self.pulse(dd, current, dev, u64::from(it));
+            let err = self.verify(g, dev, u64::from(it)) - target;
             if err.abs() < tol {
                 return (g, it + 1, true);
             }
@@ -681,7 +681,7 @@ impl DeviceArray {
                             nu as f32,
                             iters[k] as u8,
                             pulses[k] as u16,
-                        )
+                        );
                     };
                 }
                 // SAFETY: as above, target t belongs to chunk c.
@@ -739,9 +739,9 @@ impl DeviceArray {
             .zip(&self.nu)
             .enumerate()
             .map(|(i, (&g, &nu))| {
-                let g = g as f64;
+                let g = f64::from(g);
                 // (t/t0) may overflow to inf: inf^-nu is 0 (nu > 0) or 1, the limits.
-                let gd = g * (t / p.t0).powf(-(nu as f64));
+                let gd = g * (t / p.t0).powf(-f64::from(nu));
                 let qs = NoiseModel::Pcm.read_qs(g / p.g_max, 1);
                 let mut v = gd + gd.abs() * qs * log_term * rng::normal(s, 0, i as u64);
                 if per_read_noise {
@@ -777,7 +777,7 @@ impl DeviceArray {
             .map(|t| {
                 let total: f64 = self.conductance[t * d..(t + 1) * d]
                     .iter()
-                    .map(|&g| g as f64)
+                    .map(|&g| f64::from(g))
                     .sum();
                 total - self.targets[t]
             })
@@ -801,8 +801,8 @@ impl DeviceArray {
                 .count(),
             converged_healthy: conv_healthy as f64 / n_healthy.max(1) as f64,
             converged_all: self.converged.iter().filter(|&&c| c).count() as f64 / n_t.max(1) as f64,
-            total_pulses: self.pulses.iter().map(|&p| p as u64).sum(),
-            mean_iterations: trimmed.iter().map(|&i| i as f64).sum::<f64>()
+            total_pulses: self.pulses.iter().map(|&p| u64::from(p)).sum(),
+            mean_iterations: trimmed.iter().map(|&i| f64::from(i)).sum::<f64>()
                 / trimmed.len().max(1) as f64,
             iterations_histogram: hist,
             error_std_us: var.sqrt(),
@@ -841,11 +841,11 @@ impl Outputs<'_> {
         }
         // pulses = RESET (+ SET) (+ trims): a SET happened when more than the
         // RESET and the trims were applied.
-        let set = pulses as u32 > 1 + it as u32;
+        let set = u32::from(pulses) > 1 + u32::from(it);
         // SAFETY: as above.
         unsafe {
             self.t_last
-                .write(idx, PULSE_TIMES.last_pulse(set, it as u32) as f32)
+                .write(idx, PULSE_TIMES.last_pulse(set, u32::from(it)) as f32);
         };
     }
 

@@ -74,11 +74,15 @@ impl PyAnalogMatrix {
         // A panic while the lock was held is caught by `compute` before it can
         // leave the matrix half-written (every mutation validates first, then
         // assigns), so a poisoned lock still guards a consistent state.
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn exclusive(&self) -> RwLockWriteGuard<'_, AnalogMatrix> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn read_typed<'py, T: Float + Element>(
@@ -127,17 +131,13 @@ fn c_order_copy<T: Element + Copy>(x: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Vec
 }
 
 /// A new uninitialised C-order `n × o` array, allocated by numpy so that a
-/// size it cannot hold raises MemoryError (or a clear ShapeError) instead of
+/// size it cannot hold raises `MemoryError` (or a clear `ShapeError`) instead of
 /// a panic.
-fn new_output<'py, T: Element>(
-    py: Python<'py>,
-    n: usize,
-    o: usize,
-) -> PyResult<Bound<'py, PyArray2<T>>> {
+fn new_output<T: Element>(py: Python<'_>, n: usize, o: usize) -> PyResult<Bound<'_, PyArray2<T>>> {
     let bytes = n
         .checked_mul(o)
         .and_then(|e| e.checked_mul(std::mem::size_of::<T>()))
-        .filter(|&b| b <= isize::MAX as usize);
+        .filter(|&b| isize::try_from(b).is_ok());
     if bytes.is_none() {
         return Err(shape_error(format!(
             "the output of {n} × {o} elements is larger than any array can be"
@@ -163,7 +163,7 @@ impl PyAnalogMatrix {
         let (o, i) = (w.shape()[0], w.shape()[1]);
         let data = w
             .as_slice()
-            .map(|s| s.to_vec())
+            .map(<[f64]>::to_vec)
             .map_err(|_| shape_error("W must be C-contiguous"))?;
         let inner = compute(py, o.saturating_mul(i), || {
             AnalogMatrix::program(&data, o, i, &params, seed)
@@ -224,7 +224,7 @@ impl PyAnalogMatrix {
         let n = x.shape()[0];
         let data = x
             .as_slice()
-            .map(|s| s.to_vec())
+            .map(<[f64]>::to_vec)
             .map_err(|_| shape_error("X must be C-contiguous"))?;
         let terms = compute(py, 0, || {
             self.shared().read_terms(&data, n, seed, row_offset)
@@ -283,11 +283,11 @@ impl PyAnalogMatrix {
         let py = scale.py();
         let s = scale
             .as_slice()
-            .map(|s| s.to_vec())
+            .map(<[f64]>::to_vec)
             .map_err(|_| shape_error("scale must be contiguous"))?;
         let b = offset
             .as_slice()
-            .map(|s| s.to_vec())
+            .map(<[f64]>::to_vec)
             .map_err(|_| shape_error("offset must be contiguous"))?;
         compute(py, 0, || self.exclusive().set_affine(&s, &b))
     }
@@ -312,7 +312,7 @@ impl PyAnalogMatrix {
 
     #[setter]
     fn set_read_position(&self, position: u64) {
-        self.shared().set_read_position(position)
+        self.shared().set_read_position(position);
     }
 }
 

@@ -14,7 +14,7 @@ pub enum FloatArray<'py> {
     F64(Bound<'py, PyArrayDyn<f64>>),
 }
 
-impl<'py> FloatArray<'py> {
+impl FloatArray<'_> {
     pub fn shape(&self) -> Vec<usize> {
         match self {
             FloatArray::F32(a) => a.shape().to_vec(),
@@ -29,7 +29,7 @@ fn converter(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .get_or_try_init(py, || {
             py.import("analogkernels._validation")?
                 .getattr("as_float_array")
-                .map(|f| f.unbind())
+                .map(pyo3::Bound::unbind)
         })
         .map(|f| f.bind(py))
 }

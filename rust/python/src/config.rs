@@ -82,7 +82,7 @@ fn pcm_params_to_dict<'py>(py: Python<'py>, p: &PcmParams) -> PyResult<Bound<'py
     Ok(d)
 }
 
-/// The fields of the core's PCM preset `name` ("pcm_like" or "hermes"), for
+/// The fields of the core's PCM preset `name` ("`pcm_like`" or "hermes"), for
 /// the defaults of `analogkernels.pcm.PCMConfig`.
 #[pyfunction]
 pub fn _pcm_preset<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {

@@ -12,7 +12,7 @@
 //! Ctrl-C: while a long computation runs without the GIL, the calling thread
 //! checks for signals between the core's parallel tasks, at most every 50 ms
 //! (`parallel::run_interruptible`, as polars checks between its chunks): a
-//! signal handler that raises (KeyboardInterrupt) stops the computation on
+//! signal handler that raises (`KeyboardInterrupt`) stops the computation on
 //! every thread, and its exception is raised instead of the result.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,7 +30,8 @@ pub const DETACH_MIN_WORK: usize = 1 << 14;
 fn exception_class<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyType>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     let module = MODULE.get_or_try_init(py, || {
-        py.import("analogkernels.exceptions").map(|m| m.unbind())
+        py.import("analogkernels.exceptions")
+            .map(pyo3::Bound::unbind)
     })?;
     module
         .bind(py)
@@ -183,7 +184,9 @@ pub fn compute<T: Send>(
                 Python::attach(|py| match py.check_signals() {
                     Ok(()) => false,
                     Err(e) => {
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        *slot
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
                         true
                     }
                 })
@@ -191,7 +194,11 @@ pub fn compute<T: Send>(
             parallel::run_interruptible(poll, guarded)
         });
         if stopped {
-            if let Some(err) = raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(err) = raised
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+            {
                 return Err(err);
             }
         }

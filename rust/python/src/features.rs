@@ -11,12 +11,12 @@ use crate::arrays::{
 };
 use crate::errors::{compute, config_error, guarded, shape_error};
 
-/// `n_components`: an integer from 0 to `isize::MAX` (ConfigError otherwise).
+/// `n_components`: an integer from 0 to `isize::MAX` (`ConfigError` otherwise).
 fn components(n: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(int_in_range(n, "n_components", isize::MAX as u64)? as usize)
 }
 
-/// `(rows, cols)` of a 2-D array argument, or a ShapeError naming it.
+/// `(rows, cols)` of a 2-D array argument, or a `ShapeError` naming it.
 fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult<(usize, usize)> {
     match *a.shape() {
         [rows, cols] => Ok((rows, cols)),
@@ -55,10 +55,10 @@ fn new_filled<'py, T: Element + Copy>(
     Ok(out.into_any())
 }
 
-fn features_typed<'py, T: SinCos + Element>(
-    u: Bound<'py, PyArrayDyn<T>>,
+fn features_typed<T: SinCos + Element>(
+    u: Bound<'_, PyArrayDyn<T>>,
     scale: f64,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Bound<'_, PyAny>> {
     let (rows, s) = matrix_dims(&u, "U")?;
     let sc = T::from_f64(scale);
     let cols = times(2, s, "the number of columns of U")?;
@@ -129,7 +129,7 @@ fn converted<T: Float>(a: FloatArray<'_>) -> PyResult<Vec<T>> {
             a.len(),
             unsafe { a.as_array() }
                 .iter()
-                .map(|&v| T::from_f64(v as f64)),
+                .map(|&v| T::from_f64(f64::from(v))),
         ),
         FloatArray::F64(a) => try_collect(
             a.len(),

@@ -52,11 +52,10 @@ fn transform_into<'py, T: Float + Element>(
             let o = o.cast::<PyArrayDyn<T>>().map_err(|_| {
                 let dtype = o
                     .getattr("dtype")
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|_| o.get_type().to_string());
+                    .map_or_else(|_| o.get_type().to_string(), |d| d.to_string());
                 dtype_error(format!(
                     "out must be a numpy array of dtype {} (the dtype of the result), got {dtype}",
-                    std::any::type_name::<T>().replace("f", "float")
+                    std::any::type_name::<T>().replace('f', "float")
                 ))
             })?;
             if o.shape() != shape.as_slice() {
@@ -116,12 +115,11 @@ fn copy_into<T: Element + Copy>(src: &Bound<'_, PyArrayDyn<T>>, dst: &Bound<'_, 
     // checked); both have the same shape.
     unsafe {
         // as_slice() also accepts Fortran-contiguous memory: require C order.
-        match (src.is_c_contiguous(), src.as_slice(), dst.as_slice_mut()) {
-            (true, Ok(s), Ok(d)) => d.copy_from_slice(s),
-            _ => {
-                let mut d: ArrayViewMutD<'_, T> = dst.as_array_mut();
-                d.assign(&src.as_array());
-            }
+        if let (true, Ok(s), Ok(d)) = (src.is_c_contiguous(), src.as_slice(), dst.as_slice_mut()) {
+            d.copy_from_slice(s);
+        } else {
+            let mut d: ArrayViewMutD<'_, T> = dst.as_array_mut();
+            d.assign(&src.as_array());
         }
     }
 }
@@ -142,7 +140,7 @@ fn vector_of<T: Float>(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<T>> {
             len,
             unsafe { a.as_array() }
                 .iter()
-                .map(|&e| T::from_f64(e as f64)),
+                .map(|&e| T::from_f64(f64::from(e))),
         ),
         FloatArray::F64(a) => {
             try_collect(len, unsafe { a.as_array() }.iter().map(|&e| T::from_f64(e)))
@@ -252,5 +250,8 @@ fn sorf_typed<'py, T: Float + Element>(
 /// Names of the instruction sets this CPU can run, best last.
 #[pyfunction]
 pub fn available_isas() -> Vec<&'static str> {
-    Isa::available().into_iter().map(|i| i.name()).collect()
+    Isa::available()
+        .into_iter()
+        .map(analogkernels_core::hadamard::Isa::name)
+        .collect()
 }

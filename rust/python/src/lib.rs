@@ -1,6 +1,9 @@
-//! `analogkernels._core`: thin PyO3 bindings over `analogkernels-core`.
+//! `analogkernels._core`: thin `PyO3` bindings over `analogkernels-core`.
 //! Each binding converts its arguments, validates them, runs the core through
 //! [`errors::compute`] (GIL released, panics caught) and converts back.
+
+// PyO3 extracts every argument by value (arrays, bound objects).
+#![allow(clippy::needless_pass_by_value)]
 
 mod analog;
 mod arrays;
@@ -14,7 +17,7 @@ use pyo3::prelude::*;
 
 /// Sets the number of worker threads of the Rust core (0 restores the default:
 /// `ANALOGKERNELS_NUM_THREADS`, else the CPU count); at most
-/// `parallel::MAX_THREADS`. Anything else is a ConfigError naming `n`.
+/// `parallel::MAX_THREADS`. Anything else is a `ConfigError` naming `n`.
 #[pyfunction]
 fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
     use analogkernels_core::parallel;

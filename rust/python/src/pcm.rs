@@ -74,9 +74,10 @@ impl PyPcmArray {
             }
             // SAFETY: read under the GIL.
             let t: Vec<f64> = match arr {
-                FloatArray::F32(a) => {
-                    try_collect(shape[0], unsafe { a.as_array() }.iter().map(|&v| v as f64))?
-                }
+                FloatArray::F32(a) => try_collect(
+                    shape[0],
+                    unsafe { a.as_array() }.iter().map(|&v| f64::from(v)),
+                )?,
                 FloatArray::F64(a) => {
                     try_collect(shape[0], unsafe { a.as_array() }.iter().copied())?
                 }
@@ -124,26 +125,26 @@ impl PyPcmArray {
     }
 
     /// Per-device arrays: conductance (µS), phase, fault, nu, iterations, pulses,
-    /// t_last_pulse (s);
+    /// `t_last_pulse` (s);
     /// per target: converged.
     fn arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let a = self.lock(py);
         let d = PyDict::new(py);
         d.set_item(
             "conductance",
-            PyArray1::from_vec(py, a.conductance.iter().map(|&g| g as f64).collect()),
+            PyArray1::from_vec(py, a.conductance.iter().map(|&g| f64::from(g)).collect()),
         )?;
         d.set_item("phase", PyArray1::from_slice(py, &a.phase))?;
         d.set_item("fault", PyArray1::from_slice(py, &a.fault))?;
         d.set_item(
             "nu",
-            PyArray1::from_vec(py, a.nu.iter().map(|&v| v as f64).collect()),
+            PyArray1::from_vec(py, a.nu.iter().map(|&v| f64::from(v)).collect()),
         )?;
         d.set_item("iterations", PyArray1::from_slice(py, &a.iterations))?;
         d.set_item("pulses", PyArray1::from_slice(py, &a.pulses))?;
         d.set_item(
             "t_last_pulse",
-            PyArray1::from_vec(py, a.t_last_pulse.iter().map(|&v| v as f64).collect()),
+            PyArray1::from_vec(py, a.t_last_pulse.iter().map(|&v| f64::from(v)).collect()),
         )?;
         d.set_item("converged", PyArray1::from_vec(py, a.converged.clone()))?;
         Ok(d)

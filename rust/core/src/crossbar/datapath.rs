@@ -75,7 +75,7 @@ impl AnalogMatrix {
     }
 
     /// The per-MVM noise terms of a pinned read, before the normals are
-    /// applied (a test hook: the NumPy reference recomputes them).
+    /// applied (a test hook: the `NumPy` reference recomputes them).
     pub(super) fn record_read_terms(
         &self,
         x: &[f64],
@@ -256,7 +256,7 @@ impl PostTerms<'_> {
             // noise already in `a`) the result is a·acc_factor, which is what
             // the multiply-add with z = 0 gives (a·acc_factor is never −0).
             let mut v = if NOISE {
-                (z as f64).mul_add(c.noise_factor, a * c.acc_factor)
+                f64::from(z).mul_add(c.noise_factor, a * c.acc_factor)
             } else {
                 a * c.acc_factor
             };
@@ -414,7 +414,7 @@ fn forward_block_body<X: Float, Y: Float>(
     // Per block of samples: DAC codes, digit vectors, integer sums, and
     // (several input tiles) the running f64 output sums — in this thread's
     // reused scratch (every element read below is written first in this block).
-    let mut guard = SCRATCH.with(|cell| cell.take());
+    let mut guard = SCRATCH.with(std::cell::Cell::take);
     let Scratch {
         s_ins,
         codes_in,
@@ -488,7 +488,7 @@ fn forward_block_body<X: Float, Y: Float>(
                 ci.fill(0);
             }
             let ci = &codes_in[s * tc..s * tc + cols];
-            let code = |j: usize| ci[j] as i64;
+            let code = |j: usize| i64::from(ci[j]);
             write_digits(plan.main, cols, xl, &mut x_main[s * km * xl..], code);
             if let Some(sq) = plan.squares {
                 write_digits(sq, cols, xl, &mut x_abs[s * ka * xl..], |j| {
@@ -528,7 +528,7 @@ fn forward_block_body<X: Float, Y: Float>(
                             count * vectors,
                             acc,
                             max_rows,
-                        )
+                        );
                     };
                 }
             };
@@ -560,7 +560,7 @@ fn forward_block_body<X: Float, Y: Float>(
                     }
                 } else if extras && !fused {
                     for (a, &v) in acc[..rows].iter_mut().zip(sums) {
-                        *a = v as f64 * unit;
+                        *a = f64::from(v) * unit;
                     }
                 }
                 if extras {
@@ -618,7 +618,7 @@ fn forward_block_body<X: Float, Y: Float>(
                     if !fused {
                         let terms = acc[..rows].iter_mut().zip(&sigma[..rows]).zip(&xi[..rows]);
                         for ((v, &sg), &z) in terms {
-                            *v += (sg * z) as f64;
+                            *v += f64::from(sg * z);
                         }
                     }
                 } else if sigma_out > 0.0 {
@@ -627,9 +627,13 @@ fn forward_block_body<X: Float, Y: Float>(
                 if let Some(rec) = record.as_deref_mut() {
                     let at = (s * n_ct + ct) * out_dim + t.row0;
                     for r in 0..rows {
-                        rec.sigma[at + r] = if extras { sigma[r] as f64 } else { sigma_out };
+                        rec.sigma[at + r] = if extras {
+                            f64::from(sigma[r])
+                        } else {
+                            sigma_out
+                        };
                         rec.ir_drop[at + r] = ir[r];
-                        rec.xi[at + r] = if extras { xi[r] } else { noise[r] } as f64;
+                        rec.xi[at + r] = f64::from(if extras { xi[r] } else { noise[r] });
                     }
                 }
                 let o = t.out0;
@@ -685,22 +689,22 @@ fn forward_block_body<X: Float, Y: Float>(
                         let ir_terms = magnitudes.iter().zip(h0).zip(h1);
                         post_from!(terms.zip(ir_terms).map(
                             |(((&a, &q), &z), ((&m, &lo), &hi))| {
-                                let am = m as f64 * a_factor;
+                                let am = f64::from(m) * a_factor;
                                 let cfac = am * (am * (0.05 * am - 0.2) + 0.5);
-                                let h = lo as i64 + ((hi as i64) << shift);
+                                let h = i64::from(lo) + (i64::from(hi) << shift);
                                 let f = (p.ir_drop * cfac) * (h as f64 * h_factor);
                                 let sg = (q as f32 * var_w + var_out).sqrt();
-                                (a as f64 * unit - f) + (sg * z) as f64
+                                (f64::from(a) * unit - f) + f64::from(sg * z)
                             }
                         ));
                     } else {
                         post_from!(terms.map(|((&a, &q), &z)| {
                             let sg = (q as f32 * var_w + var_out).sqrt();
-                            a as f64 * unit + (sg * z) as f64
+                            f64::from(a) * unit + f64::from(sg * z)
                         }));
                     }
                 } else if from_ints {
-                    post_from!(sums[..rows].iter().map(|&v| v as f64));
+                    post_from!(sums[..rows].iter().map(|&v| f64::from(v)));
                 } else {
                     post_from!(acc[..rows].iter().copied());
                 }

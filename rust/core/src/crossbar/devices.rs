@@ -52,14 +52,15 @@ impl AnalogMatrix {
         parallel::for_each_chunk_pair_mut(&mut g_prog, &mut nu, chunk, |ci, gp, nv| {
             for (j, (gp, nv)) in gp.iter_mut().zip(nv.iter_mut()).enumerate() {
                 let i = ci * chunk + j;
-                let g_t = target[i] as f64 * lsb;
+                let g_t = f64::from(target[i]) * lsb;
                 // HERMES laws take the polarity's total; the noise lands on the
                 // device being trimmed, the others sit fully SET or RESET.
                 let cell_pol = i / d;
                 let (law_g, noisy) = match model {
                     NoiseModel::Hermes => {
-                        let total: f64 =
-                            (0..d).map(|k| target[cell_pol * d + k] as f64 * lsb).sum();
+                        let total: f64 = (0..d)
+                            .map(|k| f64::from(target[cell_pol * d + k]) * lsb)
+                            .sum();
                         let trimmed = (0..d)
                             .rev()
                             .find(|&k| target[cell_pol * d + k] > 0)
@@ -102,12 +103,12 @@ impl AnalogMatrix {
         let totals: Vec<f64> = self
             .target
             .chunks_exact(d)
-            .map(|c| c.iter().map(|&v| v as f64).sum::<f64>() * lsb)
+            .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() * lsb)
             .collect();
         let mut arr = crate::pcm::DeviceArray::new(&totals, &pcm)?;
         arr.program()?;
-        self.g_prog = arr.conductance.clone();
-        self.nu = arr.nu.clone();
+        self.g_prog = arr.conductance;
+        self.nu = arr.nu;
         Ok(())
     }
 
@@ -120,7 +121,7 @@ impl AnalogMatrix {
         let dev_max = self.params.device_code_ceiling() as f64;
         self.g_prog
             .iter()
-            .map(|&g| rint(g as f64 / lsb).clamp(0.0, dev_max) as u16)
+            .map(|&g| rint(f64::from(g) / lsb).clamp(0.0, dev_max) as u16)
             .collect()
     }
 
@@ -135,7 +136,7 @@ impl AnalogMatrix {
                 let c0 = t.cell0 + r * t.cols;
                 sums[t.out0 + r] = cells[c0..c0 + t.cols]
                     .iter()
-                    .map(|&v| (v as i64).abs())
+                    .map(|&v| i64::from(v).abs())
                     .sum();
             }
         }
@@ -166,10 +167,12 @@ impl AnalogMatrix {
             parallel::for_each_chunk_mut(&mut out, chunk, |ci, oc| {
                 for (j, o) in oc.iter_mut().enumerate() {
                     let i = ci * chunk + j;
-                    let g0 = g_prog[i] as f64;
-                    let gd = g0 * time_factor.powf(-(nu[i] as f64));
+                    let g0 = f64::from(g_prog[i]);
+                    let gd = g0 * time_factor.powf(-f64::from(nu[i]));
                     let law_g = match model {
-                        NoiseModel::Hermes => (0..d).map(|k| g_prog[(i / d) * d + k] as f64).sum(),
+                        NoiseModel::Hermes => {
+                            (0..d).map(|k| f64::from(g_prog[(i / d) * d + k])).sum()
+                        }
                         _ => g0,
                     };
                     let sigma = model.read_qs(law_g / range, d) * log_term * read_scale;

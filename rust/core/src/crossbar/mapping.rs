@@ -121,8 +121,8 @@ impl AnalogMatrix {
         let d = self.params.devices_per_polarity;
         dev.chunks_exact(2 * d)
             .map(|cell| {
-                let pos: i32 = cell[..d].iter().map(|&v| v as i32).sum();
-                let neg: i32 = cell[d..].iter().map(|&v| v as i32).sum();
+                let pos: i32 = cell[..d].iter().map(|&v| i32::from(v)).sum();
+                let neg: i32 = cell[d..].iter().map(|&v| i32::from(v)).sum();
                 pos - neg
             })
             .collect()

@@ -30,7 +30,7 @@
 //! 6. **Per-MVM noise** on the column value `v = acc / (M · 2^b)` (units of
 //!    normalised weight × normalised input): Gaussian output noise with
 //!    `σ = out_noise` (normalised output units, as aihwkit), PCM read noise
-//!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit PCM_READ; `Σ|ĝ|·c²` an exact integer
+//!    `w_noise · sqrt(Σ|ŵ| x̂²)` (aihwkit `PCM_READ`; `Σ|ĝ|·c²` an exact integer
 //!    sum on a coarse |g| grid), IR drop (aihwkit's model, from the exact sums
 //!    `Σ|ĝ||c|` and `Σĝ·c·j(2n−j)`). The two Gaussian terms are drawn as one
 //!    normal of the summed variance (the same joint law).
@@ -39,7 +39,7 @@
 //!    at both ends); rescale to weight units, `· s · (w_max · γ)` with γ the
 //!    drift-compensation factor; per-column affine correction `a·v + b`; tile
 //!    partial sums added in increasing input-tile order in f64.
-//! 8. **Drift compensation** (aihwkit GlobalDriftCompensation; Joshi et al.,
+//! 8. **Drift compensation** (aihwkit `GlobalDriftCompensation`; Joshi et al.,
 //!    Nat. Commun. 11, 2473, 2020, Methods E): a readout right after programming over the same readout at
 //!    `t_inference`, per tile (global) or per output column of a tile. The
 //!    readout is aihwkit's `mean|y|` over one-hot inputs, `Σ|g⁺ − g⁻|`, taken
@@ -348,7 +348,7 @@ impl AnalogMatrix {
     }
 
     /// The weights the current state realises, in weight units:
-    /// `code · w_max / 2^b · compensation` (out_dim × in_dim, C order).
+    /// `code · w_max / 2^b · compensation` (`out_dim` × `in_dim`, C order).
     pub fn effective_weights(&self) -> Vec<f64> {
         let full = self.params.full_code() as f64;
         let mut w = vec![0.0; self.out_dim * self.in_dim];
@@ -358,7 +358,7 @@ impl AnalogMatrix {
                 let scale = self.w_max[o] / full * self.compensation[o];
                 for c in 0..t.cols {
                     w[(t.row0 + r) * self.in_dim + t.col0 + c] =
-                        self.codes[t.cell0 + r * t.cols + c] as f64 * scale;
+                        f64::from(self.codes[t.cell0 + r * t.cols + c]) * scale;
                 }
             }
         }
@@ -378,7 +378,7 @@ impl AnalogMatrix {
 
     /// Moves the read cursor (to replay reads from `position`, or to skip).
     pub fn set_read_position(&self, position: u64) {
-        self.cursor.0.store(position, Ordering::SeqCst)
+        self.cursor.0.store(position, Ordering::SeqCst);
     }
 
     /// A fresh read `Y = X Wᵀ`: the rows of `x` take the next `n` rows of the

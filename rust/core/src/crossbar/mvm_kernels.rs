@@ -71,22 +71,27 @@ pub(super) fn best() -> Kernel {
 pub(super) unsafe fn pairs_portable(g: &[i16], rp: usize, x: &[i16], acc: &mut [i32]) {
     acc[..rp].fill(0);
     for p in 0..x.len() / 2 {
-        let (x0, x1) = (x[2 * p] as i32, x[2 * p + 1] as i32);
+        let (x0, x1) = (i32::from(x[2 * p]), i32::from(x[2 * p + 1]));
         let gp = &g[p * 2 * rp..(p + 1) * 2 * rp];
         for (a, pair) in acc[..rp].iter_mut().zip(gp.chunks_exact(2)) {
-            *a = a.wrapping_add((x0 * pair[0] as i32).wrapping_add(x1 * pair[1] as i32));
+            *a = a.wrapping_add((x0 * i32::from(pair[0])).wrapping_add(x1 * i32::from(pair[1])));
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use std::arch::x86_64::*;
+    use std::arch::x86_64::{
+        _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32,
+        _mm256_setzero_si256, _mm256_storeu_si256, _mm512_add_epi32, _mm512_dpwssd_epi32,
+        _mm512_loadu_si512, _mm512_madd_epi16, _mm512_set1_epi32, _mm512_setzero_si512,
+        _mm512_storeu_si512,
+    };
 
     /// The input pair `(x0, x1)` as one i32 lane (x0 in the low half).
     #[inline(always)]
     fn pack(x0: i16, x1: i16) -> i32 {
-        ((x0 as u16 as u32) | ((x1 as u16 as u32) << 16)) as i32
+        (u32::from(x0 as u16) | (u32::from(x1 as u16) << 16)) as i32
     }
 
     /// Register-blocked [`super::MultiKernel`]: `S` samples × 4 vectors of 16
@@ -111,15 +116,17 @@ mod x86 {
                 // straight from the codes — no packed copy per call.
                 let xp = |s: usize, p: usize| {
                     debug_assert!(s * x_len + 2 * p + 1 < x.len());
-                    (x.as_ptr().add(s * x_len + 2 * p) as *const i32).read_unaligned()
+                    x.as_ptr()
+                        .add(s * x_len + 2 * p)
+                        .cast::<i32>()
+                        .read_unaligned()
                 };
                 let mut ob = 0;
                 while ob + 64 <= rp {
                     let mut a = [[_mm512_setzero_si512(); 4]; S];
                     for p in 0..pairs {
                         let base = gp.add(p * 2 * rp + 2 * ob);
-                        let gv =
-                            [0, 1, 2, 3].map(|k| _mm512_loadu_si512(base.add(32 * k) as *const _));
+                        let gv = [0, 1, 2, 3].map(|k| _mm512_loadu_si512(base.add(32 * k).cast()));
                         for s in 0..S {
                             let xb = _mm512_set1_epi32(xp(s, p));
                             for k in 0..4 {
@@ -130,7 +137,7 @@ mod x86 {
                     for s in 0..S {
                         for k in 0..4 {
                             let dst = acc.as_mut_ptr().add(s * acc_stride + ob + 16 * k);
-                            _mm512_storeu_si512(dst as *mut _, a[s][k]);
+                            _mm512_storeu_si512(dst.cast(), a[s][k]);
                         }
                     }
                     ob += 64;
@@ -138,14 +145,14 @@ mod x86 {
                 while ob < rp {
                     let mut a = [_mm512_setzero_si512(); S];
                     for p in 0..pairs {
-                        let gv = _mm512_loadu_si512(gp.add(p * 2 * rp + 2 * ob) as *const _);
+                        let gv = _mm512_loadu_si512(gp.add(p * 2 * rp + 2 * ob).cast());
                         for s in 0..S {
                             a[s] = fma(a[s], _mm512_set1_epi32(xp(s, p)), gv);
                         }
                     }
                     for s in 0..S {
                         let dst = acc.as_mut_ptr().add(s * acc_stride + ob);
-                        _mm512_storeu_si512(dst as *mut _, a[s]);
+                        _mm512_storeu_si512(dst.cast(), a[s]);
                     }
                     ob += 16;
                 }
@@ -215,12 +222,12 @@ mod x86 {
                 let xp = _mm256_set1_epi32(pack(x[2 * p], x[2 * p + 1]));
                 let base = gp.add(p * 2 * rp + 2 * ob);
                 for (k, ak) in a.iter_mut().enumerate().take(width) {
-                    let gv = _mm256_loadu_si256(base.add(16 * k) as *const _);
+                    let gv = _mm256_loadu_si256(base.add(16 * k).cast());
                     *ak = _mm256_add_epi32(*ak, _mm256_madd_epi16(xp, gv));
                 }
             }
             for (k, ak) in a.iter().enumerate().take(width) {
-                _mm256_storeu_si256(acc.as_mut_ptr().add(ob + 8 * k) as *mut _, *ak);
+                _mm256_storeu_si256(acc.as_mut_ptr().add(ob + 8 * k).cast(), *ak);
             }
             ob += 8 * width;
         }
@@ -290,7 +297,7 @@ mod tests {
                         rp,
                         &x[s * cols..(s + 1) * cols],
                         &mut want[s * stride..s * stride + rp],
-                    )
+                    );
                 };
             }
             for k in &kernels {

@@ -8,7 +8,7 @@ use crate::noise_models::NoiseModel;
 /// How `w_max` is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightScaling {
-    /// One `w_max` per tile (HERMES: "W_max the largest |W| in the core").
+    /// One `w_max` per tile (HERMES: "`W_max` the largest |W| in the core").
     PerTile,
     /// One `w_max` per output row of each tile.
     PerColumn,
@@ -160,7 +160,7 @@ impl CrossbarParams {
 
     /// Largest code a device can hold after programming. The statistical
     /// model clamps at `g_max`; a device programmed iteratively can sit fully
-    /// SET above the nominal `g_max` (its SET conductance, ~1.15 g_max), so
+    /// SET above the nominal `g_max` (its SET conductance, ~1.15 `g_max`), so
     /// its codes may reach 1.5 × the nominal range (|cell code| ≤ 1.5 · 2^b,
     /// still within i16).
     pub(super) fn device_code_ceiling(&self) -> i64 {

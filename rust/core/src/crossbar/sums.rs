@@ -39,7 +39,7 @@ impl Digits {
     pub fn plan(max_value: u64, max_code: u64, cols: u64) -> Digits {
         let limit = i32::MAX as u64 / (cols * max_code).max(1);
         // floor(log2(limit + 1)): the largest w with 2^w − 1 ≤ limit.
-        let width = (63 - (limit + 1).leading_zeros()).clamp(1, 15);
+        let width = (limit + 1).ilog2().clamp(1, 15);
         let bits = 64 - max_value.leading_zeros();
         Digits {
             width,
@@ -63,13 +63,13 @@ impl Digits {
     #[inline(always)]
     pub fn combine(self, acc: &[i32], stride: usize, out: &mut [i64]) {
         for (r, o) in out.iter_mut().enumerate() {
-            *o = acc[r] as i64;
+            *o = i64::from(acc[r]);
         }
         for d in 1..self.count {
             let shift = self.width as usize * d;
             let part = &acc[d * stride..d * stride + out.len()];
             for (o, &a) in out.iter_mut().zip(part) {
-                *o += (a as i64) << shift;
+                *o += i64::from(a) << shift;
             }
         }
     }
@@ -78,7 +78,7 @@ impl Digits {
     #[inline(always)]
     pub fn combine_wide(self, acc: &[i32], stride: usize, r: usize) -> i128 {
         (0..self.count)
-            .map(|d| (acc[d * stride + r] as i128) << (self.width as usize * d))
+            .map(|d| i128::from(acc[d * stride + r]) << (self.width as usize * d))
             .sum()
     }
 }
@@ -123,7 +123,7 @@ impl SumPlan {
             squares: (p.w_noise > 0.0).then(|| Digits::plan(m * m, q, cols)),
             magnitudes: (p.ir_drop > 0.0).then(|| Digits::plan(m, q, cols)),
             shaped: (p.ir_drop > 0.0).then(|| Digits::plan(m * max_weight, q, cols)),
-            shaped_wide: cols as u128 * q as u128 * m as u128 * max_weight as u128
+            shaped_wide: u128::from(cols) * u128::from(q) * u128::from(m) * u128::from(max_weight)
                 > i64::MAX as u128,
         }
     }
@@ -166,7 +166,7 @@ mod tests {
             (1, 1, 1),
         ] {
             let d = Digits::plan(max_value, max_code, cols);
-            assert!(cols * max_code * ((1 << d.width) - 1) <= i32::MAX as u64);
+            assert!(i32::try_from(cols * max_code * ((1 << d.width) - 1)).is_ok());
             assert!((d.width as usize * d.count) as u32 >= 64 - max_value.leading_zeros());
             for v in [
                 0i64,
@@ -177,12 +177,12 @@ mod tests {
                 12345 % (max_value as i64 + 1),
             ] {
                 let out: Vec<i16> = (0..d.count).map(|k| d.digit(v, k)).collect();
-                let acc: Vec<i32> = out.iter().map(|&x| x as i32).collect();
+                let acc: Vec<i32> = out.iter().map(|&x| i32::from(x)).collect();
                 let mut back = [0i64];
                 // One "row" per digit: stride 1.
                 d.combine(&acc, 1, &mut back);
                 assert_eq!(back[0], v, "{v} with {d:?}");
-                assert_eq!(d.combine_wide(&acc, 1, 0), v as i128);
+                assert_eq!(d.combine_wide(&acc, 1, 0), i128::from(v));
             }
         }
     }

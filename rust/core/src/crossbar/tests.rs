@@ -212,7 +212,7 @@ fn outputs_that_overflow_f64_are_an_error_not_inf() {
 #[test]
 fn magic_number_conversion_is_exact_for_every_dac_code() {
     for q in -32767i32..=32767 {
-        assert_eq!(super::datapath::exact_int(q as f64), q);
+        assert_eq!(super::datapath::exact_int(f64::from(q)), q);
     }
     assert_eq!(super::datapath::exact_int(-0.0), 0);
 }

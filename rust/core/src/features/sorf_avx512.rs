@@ -10,7 +10,11 @@
 //! the signs and the `1/n` scale are the same multiplications, only the order
 //! in which independent operations run differs.
 
-use std::arch::x86_64::*;
+use std::arch::x86_64::{
+    __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_loadu_ps,
+    _mm512_mask_storeu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
+    _mm512_sub_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+};
 
 use super::SorfMatrix;
 
@@ -106,7 +110,7 @@ pub(super) unsafe fn sorf_chunk<const N: usize>(
             fwht_lanes(&mut v);
             scale_lanes(&mut v, &sg[..N]);
             fwht_lanes(&mut v);
-            for vk in v.iter_mut() {
+            for vk in &mut v {
                 *vk = _mm512_mul_ps(_mm512_mul_ps(*vk, inv_n), sc);
             }
             let lo = b * N;

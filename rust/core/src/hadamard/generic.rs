@@ -71,7 +71,7 @@ unsafe fn pass<S: Simd, const R: usize>(
                 }
                 radix::<S, R>(&mut v);
                 if let Some(s) = scale {
-                    for vk in v.iter_mut() {
+                    for vk in &mut v {
                         *vk = S::mul(*vk, s);
                     }
                 }
@@ -145,7 +145,7 @@ unsafe fn first_pass<S: Simd, const R: usize>(
         }
         if let Some(t) = limit {
             let mut acc = S::splat(S::T::ZERO);
-            for vk in v.iter() {
+            for vk in &v {
                 acc = S::peak(acc, *vk);
             }
             if S::any_gt(acc, t) {
@@ -158,12 +158,12 @@ unsafe fn first_pass<S: Simd, const R: usize>(
                 *vk = S::mul(*vk, S::load(q.add(k * S::LANES)));
             }
         }
-        for vk in v.iter_mut() {
+        for vk in &mut v {
             *vk = S::in_register(*vk);
         }
         radix::<S, R>(&mut v);
         if let Some(s) = scale {
-            for vk in v.iter_mut() {
+            for vk in &mut v {
                 *vk = S::mul(*vk, s);
             }
         }
@@ -342,7 +342,7 @@ unsafe fn scalar_columns<T: Float>(
     width: usize,
     scale: Option<T>,
 ) {
-    columns_kernel::<Scalar<T>>(x, m, stride, width, scale)
+    columns_kernel::<Scalar<T>>(x, m, stride, width, scale);
 }
 
 pub(crate) fn scalar_kernels_f32() -> Kernels<f32> {

@@ -112,13 +112,13 @@ impl Float for f32 {
         let bits = x
             .iter()
             .fold(0i32, |m, v| m.max((v.to_bits() & 0x7fff_ffff) as i32));
-        f32::from_bits(bits as u32) as f64
+        f64::from(f32::from_bits(bits as u32))
     }
     fn from_f64(x: f64) -> Self {
         x as f32
     }
     fn to_f64(self) -> f64 {
-        self as f64
+        f64::from(self)
     }
     fn kernels(isa: Isa) -> Option<Kernels<Self>> {
         match isa {
@@ -422,7 +422,7 @@ struct Stage<'a, T> {
 
 impl<T: Float> Stage<'_, T> {
     fn diag_ptr(&self) -> *const T {
-        self.diag.map_or(std::ptr::null(), |d| d.as_ptr())
+        self.diag.map_or(std::ptr::null(), <[T]>::as_ptr)
     }
 
     /// The limit on `|x|` the kernels check (see [`Guard`]).
@@ -501,7 +501,9 @@ fn scale_pow2<T: Float>(x: &mut [T], e: i32) {
     while rest != 0 {
         let step = rest.clamp(-SCALE_STEP, SCALE_STEP);
         let f = T::from_f64(f64::from(step).exp2());
-        x.iter_mut().for_each(|v| *v = *v * f);
+        for v in x.iter_mut() {
+            *v = *v * f;
+        }
         rest -= step;
     }
 }
@@ -626,11 +628,13 @@ fn long_row<T: Float>(
         if done < block {
             pending
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push((b, done));
         }
     });
-    let pending = pending.into_inner().unwrap_or_else(|p| p.into_inner());
+    let pending = pending
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // The row's exponent: that of its largest element, in the untouched part
     // of a pending block.
     let e = pending
@@ -640,7 +644,9 @@ fn long_row<T: Float>(
         .unwrap_or(0);
     if !pending.is_empty() {
         let mut left = vec![None; m];
-        pending.iter().for_each(|&(b, done)| left[b] = Some(done));
+        for &(b, done) in &pending {
+            left[b] = Some(done);
+        }
         for_each(m, threads_inside, |b| match left[b] {
             Some(done) => {
                 let s = diag.map(|d| &d[b * block..(b + 1) * block]);
@@ -650,7 +656,7 @@ fn long_row<T: Float>(
         });
     }
     for_each(block / width, threads_inside, |c| unsafe {
-        (kk.columns)(shared.ptr_at(c * width), m, block, width, scale)
+        (kk.columns)(shared.ptr_at(c * width), m, block, width, scale);
     });
     e
 }
@@ -737,7 +743,7 @@ pub fn randomized_hadamard<T: Float>(
     run_chain(data, row_len, &[stage], params.isa)
 }
 
-/// One structured-orthogonal block of SORF (Yu et al., NeurIPS 2016), applied to
+/// One structured-orthogonal block of SORF (Yu et al., `NeurIPS` 2016), applied to
 /// every row `x` of `data` without forming a matrix:
 /// `sqrt(n) · Ĥ D1 Ĥ D2 Ĥ D3 x` with `Ĥ = H/sqrt(n)` the orthonormal transform,
 /// i.e. `(1/n) · H D1 H D2 H D3 x`. The factor `1/n` is a power of two, so the

@@ -424,7 +424,7 @@ fn guarded_case<T: Float>(n: usize, normalizes: &[bool]) {
                     60,
                     |y| {
                         y.chunks_exact_mut(n)
-                            .for_each(|r| fwht_reference(r, None, scale))
+                            .for_each(|r| fwht_reference(r, None, scale));
                     },
                     |y, isa| fwht(y, n, &params(isa)).unwrap(),
                     &format!("fwht {what}"),
@@ -434,7 +434,7 @@ fn guarded_case<T: Float>(n: usize, normalizes: &[bool]) {
                     60,
                     |y| {
                         y.chunks_exact_mut(n)
-                            .for_each(|r| fwht_reference(r, Some(&signs), scale))
+                            .for_each(|r| fwht_reference(r, Some(&signs), scale));
                     },
                     |y, isa| randomized_hadamard(y, n, &signs, &params(isa)).unwrap(),
                     &format!("randomized_hadamard {what}"),

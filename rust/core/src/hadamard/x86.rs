@@ -2,7 +2,23 @@
 //! how to load, store, add and how to run the in-register stages; the transform
 //! itself is the generic code in `generic.rs`.
 
-use std::arch::x86_64::*;
+use std::arch::x86_64::{
+    __m128, __m128d, __m256, __m256d, __m512, __m512d, _mm256_add_pd, _mm256_add_ps,
+    _mm256_andnot_pd, _mm256_andnot_ps, _mm256_blend_pd, _mm256_blend_ps, _mm256_cmp_pd,
+    _mm256_cmp_ps, _mm256_loadu_pd, _mm256_loadu_ps, _mm256_max_pd, _mm256_max_ps,
+    _mm256_movemask_pd, _mm256_movemask_ps, _mm256_mul_pd, _mm256_mul_ps, _mm256_permute2f128_pd,
+    _mm256_permute2f128_ps, _mm256_permute_pd, _mm256_permute_ps, _mm256_set1_pd, _mm256_set1_ps,
+    _mm256_storeu_pd, _mm256_storeu_ps, _mm256_sub_pd, _mm256_sub_ps, _mm512_abs_pd, _mm512_abs_ps,
+    _mm512_add_pd, _mm512_add_ps, _mm512_cmp_pd_mask, _mm512_cmp_ps_mask, _mm512_loadu_pd,
+    _mm512_loadu_ps, _mm512_mask_sub_pd, _mm512_mask_sub_ps, _mm512_max_pd, _mm512_max_ps,
+    _mm512_mul_pd, _mm512_mul_ps, _mm512_permute_pd, _mm512_permute_ps, _mm512_set1_pd,
+    _mm512_set1_ps, _mm512_shuffle_f32x4, _mm512_shuffle_f64x2, _mm512_storeu_pd, _mm512_storeu_ps,
+    _mm512_sub_pd, _mm512_sub_ps, _mm_add_pd, _mm_add_ps, _mm_andnot_pd, _mm_andnot_ps,
+    _mm_cmpgt_pd, _mm_cmpgt_ps, _mm_loadu_pd, _mm_loadu_ps, _mm_max_pd, _mm_max_ps, _mm_movehl_ps,
+    _mm_movelh_ps, _mm_movemask_pd, _mm_movemask_ps, _mm_mul_pd, _mm_mul_ps, _mm_set1_pd,
+    _mm_set1_ps, _mm_set_pd, _mm_set_ps, _mm_shuffle_ps, _mm_storeu_pd, _mm_storeu_ps, _mm_sub_pd,
+    _mm_sub_ps, _mm_unpackhi_pd, _mm_unpacklo_pd, _mm_xor_pd, _mm_xor_ps, _CMP_GT_OQ,
+};
 
 use super::generic::{kernel_table, Simd};
 use super::{Isa, Kernels};
@@ -24,7 +40,7 @@ impl Simd for Sse2F32 {
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: __m128) {
-        _mm_storeu_ps(p, v)
+        _mm_storeu_ps(p, v);
     }
     #[inline(always)]
     unsafe fn add(a: __m128, b: __m128) -> __m128 {
@@ -74,7 +90,7 @@ impl Simd for Sse2F64 {
     }
     #[inline(always)]
     unsafe fn store(p: *mut f64, v: __m128d) {
-        _mm_storeu_pd(p, v)
+        _mm_storeu_pd(p, v);
     }
     #[inline(always)]
     unsafe fn add(a: __m128d, b: __m128d) -> __m128d {
@@ -120,7 +136,7 @@ impl Simd for Avx2F32 {
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: __m256) {
-        _mm256_storeu_ps(p, v)
+        _mm256_storeu_ps(p, v);
     }
     #[inline(always)]
     unsafe fn add(a: __m256, b: __m256) -> __m256 {
@@ -169,7 +185,7 @@ impl Simd for Avx2F64 {
     }
     #[inline(always)]
     unsafe fn store(p: *mut f64, v: __m256d) {
-        _mm256_storeu_pd(p, v)
+        _mm256_storeu_pd(p, v);
     }
     #[inline(always)]
     unsafe fn add(a: __m256d, b: __m256d) -> __m256d {
@@ -215,7 +231,7 @@ impl Simd for Avx512F32 {
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: __m512) {
-        _mm512_storeu_ps(p, v)
+        _mm512_storeu_ps(p, v);
     }
     #[inline(always)]
     unsafe fn add(a: __m512, b: __m512) -> __m512 {
@@ -267,7 +283,7 @@ impl Simd for Avx512F64 {
     }
     #[inline(always)]
     unsafe fn store(p: *mut f64, v: __m512d) {
-        _mm512_storeu_pd(p, v)
+        _mm512_storeu_pd(p, v);
     }
     #[inline(always)]
     unsafe fn add(a: __m512d, b: __m512d) -> __m512d {

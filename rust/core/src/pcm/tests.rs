@@ -12,7 +12,7 @@ fn spread_ratio(params: &PcmParams, g_hat: f64, law: impl Fn(f64) -> f64) -> (f6
         .conductance
         .iter()
         .zip(&targets)
-        .map(|(&g, &t)| g as f64 - t)
+        .map(|(&g, &t)| f64::from(g) - t)
         .collect();
     let mean = errs.iter().sum::<f64>() / n as f64;
     let sd = (errs.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
@@ -102,13 +102,13 @@ fn transitions_reset_set_and_trim() {
     assert_eq!(arr.phase[2], Phase::Intermediate as u8);
     assert!(arr.iterations[2] >= 1);
     assert!(arr.pulses[2] >= 3); // RESET, SET, at least one trim
-    let n_trim = arr.iterations[2] as f64;
+    let n_trim = f64::from(arr.iterations[2]);
     let want = 125e-9 + 300e-9 + n_trim * (125e-9 + 768e-9) - 768e-9;
-    let close = |a: f32, b: f64| ((a as f64 - b) / b).abs() < 1e-6; // stored as f32
+    let close = |a: f32, b: f64| ((f64::from(a) - b) / b).abs() < 1e-6; // stored as f32
     assert!(close(arr.t_last_pulse[2], want));
     assert!(close(arr.t_last_pulse[0], 125e-9)); // RESET only
     assert!(close(arr.t_last_pulse[1], 425e-9)); // RESET + SET
-    assert!((arr.conductance[2] as f64 - 12.0).abs() < 3.0);
+    assert!((f64::from(arr.conductance[2]) - 12.0).abs() < 3.0);
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn two_devices_keep_one_fully_set_above_one_device_range() {
         n_set += ph.iter().filter(|&&x| x == Phase::Set as u8).count();
         let total: f64 = arr.conductance[2 * t..2 * t + 2]
             .iter()
-            .map(|&g| g as f64)
+            .map(|&g| f64::from(g))
             .sum();
         assert!((total - 40.0).abs() < 6.0, "target {t}: {total}");
     }
@@ -142,7 +142,7 @@ fn same_seed_same_bits_for_any_thread_count() {
     let mut p = PcmParams::pcm_like(25.0);
     p.seed = 7;
     p.stuck_reset_prob = 0.01;
-    let targets: Vec<f64> = (0..30_000).map(|i| (i % 250) as f64 * 0.1).collect();
+    let targets: Vec<f64> = (0..30_000).map(|i| f64::from(i % 250) * 0.1).collect();
     let mut results = Vec::new();
     for threads in [1, 2, 3] {
         crate::parallel::set_num_threads(threads);

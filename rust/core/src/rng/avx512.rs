@@ -10,7 +10,14 @@
 //! where `cpu::level()` implies AVX-512F, DQ and VL; the
 //! kernels are `#[inline(always)]` so that they are compiled into it.
 
-use std::arch::x86_64::*;
+use std::arch::x86_64::{
+    __m512, __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_castps_si512, _mm512_castsi512_ps,
+    _mm512_cvtepi32_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mul_epu32,
+    _mm512_permutex2var_epi32, _mm512_permutex2var_ps, _mm512_set1_epi32, _mm512_set1_epi64,
+    _mm512_set1_ps, _mm512_set_epi32, _mm512_set_epi64, _mm512_setzero_ps, _mm512_setzero_si512,
+    _mm512_slli_epi32, _mm512_srli_epi32, _mm512_srli_epi64, _mm512_storeu_ps, _mm512_storeu_si512,
+    _mm512_sub_ps, _mm512_ternarylogic_epi32, _mm512_ternarylogic_epi64,
+};
 
 use super::fill::BATCH_BLOCKS;
 use super::icdf_table::ICDF_COEF;
@@ -28,8 +35,8 @@ use super::philox::{M0, M1, W0, W1};
 pub(super) unsafe fn philox_words(seed: u64, stream: u64, first_block: u64) -> [__m512i; 4] {
     let mut keys = [[0i64; 2]; 10];
     let mut k = [seed as u32, (seed >> 32) as u32];
-    for key in keys.iter_mut() {
-        *key = [k[0] as i64, k[1] as i64];
+    for key in &mut keys {
+        *key = [i64::from(k[0]), i64::from(k[1])];
         k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
     }
     let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
@@ -38,10 +45,13 @@ pub(super) unsafe fn philox_words(seed: u64, stream: u64, first_block: u64) -> [
         let blocks = _mm512_add_epi64(_mm512_set1_epi64((first_block + half) as i64), lanes);
         c[0][h] = blocks;
         c[1][h] = _mm512_srli_epi64::<32>(blocks);
-        c[2][h] = _mm512_set1_epi64((stream as u32) as i64);
-        c[3][h] = _mm512_set1_epi64(((stream >> 32) as u32) as i64);
+        c[2][h] = _mm512_set1_epi64(i64::from(stream as u32));
+        c[3][h] = _mm512_set1_epi64(i64::from((stream >> 32) as u32));
     }
-    let (m0, m1) = (_mm512_set1_epi64(M0 as i64), _mm512_set1_epi64(M1 as i64));
+    let (m0, m1) = (
+        _mm512_set1_epi64(i64::from(M0)),
+        _mm512_set1_epi64(i64::from(M1)),
+    );
     for key in &keys {
         let (k0, k1) = (_mm512_set1_epi64(key[0]), _mm512_set1_epi64(key[1]));
         for h in 0..2 {
@@ -76,7 +86,7 @@ pub(super) unsafe fn philox_batch(
     let words = philox_words(seed, stream, first_block);
     let mut out = [[0u32; BATCH_BLOCKS]; 4];
     for (dst, v) in out.iter_mut().zip(words) {
-        _mm512_storeu_si512(dst.as_mut_ptr() as *mut __m512i, v);
+        _mm512_storeu_si512(dst.as_mut_ptr().cast::<__m512i>(), v);
     }
     out
 }

@@ -63,8 +63,8 @@ fn philox_batch_portable(seed: u64, stream: u64, first_block: u64) -> [[u32; BAT
     for _ in 0..10 {
         let mut n = [[0u32; BATCH_BLOCKS]; 4];
         for j in 0..BATCH_BLOCKS {
-            let p0 = (M0 as u64) * (c[0][j] as u64);
-            let p1 = (M1 as u64) * (c[2][j] as u64);
+            let p0 = u64::from(M0) * u64::from(c[0][j]);
+            let p1 = u64::from(M1) * u64::from(c[2][j]);
             n[0][j] = ((p1 >> 32) as u32) ^ c[1][j] ^ k[0];
             n[1][j] = p1 as u32;
             n[2][j] = ((p0 >> 32) as u32) ^ c[3][j] ^ k[1];
@@ -136,7 +136,7 @@ impl NormalBatch for Pairs24 {
     const SIZE: usize = 4 * BATCH_BLOCKS;
     #[inline(always)]
     fn run<const AVX512: bool>(seed: u64, stream: u64, first_block: u64, out: &mut [f32]) {
-        normals_batch::<AVX512>(seed, stream, first_block, out)
+        normals_batch::<AVX512>(seed, stream, first_block, out);
     }
 }
 
@@ -146,7 +146,7 @@ impl NormalBatch for Words16 {
     const SIZE: usize = 8 * BATCH_BLOCKS;
     #[inline(always)]
     fn run<const AVX512: bool>(seed: u64, stream: u64, first_block: u64, out: &mut [f32]) {
-        normals16_batch::<AVX512>(seed, stream, first_block, out)
+        normals16_batch::<AVX512>(seed, stream, first_block, out);
     }
 }
 
@@ -192,12 +192,12 @@ fn fill_batched<B: NormalBatch, const AVX512: bool>(
 
 #[inline(always)]
 fn fill_normals_body<const AVX512: bool>(seed: u64, stream: u64, start: u64, out: &mut [f32]) {
-    fill_batched::<Pairs24, AVX512>(seed, stream, start, out)
+    fill_batched::<Pairs24, AVX512>(seed, stream, start, out);
 }
 
 #[inline(always)]
 fn fill_normals16_body<const AVX512: bool>(seed: u64, stream: u64, start: u64, out: &mut [f32]) {
-    fill_batched::<Words16, AVX512>(seed, stream, start, out)
+    fill_batched::<Words16, AVX512>(seed, stream, start, out);
 }
 
 /// Defines a public filler that runs `$body` compiled for the best SIMD

@@ -122,5 +122,5 @@ pub fn normal16(seed: u64, stream: u64, index: u64) -> f32 {
 #[inline]
 pub fn normal(seed: u64, stream: u64, index: u64) -> f64 {
     let block_index = (index / 64) * 16 + index % 16;
-    normals4(seed, stream, block_index)[((index % 64) / 16) as usize] as f64
+    f64::from(normals4(seed, stream, block_index)[((index % 64) / 16) as usize])
 }

@@ -13,7 +13,7 @@ pub(super) const W1: u32 = 0xBB67_AE85;
 
 #[inline(always)]
 fn mulhilo(a: u32, b: u32) -> (u32, u32) {
-    let p = (a as u64) * (b as u64);
+    let p = u64::from(a) * u64::from(b);
     ((p >> 32) as u32, p as u32)
 }
 
@@ -49,10 +49,10 @@ pub fn block(seed: u64, stream: u64, block: u64) -> [u32; 4] {
 #[inline]
 pub fn uniform(seed: u64, stream: u64, index: u64) -> f64 {
     let b = block(seed, stream, index >> 2);
-    (b[(index & 3) as usize] >> 8) as f64 * (1.0 / 16_777_216.0)
+    f64::from(b[(index & 3) as usize] >> 8) * (1.0 / 16_777_216.0)
 }
 
-/// Derives an independent seed for a named purpose (SplitMix64 finaliser), so
+/// Derives an independent seed for a named purpose (`SplitMix64` finaliser), so
 /// that one user seed can drive several streams without overlap.
 pub fn derive_seed(seed: u64, purpose: u64) -> u64 {
     let mut z = seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15);

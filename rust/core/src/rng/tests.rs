@@ -156,7 +156,7 @@ fn empty_fill_is_a_no_op_at_any_start() {
 fn fingerprint_of_all_outputs_is_unchanged() {
     fn fnv(h: &mut u64, x: u32) {
         for b in x.to_le_bytes() {
-            *h ^= b as u64;
+            *h ^= u64::from(b);
             *h = h.wrapping_mul(0x100_0000_01b3);
         }
     }
@@ -170,9 +170,13 @@ fn fingerprint_of_all_outputs_is_unchanged() {
     for (seed, stream, start) in cases {
         let mut v = vec![0f32; 1000];
         fill_normals(seed, stream, start, &mut v);
-        v.iter().for_each(|x| fnv(&mut h, x.to_bits()));
+        for x in &v {
+            fnv(&mut h, x.to_bits());
+        }
         fill_normals16(seed, stream, start, &mut v);
-        v.iter().for_each(|x| fnv(&mut h, x.to_bits()));
+        for x in &v {
+            fnv(&mut h, x.to_bits());
+        }
         for i in 0..200u64 {
             let u = uniform(seed, stream, start + i).to_bits();
             fnv(&mut h, u as u32);
@@ -280,18 +284,18 @@ fn inverse_cdf16_matches_the_exact_quantiles() {
     }
     let mut worst = 0f64;
     for t in 0..32_768u32 {
-        let q = (2 * t + 1) as f64 / 65_536.0;
+        let q = f64::from(2 * t + 1) / 65_536.0;
         let (mut lo, mut hi) = (0.0f64, 5.0f64);
         for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
             if tail(mid) > q {
-                lo = mid
+                lo = mid;
             } else {
-                hi = mid
+                hi = mid;
             }
         }
-        let z = normal_from_bits16(t) as f64;
-        let zn = normal_from_bits16(t | 0x8000) as f64;
+        let z = f64::from(normal_from_bits16(t));
+        let zn = f64::from(normal_from_bits16(t | 0x8000));
         assert_eq!(zn, -z);
         worst = worst.max((z - lo).abs());
     }
@@ -315,17 +319,17 @@ fn polynomial_box_muller_matches_libm() {
         let a = i.wrapping_mul(2_654_435_761);
         let b = i.wrapping_mul(40_503).rotate_left(13) ^ a;
         let (z0, z1) = box_muller(a, b);
-        let u = ((a >> 8) + 1) as f64 / 16_777_216.0;
+        let u = f64::from((a >> 8) + 1) / 16_777_216.0;
         let r = (-2.0 * u.ln()).sqrt();
-        let q = (b >> 30) as f64;
-        let f = ((b >> 8) & 0x003F_FFFF) as f64 / 4_194_304.0;
+        let q = f64::from(b >> 30);
+        let f = f64::from((b >> 8) & 0x003F_FFFF) / 4_194_304.0;
         let theta = q * std::f64::consts::FRAC_PI_2 + (f - 0.5) * std::f64::consts::FRAC_PI_2;
         assert!(
-            (z0 as f64 - r * theta.cos()).abs() < 2e-6 * (1.0 + r),
+            (f64::from(z0) - r * theta.cos()).abs() < 2e-6 * (1.0 + r),
             "{i}"
         );
         assert!(
-            (z1 as f64 - r * theta.sin()).abs() < 2e-6 * (1.0 + r),
+            (f64::from(z1) - r * theta.sin()).abs() < 2e-6 * (1.0 + r),
             "{i}"
         );
     }
@@ -343,7 +347,7 @@ fn check_unit_moments(fill: Filler) -> Vec<f64> {
     let n = 400_000;
     let mut v32 = vec![0.0f32; n];
     fill(42, 0, 0, &mut v32);
-    let v: Vec<f64> = v32.iter().map(|&x| x as f64).collect();
+    let v: Vec<f64> = v32.iter().map(|&x| f64::from(x)).collect();
     let mean = v.iter().sum::<f64>() / n as f64;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
     let kurt = v.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
