@@ -6,7 +6,7 @@ The paper's figure from a quick run
 Büchel et al. (Nature Machine Intelligence 6, 1605–1615, 2024, Fig. 2) plot the kernel
 approximation error and the ridge-classification accuracy against the number of random
 projections :math:`s = 2^k d - k`, for RFF, ORF and SORF, with the projection digital
-and on the HERMES chip. :mod:`analogkernels.experiments` runs that protocol one
+and on the HERMES chip. :mod:`analogkernels.paper.protocol` runs that protocol one
 configuration at a time; ``analogkernels ridge`` runs it over the paper's datasets
 (``--quick`` in about 20 s). Here it runs on scikit-learn's bundled breast-cancer data,
 so that nothing is downloaded: RBF kernel (:math:`\\gamma = 0.05`), ridge
@@ -16,7 +16,7 @@ so that nothing is downloaded: RBF kernel (:math:`\\gamma = 0.05`), ridge
 # %%
 # Run the sweep
 # -------------
-# Each :class:`~analogkernels.experiments.RunConfig` is one run: one seed draws
+# Each :class:`~analogkernels.paper.protocol.RunConfig` is one run: one seed draws
 # :math:`W` and, for the analog backend, programs its own simulated HERMES chip; the
 # chip then reads the training rows, the evaluation rows and the kernel-error points.
 import tempfile
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from analogkernels.experiments import RunConfig, plot_dataset, run_one, summarize
+from analogkernels.paper.figures import plot_dataset
+from analogkernels.paper.protocol import RunConfig, run_one, summarize
 
 configs = [
     RunConfig(
@@ -47,7 +48,7 @@ print(summarize(records))
 # %%
 # The paper's figure form
 # -----------------------
-# :func:`~analogkernels.experiments.plot_dataset` draws the figure that
+# :func:`~analogkernels.paper.figures.plot_dataset` draws the figure that
 # ``analogkernels ridge`` writes for each dataset.
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "figure.png"

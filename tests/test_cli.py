@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from analogkernels import cli, energy, experiments
+from analogkernels import cli
+from analogkernels.paper import energy, figures, outputs, protocol, sweep
 
 from .conftest import write_tiny_magic04
 
@@ -86,7 +87,7 @@ def test_ridge_end_to_end_writes_everything(tiny_data, tmp_path, capsys):
 
 def test_resume_after_interruption(tiny_data, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    real = experiments.run_one
+    real = protocol.run_one
     calls = {"n": 0}
 
     def flaky(cfg):
@@ -95,13 +96,13 @@ def test_resume_after_interruption(tiny_data, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(cfg)
 
-    monkeypatch.setattr(experiments, "run_one", flaky)
+    monkeypatch.setattr(protocol, "run_one", flaky)
     assert cli.main(ridge_args(tiny_data, out)) == 130
     saved = sorted((out / "runs").glob("*.json"))
     assert len(saved) == 4  # the four finished runs, nothing partial
     assert not list((out / "runs").glob(".*tmp"))
     stamps = {p: p.stat().st_mtime_ns for p in saved}
-    monkeypatch.setattr(experiments, "run_one", real)
+    monkeypatch.setattr(protocol, "run_one", real)
     calls["n"] = 0
     assert cli.main(ridge_args(tiny_data, out)) == 0
     assert len(list((out / "runs").glob("*.json"))) == 32
@@ -267,9 +268,9 @@ def test_sweep_cache_records_are_validated_against_key_ranges_and_version(tiny_d
 
 
 def test_record_problem_names_the_field():
-    cfg = experiments.RunConfig("magic04", "rbf", "rff", 1, 0, "fp")
-    assert "not a JSON object" in experiments.record_problem([], cfg)
-    assert "'seed'" in experiments.record_problem({**cfg.__dict__, "seed": 1}, cfg)
+    cfg = protocol.RunConfig("magic04", "rbf", "rff", 1, 0, "fp")
+    assert "not a JSON object" in sweep.record_problem([], cfg)
+    assert "'seed'" in sweep.record_problem({**cfg.__dict__, "seed": 1}, cfg)
 
 
 def test_k_range_is_checked_before_the_list_is_built():
@@ -503,11 +504,11 @@ def test_sweep_records_and_summary_name_the_software_versions(tiny_data, tmp_pat
     assert f"scikit-learn {sklearn.__version__}" in summary
     # Records cached before versions were recorded: empty CSV cells, "not recorded".
     old = [{k: v for k, v in runs[0].items() if not k.endswith("_version")}, runs[1]]
-    cli.write_outputs(old, out)
+    outputs.write_outputs(old, out)
     rows = (out / "runs.csv").read_text().splitlines()
     assert len(rows) == 3 and "numpy_version" in rows[0]
     assert f"numpy {np.__version__}" in (out / "summary.md").read_text()
-    cli.write_outputs(old[:1], out)
+    outputs.write_outputs(old[:1], out)
     assert "numpy not recorded" in (out / "summary.md").read_text()
 
 
@@ -579,7 +580,7 @@ def test_sweep_figure_axes(tmp_path, saved_figures):
         for smp in ("rff", "sorf")
         for kern in ("rbf", "arccos0")
     ]
-    experiments.plot_dataset(records, "magic04", tmp_path / "f.png")
+    figures.plot_dataset(records, "magic04", tmp_path / "f.png")
     (fig,) = saved_figures
     assert "± 1 std over seeds" in fig._suptitle.get_text()
     assert "mean over 4 seeds" in fig._suptitle.get_text()
@@ -608,7 +609,7 @@ def test_listops_figure_starts_at_zero_and_explains_error_bars(tmp_path, saved_f
         "hwa_full": [0.35, 0.36, 0.355],
         "settings": {"majority": 0.12, "seeds": 3},
     }
-    cli.plot_listops(record, tmp_path / "l.png")
+    figures.plot_listops(record, tmp_path / "l.png")
     (fig,) = saved_figures
     (ax,) = fig.axes
     assert ax.get_ylim()[0] == 0
@@ -639,7 +640,7 @@ def test_attention_error_study_records_versions_and_figure_axes(tmp_path, capsys
 
 def test_listops_results_record_versions(tmp_path, monkeypatch, capsys, saved_figures):
     torch = pytest.importorskip("torch")
-    from analogkernels import lra
+    from analogkernels.paper import lra
 
     def fake_run(**kwargs):
         kwargs["progress"]("training FP (1 steps)")
@@ -687,15 +688,15 @@ def test_training_logs_its_loss(caplog):
     pytest.importorskip("torch")
     import logging
 
-    from analogkernels import lra
-    from analogkernels.listops import ListOpsConfig, generate
+    from analogkernels.paper import lra
+    from analogkernels.paper.listops import ListOpsConfig, generate
 
     cfg = ListOpsConfig(max_depth=2, max_args=3, min_length=4, max_length=16)
     X, y = generate(32, cfg, seed=0, pad_to=16)
     model = lra.Performer(max_len=16)
     with caplog.at_level(logging.INFO, logger="analogkernels"):
         losses = lra.train(model, X, y, steps=5, lr=1e-3, batch=8, warmup=1, log_every=2)
-    lines = [r.getMessage() for r in caplog.records if r.name == "analogkernels.lra"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "analogkernels.paper.lra"]
     assert [line.split()[1] for line in lines] == ["2/5", "4/5", "5/5"]
     assert f"loss {np.mean(losses[4:]):.4f}" in lines[-1]
     assert f"loss {np.mean(losses[:2]):.4f}" in lines[0]
@@ -705,3 +706,4 @@ def test_repeated_names_and_ks_run_once():
     args = cli.build_parser().parse_args(["ridge", "--kernel", "rbf,rbf", "--k", "3,1,3"])
     assert args.kernel == ["rbf"] and args.k == [3, 1]
     assert cli.build_parser().parse_args(["ridge", "--scheduler", "local:2"]).scheduler == "local:2"
+

@@ -20,9 +20,10 @@ from analogkernels import cli
 from analogkernels import dask as akdask
 from analogkernels.analog import CrossbarConfig
 from analogkernels.exceptions import ConfigError, ShapeError
-from analogkernels.experiments import RunConfig
 from analogkernels.kernel_approximation import RandomFourierFeatures
 from analogkernels.linear_model import RidgeClassifier, RidgeClassifierCV
+from analogkernels.paper import sweep
+from analogkernels.paper.protocol import RunConfig
 
 from .conftest import write_tiny_magic04
 
@@ -319,7 +320,7 @@ def test_sweep_survives_a_worker_killed_mid_sweep(tiny_data, tmp_path):
 
         killer = threading.Thread(target=kill_after_first_run)
         killer.start()
-        records = cli.run_sweep(configs, out, progress=False, scheduler=cluster.scheduler_address)
+        records = sweep.run_sweep(configs, out, progress=False, scheduler=cluster.scheduler_address)
         killer.join()
         # The nanny restarts the killed worker; let it finish starting before the
         # cluster closes (closing a worker that is still starting can fail).
@@ -330,7 +331,7 @@ def test_sweep_survives_a_worker_killed_mid_sweep(tiny_data, tmp_path):
     for p, stamp in seen.items():
         if p != "killed":
             assert p.stat().st_mtime_ns == stamp  # a finished run is never redone
-    local = cli.run_sweep(configs, tmp_path / "local", progress=False)
+    local = sweep.run_sweep(configs, tmp_path / "local", progress=False)
     for x, y in zip(records, local, strict=True):
         x, y = dict(x), dict(y)
         x.pop("wall_time_s"), y.pop("wall_time_s")
@@ -359,13 +360,13 @@ def test_without_the_extra_the_error_names_it(monkeypatch, tiny_data, tmp_path, 
 
 def test_records_json_round_trip_through_the_scheduler(client, tiny_data, tmp_path):
     """The records the client stores are those run_one returns (valid cache)."""
-    from analogkernels.experiments import read_record
+    from analogkernels.paper.sweep import read_record
 
     cfg = RunConfig(
         dataset="magic04", kernel="rbf", sampler="rff", k=1, seed=0, backend="analog",
         data_dir=str(tiny_data),
     )  # fmt: skip
     out = tmp_path / "one"
-    (record,) = cli.run_sweep([cfg], out, progress=False, scheduler=client.scheduler.address)
+    (record,) = sweep.run_sweep([cfg], out, progress=False, scheduler=client.scheduler.address)
     stored = out / "runs" / f"{cfg.key()}.json"
     assert read_record(stored, cfg) == record == json.loads(stored.read_text())

@@ -282,7 +282,7 @@ def test_analog_classifier_trains_and_replayed_reads_agree():
 
 
 def test_paper_run_reads_training_evaluation_and_kernel_points_in_turn():
-    from analogkernels import experiments
+    from analogkernels.paper import protocol as experiments
 
     cfg = experiments.RunConfig(
         dataset="sklearn:breast_cancer", kernel="rbf", sampler="orf", k=1, seed=3, backend="analog"

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from analogkernels import cli, listops
-from analogkernels.listops import VOCAB, ListOpsConfig, evaluate, generate
+from analogkernels import cli
+from analogkernels.paper import listops
+from analogkernels.paper.listops import VOCAB, ListOpsConfig, evaluate, generate
 
 
 def test_evaluation_rules():
@@ -38,7 +39,7 @@ def test_generator_window_uniqueness_and_determinism():
 
 def test_performer_initialisation_is_seeded_and_leaves_the_global_rng_alone():
     torch = pytest.importorskip("torch")
-    from analogkernels.lra import Performer
+    from analogkernels.paper.lra import Performer
 
     state = torch.get_rng_state()
     a, b, c = (Performer(max_len=16, seed=s) for s in (3, 3, 4))
@@ -50,7 +51,7 @@ def test_performer_initialisation_is_seeded_and_leaves_the_global_rng_alone():
 
 def test_performer_pipeline_and_attention_cli(tmp_path):
     pytest.importorskip("torch")
-    from analogkernels import lra
+    from analogkernels.paper import lra
 
     run = lra.run_listops(n_train=300, n_test=100, train_steps=5, hwa_steps=2, seeds=2)
     for v in (run.fp, run.hwa_fp, *run.attention_only, *run.full, *run.hwa_full):
@@ -99,8 +100,8 @@ def test_performer_pipeline_and_attention_cli(tmp_path):
 
 def test_chip_evaluation_is_reproducible_and_reads_afresh():
     torch = pytest.importorskip("torch")
-    from analogkernels import lra
     from analogkernels.analog import CrossbarConfig
+    from analogkernels.paper import lra
 
     cfg = ListOpsConfig(max_depth=3, max_args=4, min_length=4, max_length=16)
     X, y = generate(40, cfg, seed=1, pad_to=16)
@@ -125,7 +126,7 @@ def test_chip_evaluation_is_reproducible_and_reads_afresh():
 
 def test_attention_error_study_is_reproducible():
     pytest.importorskip("torch")
-    from analogkernels import lra
+    from analogkernels.paper import lra
 
     rng = np.random.default_rng(0)
     sets = {"gaussian": [tuple(rng.standard_normal((1, 1, 12, 4)) * 0.5 for _ in range(3))]}
@@ -148,7 +149,8 @@ def test_package_works_without_torch():
         "            raise ModuleNotFoundError(\"No module named 'torch'\")\n"
         "sys.meta_path.insert(0, NoTorch())\n"
         "import numpy as np, analogkernels\n"
-        "from analogkernels import attention, kernel_approximation, listops, cli\n"
+        "from analogkernels import attention, kernel_approximation, cli\n"
+        "from analogkernels.paper import listops\n"
         "f = kernel_approximation.FavorPlusFeatures(n_components=8, random_state=0)"
         ".fit(np.zeros((2, 4)))\n"
         "q = np.ones((1, 1, 3, 4)) * 0.1\n"
@@ -162,7 +164,7 @@ def test_package_works_without_torch():
 
 
 def test_vectorized_generator_follows_the_rules():
-    from analogkernels.listops import REDUCED, generate_vectorized, parse
+    from analogkernels.paper.listops import REDUCED, generate_vectorized, parse
 
     X, y = generate_vectorized(400, REDUCED, seed=5, chunk=2048)
     assert X.dtype == np.uint8 and X.shape == (400, REDUCED.max_length)
@@ -191,7 +193,7 @@ def test_vectorized_generator_follows_the_rules():
 def test_vectorized_generator_matches_the_reference_distribution():
     # Same rules, different random streams: the accepted trees' mean length and
     # the share of each operator at the root agree within sampling error.
-    from analogkernels.listops import REDUCED, generate_vectorized
+    from analogkernels.paper.listops import REDUCED, generate_vectorized
 
     n = 3000
     Xa, _ = generate(n, REDUCED, seed=0)
@@ -205,7 +207,7 @@ def test_vectorized_generator_matches_the_reference_distribution():
 
 
 def test_lra_trees_and_the_checksummed_cache(tmp_path, caplog):
-    from analogkernels.listops import LRA, load_or_generate, parse
+    from analogkernels.paper.listops import LRA, load_or_generate, parse
 
     X, y = load_or_generate(30, LRA, seed=2, cache_dir=tmp_path)
     lengths = (X != 0).sum(axis=1)
@@ -220,7 +222,7 @@ def test_lra_trees_and_the_checksummed_cache(tmp_path, caplog):
     with open(npz, "r+b") as f:  # damage the cache: regenerated, with a warning
         f.seek(200)
         f.write(b"\xff\xff\xff\xff")
-    with caplog.at_level("WARNING", logger="analogkernels.listops"):
+    with caplog.at_level("WARNING", logger="analogkernels.paper.listops"):
         X3, y3 = load_or_generate(30, LRA, seed=2, cache_dir=tmp_path)
     assert "SHA-256" in caplog.text
     assert np.array_equal(X, X3) and np.array_equal(y, y3)
@@ -230,7 +232,7 @@ def test_lra_trees_and_the_checksummed_cache(tmp_path, caplog):
 
 def test_recipe_schedules_and_devices():
     pytest.importorskip("torch")
-    from analogkernels import lra
+    from analogkernels.paper import lra
 
     p = lra.PAPER
     assert p.factor(0) == pytest.approx(1 / 1000) and p.factor(999) == pytest.approx(1.0)
@@ -250,7 +252,7 @@ def test_recipe_schedules_and_devices():
 
 def test_paper_model_training_is_reproducible_on_cpu_with_bf16():
     torch = pytest.importorskip("torch")
-    from analogkernels import lra
+    from analogkernels.paper import lra
 
     cfg = ListOpsConfig(max_depth=3, max_args=4, min_length=4, max_length=24)
     X, y = generate(64, cfg, seed=1, pad_to=24)

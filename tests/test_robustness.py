@@ -446,8 +446,9 @@ def test_feature_counts_out_of_range_are_config_errors(n):
 
 
 def test_kernels_and_energy_raise_the_project_classes():
-    from analogkernels import energy, kernels
+    from analogkernels import kernels
     from analogkernels.exceptions import DataError
+    from analogkernels.paper import energy
 
     with pytest.raises(DataError, match="X contains NaN"):
         kernels.rbf_kernel(np.array([[np.nan, 1.0]]))

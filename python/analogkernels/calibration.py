@@ -251,7 +251,7 @@ def load_targets(
 
 @functools.lru_cache(maxsize=16)
 def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int):
-    from .experiments import APPROX_POINTS, GAMMA, _dataset
+    from .paper.protocol import APPROX_POINTS, GAMMA, _dataset
     from .kernels import arccos_kernel, rbf_kernel
 
     data = _dataset(dataset, "paper", data_dir)
@@ -294,7 +294,7 @@ def simulate_errors(
     dict
         ``cell → array of one error per seed``.
     """
-    from .experiments import GAMMA, TRUNCATION
+    from .paper.protocol import GAMMA, TRUNCATION
     from .kernel_approximation import RandomFourierFeatures
     from .kernels import approximation_error
 

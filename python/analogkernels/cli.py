@@ -5,7 +5,7 @@
   approximation error; prints a table and writes the results and a PNG into
   ``--out`` (default ``./analogkernels-demo``).
 - ``analogkernels ridge ...``: the paper's ridge-classification sweep
-  (``analogkernels.experiments``), with progress, parallel jobs (local
+  (``analogkernels.paper``), with progress, parallel jobs (local
   processes, or tasks on a Dask cluster with ``--scheduler``), resumable cache,
   ``runs.csv``/``runs.json``, ``summary.md`` and one figure per dataset.
 - ``analogkernels attention listops|error``: the attention study (needs ``[torch]``).
@@ -25,10 +25,7 @@ records, "FP" and "chip" (the simulated HERMES chip) in text for people.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
-import csv
 import datetime as _dt
-import json
 import logging
 import os
 import sys
@@ -263,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from .calibration import PARAMETERS
     from .datasets import DATASETS
-    from .energy import PAPER_WIDTHS
-    from .experiments import BACKENDS, KERNELS, PRESETS, SAMPLERS
+    from .paper.energy import PAPER_WIDTHS
+    from .paper.protocol import BACKENDS, KERNELS, PRESETS, SAMPLERS
 
     calibration_parameters = tuple(p.name for p in PARAMETERS)
 
@@ -587,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
         "energy/latency estimate vs a GPU",
         "Energy per sample and throughput of the random-feature classifier with the projection "
         "on HERMES cores against all of it on a GPU, for the paper's datasets and k = 1..5 "
-        "(analogkernels.energy). Prints a markdown table; needs no data.",
+        "(analogkernels.paper.energy). Prints a markdown table; needs no data.",
     )
     energy.add_argument(
         "--dataset",
@@ -607,203 +604,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------
-# sweep machinery
-
-
-def _worker_init(threads: int) -> None:
-    import analogkernels
-
-    analogkernels.set_num_threads(threads)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def _run_and_store(cfg_dict: dict[str, Any], path: str) -> dict[str, Any]:
-    from .experiments import RunConfig, run_one, write_json_atomic
-
-    record = _with_versions(run_one(RunConfig(**cfg_dict)), _run_versions())
-    write_json_atomic(Path(path), record)
-    return record
-
-
-def _run_versions() -> dict[str, str]:
-    """The versions this process records in a run (the fields of
-    :data:`analogkernels.experiments.VERSION_FIELDS`; ``version`` is the package's)."""
-    from .experiments import VERSION_FIELDS, software_versions
-
-    versions = software_versions()
-    return {field: versions[field] for field, _ in VERSION_FIELDS}
-
-
-def _with_versions(record: dict[str, Any], versions: dict[str, str]) -> dict[str, Any]:
-    return {**record, **versions}
-
-
-def run_sweep(
-    configs: list,
-    out: Path,
-    *,
-    jobs: int = 1,
-    progress: bool = True,
-    scheduler: str | None = None,
-    desc: str = "ridge sweep",
-) -> list[dict[str, Any]]:
-    """Run every config not already cached in ``out/runs``; return all records.
-
-    With ``scheduler`` (a ``distributed`` scheduler address, or ``local[:N]``)
-    the pending runs are tasks on that Dask cluster (:func:`analogkernels.dask.iter_sweep`);
-    this process writes each record as it arrives, so the cache and resume work as
-    without Dask and a lost worker loses no finished run."""
-    import dataclasses
-
-    from tqdm import tqdm
-
-    from .experiments import read_record
-
-    runs_dir = out / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    records: dict[str, dict] = {}
-    pending = []
-    for cfg in configs:
-        path = runs_dir / f"{cfg.key()}.json"
-        # Only a valid record of this very run, by this version, is reused;
-        # anything else is recomputed (and its file overwritten).
-        record = read_record(path, cfg) if path.is_file() else None
-        if record is not None:
-            records[cfg.key()] = record
-            continue
-        pending.append((cfg, path))
-    bar = tqdm(
-        total=len(configs),
-        initial=len(records),
-        disable=not progress,
-        unit="run",
-        desc=desc,
-        dynamic_ncols=True,
-    )
-    try:
-        if scheduler is not None and pending:
-            _run_on_dask(pending, scheduler, records, bar)
-        elif jobs == 1 or len(pending) <= 1:
-            for cfg, path in pending:
-                records[cfg.key()] = _run_and_store(dataclasses.asdict(cfg), str(path))
-                bar.update()
-        else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            with cf.ProcessPoolExecutor(
-                max_workers=jobs, initializer=_worker_init, initargs=(threads,)
-            ) as pool:
-                futures = {
-                    pool.submit(_run_and_store, dataclasses.asdict(cfg), str(path)): cfg
-                    for cfg, path in pending
-                }
-                try:
-                    for fut in cf.as_completed(futures):
-                        records[futures[fut].key()] = fut.result()
-                        bar.update()
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
-    finally:
-        bar.close()
-    return [records[c.key()] for c in configs]
-
-
-def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: Any) -> None:
-    import dataclasses
-
-    from .dask import blas_threads, iter_sweep, sweep_client
-    from .experiments import write_json_atomic
-
-    blas = blas_threads()  # before the cluster starts (its workers get the same)
-    client, cluster = sweep_client(scheduler)
-    try:
-        # A LocalCluster's workers share this machine: split its cores among them
-        # as --jobs does (a remote cluster's workers keep their own settings).
-        threads = None
-        if cluster is not None:
-            threads = max(1, (os.cpu_count() or 1) // max(1, len(cluster.workers)))
-        # The versions of the workers that compute the runs (the same on every
-        # worker, or each field lists the distinct values).
-        per_worker = list(client.run(_run_versions).values()) or [_run_versions()]
-        versions = {key: " / ".join(sorted({v[key] for v in per_worker})) for key in per_worker[0]}
-        items = [dataclasses.asdict(cfg) for cfg, _ in pending]
-        for i, record in iter_sweep(items, client, threads=threads, blas=blas):
-            cfg, path = pending[i]
-            record = _with_versions(record, versions)
-            write_json_atomic(path, record)
-            records[cfg.key()] = record
-            bar.update()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def write_outputs(
-    records: list[dict[str, Any]], out: Path, paper: dict | None = None
-) -> list[Path]:
-    from ._io import atomic_write
-    from .experiments import plot_dataset, summarize, write_json_atomic
-
-    written = []
-    write_json_atomic(out / "runs.json", records)
-    written.append(out / "runs.json")
-    if records:
-        with atomic_write(out / "runs.csv", newline="") as fh:
-            # Every field of every record (runs cached by an earlier version lack
-            # the version fields: empty cells there).
-            fields = list(dict.fromkeys(key for r in records for key in r))
-            writer = csv.DictWriter(fh, fieldnames=fields, restval="")
-            writer.writeheader()
-            writer.writerows(records)
-        written.append(out / "runs.csv")
-    with atomic_write(out / "summary.md") as fh:
-        fh.write(summarize(records, paper))
-    written.append(out / "summary.md")
-    for ds in sorted({r["dataset"] for r in records}):
-        path = out / f"figure_{ds.replace(':', '_')}.png"
-        plot_dataset(records, ds, path, paper)
-        written.append(path)
-    return written
-
-
-# ---------------------------------------------------------------------------
-# commands
-
-
-PAPER_RESULTS_FILE = "paper-hermes-results.json"
-
-
-def _paper_results(args: argparse.Namespace) -> dict | None:
-    """The paper's results to compare with: ``--paper``, else the file of that
-    name in the data folder (``--data-dir``, else ``$ANALOGKERNELS_DATA``)."""
-    from .experiments import load_paper_results
-
-    path = args.paper
-    if path is None:
-        folder = args.data_dir or os.environ.get("ANALOGKERNELS_DATA")
-        if not folder or not (Path(folder) / PAPER_RESULTS_FILE).is_file():
-            return None
-        path = Path(folder) / PAPER_RESULTS_FILE
-    logger.info("comparing with the paper's results in %s", path)
-    return load_paper_results(path)
+# commands: check the arguments, then call the paper's functions
 
 
 def cmd_ridge(args: argparse.Namespace) -> int:
-    from .experiments import RunConfig
+    from .paper.outputs import write_outputs
+    from .paper.protocol import find_paper_results, load_paper_results
+    from .paper.sweep import ridge_configs, run_sweep
 
-    ks, seeds = args.k, args.seeds
-    limit_train = limit_eval = None
-    if args.quick:
-        ks = [k for k in ks if k in (1, 3, 5)] or ks[:1]
-        seeds = min(seeds, 2)
-        limit_train = limit_eval = 4000
     if args.scheduler is not None:
         if args.jobs != 1:
             raise UsageError(
@@ -841,30 +649,21 @@ def cmd_ridge(args: argparse.Namespace) -> int:
                 pass
         raise
     logger.info("writing results to %s", out)
-    configs = [
-        RunConfig(
-            dataset=ds,
-            kernel=kern,
-            sampler=smp,
-            k=k,
-            seed=seed,
-            backend=b,
-            preset=args.preset,
-            programming=args.programming,
-            t_inference=args.t_inference,
-            ijcnn1_encoding=args.ijcnn1_encoding,
-            skin_rows=args.skin_rows,
-            max_train=limit_train,
-            max_eval=limit_eval,
-            data_dir=args.data_dir,
-        )
-        for ds in args.dataset
-        for kern in args.kernel
-        for smp in args.sampler
-        for k in ks
-        for seed in range(seeds)
-        for b in args.backend
-    ]
+    configs = ridge_configs(
+        args.dataset,
+        args.kernel,
+        args.sampler,
+        args.k,
+        args.seeds,
+        args.backend,
+        quick=args.quick,
+        preset=args.preset,
+        programming=args.programming,
+        t_inference=args.t_inference,
+        ijcnn1_encoding=args.ijcnn1_encoding,
+        skin_rows=args.skin_rows,
+        data_dir=args.data_dir,
+    )
     logger.info(
         "%d runs (t_inference %g s, preset %s)", len(configs), args.t_inference, args.preset
     )
@@ -876,7 +675,13 @@ def cmd_ridge(args: argparse.Namespace) -> int:
         progress=not (args.no_progress or _quiet(args)),
         scheduler=args.scheduler,
     )
-    written = write_outputs(records, out, _paper_results(args))
+    # The paper's results to compare with: --paper, else that file in the data folder.
+    paper_path = args.paper or find_paper_results(args.data_dir)
+    paper = None
+    if paper_path is not None:
+        logger.info("comparing with the paper's results in %s", paper_path)
+        paper = load_paper_results(paper_path)
+    written = write_outputs(records, out, paper)
     print((out / "summary.md").read_text())
     print(f"{len(records)} runs in {time.perf_counter() - t0:.1f} s; wrote:")
     for p in written:
@@ -885,8 +690,8 @@ def cmd_ridge(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibration import fit, load_targets
-    from .experiments import write_json_atomic
+    from .calibration import load_targets
+    from .paper.sweep import run_calibration
 
     if args.seeds < 2:
         raise UsageError("--seeds must be at least 2 (the simulated spread enters chi^2)")
@@ -895,268 +700,58 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     logger.info(
         "fitting %s to %d cells with %d seeds", ",".join(args.parameters), len(targets), args.seeds
     )
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=args.max_evaluations,
-        disable=_quiet(args),
-        unit="eval",
-        desc="calibrate",
-        dynamic_ncols=True,
+    result = run_calibration(
+        targets,
+        out,
+        parameters=args.parameters,
+        seeds=args.seeds,
+        data_dir=args.data_dir,
+        max_evaluations=args.max_evaluations,
+        progress=not _quiet(args),
     )
-
-    def progress(evaluation: int, chi2: float) -> None:
-        bar.update(1)
-        bar.set_postfix(chi2=f"{chi2:.1f}", refresh=False)
-
-    try:
-        result = fit(
-            targets,
-            parameters=args.parameters,
-            seeds=range(args.seeds),
-            data_dir=args.data_dir,
-            max_evaluations=args.max_evaluations,
-            progress=progress,
-        )
-    finally:
-        bar.close()
-    write_json_atomic(out / "calibration.json", result.to_json())
     print(result.summary())
     print(f"wrote {out / 'calibration.json'}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .experiments import RunConfig
+    from .paper.outputs import demo_table, write_outputs
+    from .paper.sweep import demo_configs, run_sweep
 
     out = prepare_out(args.out)
     logger.info("writing results to %s", out.resolve())
     t0 = time.perf_counter()
-    configs = [
-        RunConfig(
-            dataset="sklearn:breast_cancer",
-            kernel="rbf",
-            sampler=smp,
-            k=k,
-            seed=seed,
-            backend=b,
-            t_inference=args.t_inference,
-        )
-        for smp in ("rff", "orf", "sorf")
-        for k in (1, 3)
-        for seed in range(args.seeds)
-        for b in ("fp", "analog")
-    ]
+    configs = demo_configs(args.seeds, args.t_inference)
     records = run_sweep(configs, out, jobs=1, progress=not _quiet(args), desc="demo")
     written = write_outputs(records, out)
-    when = (
-        "right after programming"
-        if args.t_inference == 0
-        else f"{args.t_inference:g} s after programming"
-    )
-    print(
-        "analogkernels demo — breast cancer (scikit-learn), RBF kernel (γ = 0.05), ridge α = 0.5,"
-    )
-    print(f"projection in FP and on the simulated HERMES chip read {when}; {args.seeds} seeds")
-    print()
-    print(
-        f"{'sampler':>7} {'k':>2} {'s':>4} | {'FP acc %':>8} {'chip acc %':>10} | "
-        f"{'FP kernel err':>13} {'chip kernel err':>15}"
-    )
-    for smp in ("rff", "orf", "sorf"):
-        for k in (1, 3):
-            sel = {
-                b: [r for r in records if r["sampler"] == smp and r["k"] == k and r["backend"] == b]
-                for b in ("fp", "analog")
-            }
-            acc = {b: 100 * np.mean([r["accuracy"] for r in v]) for b, v in sel.items()}
-            err = {b: np.mean([r["approximation_error"] for r in v]) for b, v in sel.items()}
-            s = sel["fp"][0]["n_projections"]
-            print(
-                f"{smp.upper():>7} {k:>2} {s:>4} | {acc['fp']:8.2f} {acc['analog']:10.2f} | "
-                f"{err['fp']:13.4f} {err['analog']:15.4f}"
-            )
-    print()
-    print("kernel err: ‖K − ΦΦᵀ‖_F/‖K‖_F; mean over seeds")
+    print(demo_table(records, args.seeds, args.t_inference))
     print(f"done in {time.perf_counter() - t0:.1f} s; wrote (folder set by --out):")
     for p in written:
         print(f"  {p}")
     return 0
 
 
-def plot_listops(record: dict[str, Any], path: Path) -> None:
-    """Draw the ListOps bar chart from a ``listops.json`` record and save it.
-
-    Bars: test accuracy of the trained FP model and after hardware-aware
-    fine-tuning, each in FP, with the projection on the chip and with the full
-    model on the chip; chip bars are the mean over programming seeds with error
-    bars ± 1 standard deviation (FP: one model, no error bar). The accuracy
-    axis starts at 0; the dotted line is the majority-class accuracy.
-
-    Parameters
-    ----------
-    record : dict
-        The content of ``listops.json`` (:class:`analogkernels.lra.ListOpsRun`
-        fields without the model).
-    path : Path
-        Where to write the PNG.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-    groups = [
-        ("trained FP", record["fp"], record["attention_only"], record["full"]),
-        (
-            "after HW-aware fine-tuning",
-            record["hwa_fp"],
-            record["hwa_attention_only"],
-            record["hwa_full"],
-        ),
-    ]
-    width = 0.25
-    top = 0.0
-    for i, (_, fp, att, full) in enumerate(groups):
-        xs = np.array([i - width, i, i + width])
-        means = [100 * fp, 100 * np.mean(att), 100 * np.mean(full)]
-        errs = [0, 100 * np.std(att), 100 * np.std(full)]
-        top = max(top, *(m + e for m, e in zip(means, errs, strict=True)))
-        ax.bar(
-            xs,
-            means,
-            width,
-            yerr=errs,
-            capsize=3,
-            color=["tab:gray", "tab:blue", "tab:orange"],
-            label=["FP", "projection on chip", "full model on chip"] if i == 0 else None,
-        )
-        for x, m in zip(xs, means, strict=True):
-            ax.annotate(
-                f"{m:.1f}",
-                (x, m),
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                xytext=(0, 6),
-                textcoords="offset points",
-            )
-    settings = record["settings"]
-    ax.axhline(100 * settings["majority"], color="k", linestyle=":", label="majority class")
-    ax.set_xticks([0, 1], [g[0] for g in groups])
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, max(top, 100 * settings["majority"]) * 1.25)
-    ax.set_title(
-        f"ListOps: FP vs simulated HERMES chip\nchip bars: mean, error bars ± 1 std over "
-        f"{settings['seeds']} programming seeds",
-        fontsize=10,
-    )
-    ax.legend(fontsize=8, loc="upper left", ncol=2)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-#: Axis label of the attention error.
-ATTENTION_ERROR_LABEL = "relative attention error\n‖A − Â‖_F / ‖A‖_F"
-
-
-def plot_attention_error(
-    records: list[dict[str, Any]], path: Path, seeds: int | None = None
-) -> None:
-    """Draw the attention error study from ``attention_error.json`` and save it.
-
-    Error of FAVOR+ attention against softmax attention against k (integer
-    ticks; s = k·d − 1 projections), one colour per Q/K/V source, FP solid, chip
-    dashed; points are the mean over seeds, error bars ± 1 standard deviation.
-
-    Parameters
-    ----------
-    records : list of dict
-        Records of :func:`analogkernels.lra.attention_error_study`.
-    path : Path
-        Where to write the PNG.
-    seeds : int, optional
-        Number of seeds behind each point (default: the records' ``seeds`` field).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .experiments import BACKEND_LABELS
-
-    seeds = seeds or next((r["seeds"] for r in records if "seeds" in r), None)
-    sources = list(dict.fromkeys(r["source"] for r in records))
-    ks = sorted({int(r["k"]) for r in records})
-    by = {(r["source"], r["k"], r["backend"]): r for r in records}
-    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
-    colours = ("tab:blue", "tab:green", "tab:red", "tab:purple")
-    for src, colour in zip(sources, colours, strict=False):
-        for backend, style in (("fp", "-"), ("analog", "--")):
-            rs = [by[(src, k, backend)] for k in ks if (src, k, backend) in by]
-            if not rs:
-                continue
-            ax.errorbar(
-                [r["k"] for r in rs],
-                [r["error_mean"] for r in rs],
-                yerr=[r["error_std"] for r in rs],
-                color=colour,
-                linestyle=style,
-                marker="o",
-                capsize=2,
-                label=f"{src}, {BACKEND_LABELS[backend]}",
-            )
-    ax.set_xticks(ks)
-    ax.set_xlabel("k (s = k·d − 1 projections)")
-    ax.set_ylabel(ATTENTION_ERROR_LABEL)
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    over = f"{seeds} seeds" if seeds else "seeds"
-    ax.set_title(
-        f"FAVOR+ vs softmax attention (SORF, HERMES preset)\nmean, error bars ± 1 std over {over}",
-        fontsize=9,
-    )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def cmd_attention(args: argparse.Namespace) -> int:
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         print(
             "analogkernels attention needs PyTorch: pip install 'analogkernels[torch]'",
             file=sys.stderr,
         )
         return 1
-    from . import lra
-    from .experiments import BACKEND_LABELS, software_versions
+    from .paper import attention_study, lra
 
     model = None
     if args.attention_command == "error" and args.model is not None:
-        from .listops import REDUCED
-
         try:
-            saved = torch.load(args.model, map_location="cpu")
-            if isinstance(saved, dict) and "arch" in saved:  # saved with its architecture
-                model = lra.Performer(**saved["arch"])
-                saved = saved["state_dict"]
-            else:
-                model = lra.Performer(max_len=REDUCED.max_length)
-            model.load_state_dict(saved)
+            model = attention_study.load_model(args.model)
         except Exception as exc:  # unpickling or shape errors: not a ListOps model
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(
                 f"--model {args.model} is not a model saved by 'analogkernels attention "
                 f"listops' ({first})"
             ) from None
-    out = prepare_out(args.out)
-    logger.info("writing results to %s", out)
     if args.attention_command == "listops":
         try:
             device = lra.resolve_device(args.device)
@@ -1164,18 +759,19 @@ def cmd_attention(args: argparse.Namespace) -> int:
             raise UsageError(f"--device: {exc}") from None
         if args.steps and args.max_steps and args.steps != args.max_steps:
             raise UsageError(f"--steps {args.steps} and --max-steps {args.max_steps} disagree")
-        n_train, n_val, n_test = args.trees or (None, None, None)
-        t0 = time.perf_counter()
-        run = lra.run_listops(
+    out = prepare_out(args.out)
+    logger.info("writing results to %s", out)
+    if args.attention_command == "listops":
+        table, written = attention_study.listops_study(
+            out,
+            trees=args.trees,
+            progress=logger.info,
             quick=args.quick,
             full=args.full,
             seeds=args.seeds,
             t_inference=args.t_inference,
             train_steps=args.max_steps or args.steps,
             hwa_steps=args.hwa_steps,
-            n_train=n_train,
-            n_val=n_val,
-            n_test=n_test,
             n_chip_test=args.chip_trees,
             device=device,
             amp=args.bf16,
@@ -1184,95 +780,22 @@ def cmd_attention(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             workers=args.workers,
             batch=args.batch,
-            progress=lambda msg: logger.info("[%6.0f s] %s", time.perf_counter() - t0, msg),
         )
-        torch.save(
-            {"arch": run.model.arch, "state_dict": run.model.cpu().state_dict()}
-            if args.full
-            else run.model.state_dict(),
-            out / "model.pt",
+    else:
+        table, written = attention_study.error_study(
+            out, model=model, quick=args.quick, seeds=args.seeds
         )
-        versions = software_versions(torch=True)
-        table = (
-            run.table()
-            + f"Wall time {time.perf_counter() - t0:.0f} s. Software: "
-            + _versions_text(versions)
-            + ".\n"
-        )
-        (out / "listops.md").write_text(table)
-        record = {k: v for k, v in run.__dict__.items() if k != "model"}
-        record["versions"] = versions
-        (out / "listops.json").write_text(json.dumps(record, indent=1))
-        plot_listops(record, out / "listops.png")
-        print(table)
-        print(
-            f"wrote {out / 'listops.md'}, {out / 'listops.json'}, {out / 'listops.png'}, "
-            f"{out / 'model.pt'}"
-        )
-        return 0
-    # error study
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    d, L = 64, 128
-    gauss = [
-        tuple(rng.standard_normal((1, 1, L, d)) * s for s in (0.5, 0.5, 1.0)) for _ in range(4)
-    ]
-    sets = {"gaussian (d=64)": gauss}
-    if model is not None:
-        from .listops import REDUCED, generate
-
-        tokens, _ = generate(16, REDUCED, seed=123, pad_to=REDUCED.max_length)
-        captured = lra.capture_qkv(model, tokens)
-        sets["ListOps model layer 1 (d=32)"] = [captured[0]]
-    ks = range(1, 5) if args.quick else range(1, 8)
-    seeds = min(args.seeds, 3) if args.quick else args.seeds
-    records = lra.attention_error_study(sets, ks=ks, seeds=seeds)
-    versions = software_versions(torch=True)
-    records = [{**r, "seeds": seeds, "versions": versions} for r in records]
-    lines = [
-        "# FAVOR+ attention error vs softmax attention (s = k·d − 1 projections)",
-        "",
-        f"| Q/K/V | k | s | {BACKEND_LABELS['fp']} error | {BACKEND_LABELS['analog']} error |",
-        "|---|---|---|---|---|",
-    ]
-    by = {(r["source"], r["k"], r["backend"]): r for r in records}
-    for src in sets:
-        for k in ks:
-            fp, an = by[(src, k, "fp")], by[(src, k, "analog")]
-            lines.append(
-                f"| {src} | {k} | {fp['s']} | {fp['error_mean']:.4f} ± {fp['error_std']:.4f} "
-                f"| {an['error_mean']:.4f} ± {an['error_std']:.4f} |"
-            )
-    table = (
-        "\n".join(lines) + f"\n\nRelative error ‖A − Â‖_F/‖A‖_F, mean ± std over {seeds} seeds "
-        "(SORF projections, HERMES preset). Software: " + _versions_text(versions) + ".\n"
-    )
-    (out / "attention_error.md").write_text(table)
-    (out / "attention_error.json").write_text(json.dumps(records, indent=1))
-    plot_attention_error(records, out / "attention_error.png")
     print(table)
-    print(
-        f"wrote {out / 'attention_error.md'}, {out / 'attention_error.json'}, "
-        f"{out / 'attention_error.png'}"
-    )
+    print(f"wrote {', '.join(map(str, written))}")
     return 0
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
-    from .energy import PAPER_WIDTHS, table
+    from .paper.energy import PAPER_WIDTHS, table
 
     _check_names("dataset", args.dataset, tuple(PAPER_WIDTHS))
     print(table(args.dataset, kernel=args.kernel, mode=args.mode))
     return 0
-
-
-def _versions_text(versions: dict[str, str]) -> str:
-    names = {"sklearn": "scikit-learn", "python": "Python"}
-    return ", ".join(
-        f"{names.get(k.removesuffix('_version'), k.removesuffix('_version'))} {v}"
-        for k, v in versions.items()
-    )
 
 
 def _check_names(what: str, names: list[str], choices: tuple[str, ...]) -> None:

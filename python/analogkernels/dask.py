@@ -700,7 +700,7 @@ def _run_config(cfg: dict[str, Any], threads: int | None, blas: int | None) -> d
 
     import analogkernels
 
-    from .experiments import RunConfig, run_one
+    from .paper.protocol import RunConfig, run_one
 
     if threads is not None:
         analogkernels.set_num_threads(threads)  # the Rust core: bits do not depend on it
@@ -719,7 +719,7 @@ def iter_sweep(
     blas: int | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Submit every configuration (``dataclasses.asdict`` of a
-    :class:`~analogkernels.experiments.RunConfig`) as a task; yield
+    :class:`~analogkernels.paper.protocol.RunConfig`) as a task; yield
     ``(index, record)`` as runs finish.
 
     Parameters

@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .analog import CrossbarConfig
-from .datasets import Dataset, load, load_embedded
-from .kernel_approximation import RandomFourierFeatures
-from .kernels import approximation_error, arccos_kernel, rbf_kernel
-from .linear_model import RidgeClassifier
+from .. import __version__
+from ..analog import CrossbarConfig
+from ..datasets import Dataset, load, load_embedded
+from ..kernel_approximation import RandomFourierFeatures
+from ..kernels import approximation_error, arccos_kernel, rbf_kernel
+from ..linear_model import RidgeClassifier
 
-__all__ = ["RunConfig", "plot_dataset", "run_one", "software_versions", "summarize"]
+__all__ = ["RunConfig", "run_one", "software_versions", "summarize"]
 
 GAMMA = 0.05
 ALPHA = 0.5
@@ -165,64 +165,6 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON so that an interruption never leaves a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
-#: Measured fields of a record: (name, type, lowest, highest) (None: unbounded).
-_RECORD_FIELDS: tuple[tuple[str, type, float | None, float | None], ...] = (
-    ("accuracy", float, 0.0, 1.0),
-    ("approximation_error", float, 0.0, None),
-    ("log2_s_over_d", float, None, None),
-    ("wall_time_s", float, 0.0, None),
-    ("n_features_in", int, 1, None),
-    ("n_projections", int, 1, None),
-    ("n_features", int, 1, None),
-    ("n_train", int, 1, None),
-    ("n_eval", int, 1, None),
-)
-
-
-def record_problem(record: Any, cfg: RunConfig) -> str | None:
-    """Why a cached record cannot stand for ``cfg``'s run (None if it can).
-
-    A record is reused only if it is a record of exactly this configuration
-    (every field of ``cfg`` equal: a file copied over another run's is not),
-    written by this version of the package (results change between versions),
-    and every measured value has its type and range (an accuracy of 2.5 is
-    an edited or damaged file).
-    """
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for key, value in dataclasses.asdict(cfg).items():
-        if key not in record or record[key] != value or type(record[key]) is not type(value):
-            return f"field {key!r} is {record.get(key)!r}, the run has {value!r}"
-    if record.get("version") != __version__:
-        return f"written by analogkernels {record.get('version')!r}, this is {__version__}"
-    for name, kind, low, high in _RECORD_FIELDS:
-        value = record.get(name)
-        ok_type = isinstance(value, kind) or (kind is float and isinstance(value, int))
-        if isinstance(value, bool) or not ok_type or not math.isfinite(value):
-            return f"field {name!r} is {value!r}, not a finite {kind.__name__}"
-        if (low is not None and value < low) or (high is not None and value > high):
-            return f"field {name!r} is {value!r}, outside [{low}, {high}]"
-    return None
-
-
-def read_record(path: Path, cfg: RunConfig) -> dict[str, Any] | None:
-    """The cached record of ``cfg`` at ``path``, or None when it is missing,
-    unreadable or fails :func:`record_problem` (the run is then recomputed and
-    the file overwritten)."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return record if record_problem(record, cfg) is None else None
-
-
 # ---------------------------------------------------------------------------
 # software versions
 
@@ -333,8 +275,8 @@ def load_paper_results(path: str | Path) -> dict[tuple[str, str, str, int], dict
         ``(dataset, kernel, sampler, k) → {metric: Target}`` for the metrics of
         :data:`PAPER_METRICS` present in the file.
     """
-    from .calibration import load_targets
-    from .exceptions import DataError
+    from ..calibration import load_targets
+    from ..exceptions import DataError
 
     out: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     for metric in PAPER_METRICS:
@@ -347,6 +289,30 @@ def load_paper_results(path: str | Path) -> dict[tuple[str, str, str, int], dict
         for cell, target in values.items():
             out.setdefault(cell, {})[metric] = target
     return out
+
+
+#: The file name of the paper's measured results in a data folder.
+PAPER_RESULTS_FILE = "paper-hermes-results.json"
+
+
+def find_paper_results(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where the paper's measured results are, if they are in the data folder.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, optional
+        The data folder (default: ``$ANALOGKERNELS_DATA``).
+
+    Returns
+    -------
+    Path or None
+        ``data_dir / PAPER_RESULTS_FILE`` (:data:`PAPER_RESULTS_FILE`) if that
+        file exists, else None (also when no data folder is set).
+    """
+    folder = data_dir or os.environ.get("ANALOGKERNELS_DATA")
+    if not folder or not (Path(folder) / PAPER_RESULTS_FILE).is_file():
+        return None
+    return Path(folder) / PAPER_RESULTS_FILE
 
 
 def _best_k_mean(values: dict, ds: str, kern: str, samplers: list[str]) -> float:
@@ -502,118 +468,3 @@ def _paper_error_cell(
     if ours is None or value == 0:
         return f"{value:.4f}"
     return f"{value:.4f} ({(ours[0] - value) / value:+.0%})"
-
-
-#: Axis label of the kernel approximation error.
-ERROR_LABEL = "kernel approximation error\n‖K − ΦΦᵀ‖_F / ‖K‖_F"
-
-
-def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | None = None) -> None:
-    """Draw the paper's Fig. 2 for one dataset and save it as a PNG.
-
-    One row per kernel; left the kernel approximation error, right the accuracy,
-    both against k = log2(s/d) (integer ticks; s = 2^k·d − k projections, so
-    the exact log2(s/d) lies slightly below k). One colour per sampler, FP
-    solid, chip (``backend="analog"``) dashed; points are the mean over seeds,
-    error bars ± 1 standard deviation over seeds (the caption says how many).
-
-    Parameters
-    ----------
-    records : list of dict
-        Run records (:func:`run_one`); those of other datasets are ignored.
-    dataset : str
-        The dataset to draw.
-    path : path
-        Where to write the PNG.
-    paper : dict or None
-        The paper's measured results (:func:`load_paper_results`): its chip
-        curves are drawn dotted ("paper chip"), one per sampler.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
-    rows = [r for r in records if r["dataset"] == dataset]
-    kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)]
-    fig, axes = plt.subplots(
-        len(kernels), 2, figsize=(9, 3.3 * len(kernels) + 0.5), squeeze=False, layout="constrained"
-    )
-    colours = {"rff": "tab:blue", "orf": "tab:orange", "sorf": "tab:green"}
-    styles = {"fp": "-", "analog": "--"}
-    counts: set[int] = set()
-    for i, kern in enumerate(kernels):
-        for j, (metric, label) in enumerate(
-            [("approximation_error", ERROR_LABEL), ("accuracy", "test accuracy (%)")]
-        ):
-            ax = axes[i][j]
-            ks: set[int] = set()
-            for smp in SAMPLERS:
-                for backend in BACKENDS:
-                    sel = [
-                        r
-                        for r in rows
-                        if r["kernel"] == kern and r["sampler"] == smp and r["backend"] == backend
-                    ]
-                    if not sel:
-                        continue
-                    xs = sorted({int(r["k"]) for r in sel})
-                    ks.update(xs)
-                    vals = [[r[metric] for r in sel if r["k"] == x] for x in xs]
-                    counts.update(len(v) for v in vals)
-                    scale = 100.0 if metric == "accuracy" else 1.0
-                    ax.errorbar(
-                        xs,
-                        [scale * np.mean(v) for v in vals],
-                        yerr=[scale * np.std(v) for v in vals],
-                        color=colours[smp],
-                        linestyle=styles[backend],
-                        marker="o",
-                        markersize=3,
-                        capsize=2,
-                    )
-            paper_metric = "hardware_err" if metric == "approximation_error" else "hardware_acc"
-            for smp in SAMPLERS if paper else ():
-                curve = sorted(
-                    (c[3], m[paper_metric])
-                    for c, m in paper.items()
-                    if c[:3] == (dataset, kern, smp) and paper_metric in m
-                )
-                if curve and any(r["sampler"] == smp for r in rows):
-                    scale = 100.0 if metric == "accuracy" else 1.0
-                    ax.plot(
-                        [k for k, _ in curve],
-                        [scale * t.mean for _, t in curve],
-                        color=colours[smp],
-                        linestyle=":",
-                        marker="x",
-                        markersize=3,
-                    )
-            ax.set_xticks(sorted(ks))
-            ax.set_xlabel("k = log2(s/d)")
-            ax.set_ylabel(label)
-            ax.set_title(f"{dataset} — {kern}")
-            ax.grid(alpha=0.3)
-            if metric == "approximation_error":
-                ax.set_yscale("log")
-    handles = [
-        Line2D([], [], color=colours[s], marker="o", label=s.upper())
-        for s in SAMPLERS
-        if any(r["sampler"] == s for r in rows)
-    ] + [
-        Line2D([], [], color="k", linestyle=styles[b], label=BACKEND_LABELS[b])
-        for b in BACKENDS
-        if any(r["backend"] == b for r in rows)
-    ]
-    if paper and any(c[0] == dataset for c in paper):
-        handles.append(Line2D([], [], color="k", linestyle=":", marker="x", label="paper chip"))
-    axes[0][1].legend(handles=handles, fontsize=7, ncol=2)
-    n = "/".join(str(c) for c in sorted(counts)) or "0"
-    fig.suptitle(
-        f"{dataset}: FP vs simulated HERMES chip — mean over {n} seeds, "
-        f"error bars ± 1 std over seeds",
-        fontsize=9,
-    )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

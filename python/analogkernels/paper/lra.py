@@ -20,7 +20,7 @@ weight noise 0.12·max|W|, output noise 0.1, 8-bit inputs with learned ranges,
 
 Full length (``run_listops(full=True)``, ``analogkernels attention listops
 --full``): the LRA ListOps data (depth 10, ≤ 10 arguments, 500–2000 tokens,
-96,000 / 2,000 / 2,000 trees, :func:`~analogkernels.listops.load_or_generate`)
+96,000 / 2,000 / 2,000 trees, :func:`~analogkernels.paper.listops.load_or_generate`)
 and the paper's model and recipe (the ``fp`` ListOps config of GitHub
 IBM/kernel-approximation-using-analog-in-memory-computing, ``imka-lra``):
 :meth:`Performer.lra_listops` — one post-LN layer applied twice (tied weights),
@@ -66,11 +66,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .analog import CrossbarConfig
-from .attention import attention_error, favor_attention, softmax_attention
-from .kernel_approximation import FavorPlusFeatures
+from ..analog import CrossbarConfig
+from ..attention import attention_error, favor_attention, softmax_attention
+from ..kernel_approximation import FavorPlusFeatures
+from ..torch import FavorAttention, HWALinear, convert_to_analog, sync_analog
 from .listops import LRA, VOCAB, ListOpsConfig, generate, load_or_generate
-from .torch import FavorAttention, HWALinear, convert_to_analog, sync_analog
 
 __all__ = [
     "PAPER",
@@ -383,7 +383,7 @@ def train(
         blocks of up to 1000 steps and copied to the device once per block).
     log_every : int
         Logs the step, the mean loss since the previous line and the elapsed
-        time at INFO on the ``analogkernels.lra`` logger every this many steps
+        time at INFO on the ``analogkernels.paper.lra`` logger every this many steps
         (and at the last); the losses are fetched from the device only then.
     device : str or torch.device, optional
         Default: where the model's parameters are.
@@ -721,7 +721,7 @@ def run_listops(
     eval_batch : int, optional
         Trees per evaluation batch (default 500; 250 with ``full``).
     cache_dir : path, optional
-        Cache of the full-length trees (:func:`~analogkernels.listops.load_or_generate`).
+        Cache of the full-length trees (:func:`~analogkernels.paper.listops.load_or_generate`).
     workers : int
         Processes generating the full-length trees.
     batch : int, optional

@@ -37,8 +37,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._validation import check_int
-from .exceptions import ConfigError
+from .._validation import check_int
+from ..exceptions import ConfigError
 
 __all__ = ["GPU_A100", "HERMES_MVM", "EnergyEstimate", "estimate"]
 

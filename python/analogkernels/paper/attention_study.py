@@ -1,0 +1,199 @@
+"""The attention study behind ``analogkernels attention listops|error`` (needs ``[torch]``).
+
+:func:`listops_study` trains the small Performer on ListOps, evaluates it in FP
+and on the simulated chip, fine-tunes it hardware-aware and writes its results;
+:func:`error_study` measures the FAVOR+ error against softmax attention. Both
+write a Markdown table, a JSON record and a figure into an output folder and
+return the table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .figures import plot_attention_error, plot_listops
+from .outputs import versions_text
+from .protocol import BACKEND_LABELS, software_versions
+
+__all__ = ["error_study", "listops_study", "load_model"]
+
+
+def load_model(path: Path) -> Any:
+    """Load a model saved by :func:`listops_study` (``model.pt``).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+
+    Returns
+    -------
+    analogkernels.paper.lra.Performer
+        The model, on the CPU, with the architecture it was saved with (a bare
+        state dict is a reduced-ListOps model).
+
+    Raises
+    ------
+    Exception
+        Whatever unpickling or loading the state raises when the file is not
+        such a model.
+    """
+    import torch
+
+    from . import lra
+    from .listops import REDUCED
+
+    saved = torch.load(path, map_location="cpu")
+    if isinstance(saved, dict) and "arch" in saved:  # saved with its architecture
+        model = lra.Performer(**saved["arch"])
+        saved = saved["state_dict"]
+    else:
+        model = lra.Performer(max_len=REDUCED.max_length)
+    model.load_state_dict(saved)
+    return model
+
+
+def listops_study(
+    out: Path,
+    *,
+    trees: tuple[int, int, int] | None = None,
+    progress: Callable[[str], None] | None = None,
+    **settings: Any,
+) -> tuple[str, list[Path]]:
+    """Train and evaluate the Performer on ListOps and write the results into ``out``.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder (it must exist): ``listops.md``, ``listops.json``
+        (the run's fields and the software versions), ``listops.png`` and
+        ``model.pt`` (with its architecture when ``full``).
+    trees : tuple of int, optional
+        Training, validation and test tree counts (default: those of the setting).
+    progress : callable, optional
+        Called with a line of text as training goes; the elapsed time since the
+        start is put in front of it.
+    **settings
+        Passed to :func:`analogkernels.paper.lra.run_listops` (``quick``,
+        ``full``, ``seeds``, ``t_inference`` in seconds, ``train_steps``,
+        ``device``, ...).
+
+    Returns
+    -------
+    table : str
+        The results table in Markdown, with the wall time and software versions.
+    written : list of Path
+        The files written.
+    """
+    import torch
+
+    from . import lra
+
+    n_train, n_val, n_test = trees or (None, None, None)
+    t0 = time.perf_counter()
+
+    def timed(msg: str) -> None:
+        if progress is not None:
+            progress(f"[{time.perf_counter() - t0:6.0f} s] {msg}")
+
+    run = lra.run_listops(n_train=n_train, n_val=n_val, n_test=n_test, progress=timed, **settings)
+    torch.save(
+        {"arch": run.model.arch, "state_dict": run.model.cpu().state_dict()}
+        if settings.get("full")
+        else run.model.state_dict(),
+        out / "model.pt",
+    )
+    versions = software_versions(torch=True)
+    table = (
+        run.table()
+        + f"Wall time {time.perf_counter() - t0:.0f} s. Software: "
+        + versions_text(versions)
+        + ".\n"
+    )
+    (out / "listops.md").write_text(table)
+    record = {k: v for k, v in run.__dict__.items() if k != "model"}
+    record["versions"] = versions
+    (out / "listops.json").write_text(json.dumps(record, indent=1))
+    plot_listops(record, out / "listops.png")
+    return table, [out / "listops.md", out / "listops.json", out / "listops.png", out / "model.pt"]
+
+
+#: Q/K/V of the Gaussian set: length, width and the scale of Q, K and V.
+GAUSSIAN_QKV = (128, 64, (0.5, 0.5, 1.0))
+
+
+def error_study(
+    out: Path, *, model: Any = None, quick: bool = False, seeds: int = 10
+) -> tuple[str, list[Path]]:
+    """Measure the FAVOR+ error against softmax attention and write it into ``out``.
+
+    Relative error ``‖A − Â‖_F / ‖A‖_F`` for ``s = k·d − 1`` SORF projections,
+    FP and chip (HERMES preset), on four Gaussian Q/K/V sets
+    (:data:`GAUSSIAN_QKV`) and, with ``model``, on the Q/K/V of its first layer
+    for 16 reduced-ListOps trees.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder (it must exist): ``attention_error.md``, ``.json``
+        and ``.png``.
+    model : analogkernels.paper.lra.Performer, optional
+        A trained ListOps model (:func:`load_model`).
+    quick : bool, default False
+        k in 1..4 and at most 3 seeds (else k in 1..7).
+    seeds : int, default 10
+        Projection seeds.
+
+    Returns
+    -------
+    table : str
+        The error table in Markdown, with the software versions.
+    written : list of Path
+        The files written.
+    """
+    import numpy as np
+
+    from . import lra
+
+    rng = np.random.default_rng(0)
+    L, d, scales = GAUSSIAN_QKV
+    gauss = [tuple(rng.standard_normal((1, 1, L, d)) * s for s in scales) for _ in range(4)]
+    sets = {f"gaussian (d={d})": gauss}
+    if model is not None:
+        from .listops import REDUCED, generate
+
+        tokens, _ = generate(16, REDUCED, seed=123, pad_to=REDUCED.max_length)
+        captured = lra.capture_qkv(model, tokens)
+        sets["ListOps model layer 1 (d=32)"] = [captured[0]]
+    ks = range(1, 5) if quick else range(1, 8)
+    seeds = min(seeds, 3) if quick else seeds
+    records = lra.attention_error_study(sets, ks=ks, seeds=seeds)
+    versions = software_versions(torch=True)
+    records = [{**r, "seeds": seeds, "versions": versions} for r in records]
+    lines = [
+        "# FAVOR+ attention error vs softmax attention (s = k·d − 1 projections)",
+        "",
+        f"| Q/K/V | k | s | {BACKEND_LABELS['fp']} error | {BACKEND_LABELS['analog']} error |",
+        "|---|---|---|---|---|",
+    ]
+    by = {(r["source"], r["k"], r["backend"]): r for r in records}
+    for src in sets:
+        for k in ks:
+            fp, an = by[(src, k, "fp")], by[(src, k, "analog")]
+            lines.append(
+                f"| {src} | {k} | {fp['s']} | {fp['error_mean']:.4f} ± {fp['error_std']:.4f} "
+                f"| {an['error_mean']:.4f} ± {an['error_std']:.4f} |"
+            )
+    table = (
+        "\n".join(lines) + f"\n\nRelative error ‖A − Â‖_F/‖A‖_F, mean ± std over {seeds} seeds "
+        "(SORF projections, HERMES preset). Software: " + versions_text(versions) + ".\n"
+    )
+    written = [out / f"attention_error.{ext}" for ext in ("md", "json", "png")]
+    written[0].write_text(table)
+    written[1].write_text(json.dumps(records, indent=1))
+    plot_attention_error(records, written[2])
+    return table, written
