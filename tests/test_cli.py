@@ -707,3 +707,27 @@ def test_repeated_names_and_ks_run_once():
     assert args.kernel == ["rbf"] and args.k == [3, 1]
     assert cli.build_parser().parse_args(["ridge", "--scheduler", "local:2"]).scheduler == "local:2"
 
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("experiments", "protocol"), ("lra", "lra"), ("listops", "listops"), ("energy", "energy")],
+)
+def test_old_module_paths_warn_and_alias_the_paper_modules(old, new):
+    import importlib
+    import sys
+
+    if old == "lra":
+        pytest.importorskip("torch")
+    sys.modules.pop(f"analogkernels.{old}", None)
+    with pytest.warns(FutureWarning, match=f"analogkernels.paper.{new}"):
+        module = importlib.import_module(f"analogkernels.{old}")
+    target = importlib.import_module(f"analogkernels.paper.{new}")
+    assert set(target.__all__) <= set(module.__all__)
+    for name in target.__all__:
+        assert getattr(module, name) is getattr(target, name)
+    if old == "experiments":  # the old module's other names, private ones included
+        assert module.plot_dataset is figures.plot_dataset
+        assert module.read_record is sweep.read_record
+        assert module._dataset is protocol._dataset
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018

@@ -1,0 +1,5 @@
+"""Deprecated: moved to :mod:`analogkernels.paper.energy` (importing this module warns)."""
+
+from ._deprecated import moved
+
+__all__, __getattr__, __dir__ = moved(__name__, "analogkernels.paper.energy")
