@@ -53,9 +53,18 @@ def test_performer_pipeline_and_attention_cli(tmp_path):
     pytest.importorskip("torch")
     from analogkernels.paper import lra
 
-    run = lra.run_listops(n_train=300, n_test=100, train_steps=5, hwa_steps=2, seeds=2)
-    for v in (run.fp, run.hwa_fp, *run.attention_only, *run.full, *run.hwa_full):
-        assert 0.0 <= v <= 1.0
+    n_test = 100
+    run = lra.run_listops(n_train=300, n_test=n_test, train_steps=5, hwa_steps=2, seeds=2)
+    # Every accuracy (FP, and each programming seed on the chip) is the fraction
+    # of the n_test test trees classified right: a whole number of trees, not a
+    # mean over batches or over another set; the majority rate is one too, and
+    # of ten classes one holds at least a tenth of the trees.
+    accuracies = [run.fp, run.hwa_fp, *run.attention_only, *run.full, *run.hwa_full]
+    assert len(accuracies) == 2 + 3 * 2
+    for v in [*accuracies, run.settings["majority"]]:
+        assert 0 <= round(v * n_test) <= n_test
+        assert v * n_test == pytest.approx(round(v * n_test), abs=1e-9)
+    assert run.settings["majority"] >= 1 / 10
     assert len(run.full) == 2 and "| trained FP |" in run.table()
     out = tmp_path / "attn"
     assert (
