@@ -251,8 +251,8 @@ def load_targets(
 
 @functools.lru_cache(maxsize=16)
 def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int):
-    from .paper.protocol import APPROX_POINTS, GAMMA, _dataset
     from .kernels import arccos_kernel, rbf_kernel
+    from .paper.protocol import APPROX_POINTS, GAMMA, _dataset
 
     data = _dataset(dataset, "paper", data_dir)
     X = data.X_eval[: min(points, APPROX_POINTS)]
@@ -294,9 +294,9 @@ def simulate_errors(
     dict
         ``cell → array of one error per seed``.
     """
-    from .paper.protocol import GAMMA, TRUNCATION
     from .kernel_approximation import RandomFourierFeatures
     from .kernels import approximation_error
+    from .paper.protocol import GAMMA, TRUNCATION
 
     out: dict[Cell, np.ndarray] = {}
     for cell in cells:
