@@ -14,9 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-def moved(
-    old: str, *new: str
-) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+def moved(old: str, *new: str) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
     """Make module ``old`` an alias of the modules ``new``, with a warning.
 
     Call it from the old module's body:
