@@ -41,7 +41,7 @@ def error(approx: torch.Tensor) -> float:
 ks = [1, 2, 3, 5, 7]
 fp_err, chip_err = [], []
 for kk in ks:
-    attn = FavorAttention(d, nb_features=kk * d - 1, seed=kk).eval()
+    attn = FavorAttention(d, n_components=kk * d - 1, random_state=kk).eval()
     with torch.no_grad():
         fp_err.append(error(attn(q, k, v)))
         attn.use_analog(CrossbarConfig.hermes(), seed=kk)  # program the projection
@@ -69,7 +69,7 @@ plt.show()
 # queries and keys through the fixed projection). After training, the same module reads
 # the chip in evaluation; every forward pass is a fresh read with new read noise,
 # reproducible as a sequence from the chip's seed.
-attn = FavorAttention(d, nb_features=127, seed=0)
+attn = FavorAttention(d, n_components=127, random_state=0)
 q_train = q.clone().requires_grad_(True)
 loss = (attn.train()(q_train, k, v) - exact).pow(2).mean()
 loss.backward()

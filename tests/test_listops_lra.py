@@ -42,7 +42,7 @@ def test_performer_initialisation_is_seeded_and_leaves_the_global_rng_alone():
     from analogkernels.paper.lra import Performer
 
     state = torch.get_rng_state()
-    a, b, c = (Performer(max_len=16, seed=s) for s in (3, 3, 4))
+    a, b, c = (Performer(max_len=16, random_state=s) for s in (3, 3, 4))
     assert torch.equal(torch.get_rng_state(), state)
     pairs = list(zip(a.parameters(), b.parameters(), c.parameters(), strict=True))
     assert all(torch.equal(p, q) for p, q, _ in pairs)
@@ -114,7 +114,7 @@ def test_chip_evaluation_is_reproducible_and_reads_afresh():
 
     cfg = ListOpsConfig(max_depth=3, max_args=4, min_length=4, max_length=16)
     X, y = generate(40, cfg, seed=1, pad_to=16)
-    model = lra._freeze(lra.Performer(max_len=16, seed=0)).eval()
+    model = lra._freeze(lra.Performer(max_len=16, random_state=0)).eval()
     before = [p.detach().clone() for p in model.parameters()]
     chip = CrossbarConfig.hermes()
     # One programming per seed, fresh reads over the test set: the same seeds
@@ -265,12 +265,12 @@ def test_paper_model_training_is_reproducible_on_cpu_with_bf16():
 
     cfg = ListOpsConfig(max_depth=3, max_args=4, min_length=4, max_length=24)
     X, y = generate(64, cfg, seed=1, pad_to=24)
-    model = lra.Performer.lra_listops(seed=0, max_len=24)
+    model = lra.Performer.lra_listops(random_state=0, max_len=24)
     assert len(model.blocks) == 1 and model.depth == 2  # tied layers
-    assert model.head2.bias is None and model.blocks[0].attn.nb_features == 128
+    assert model.head2.bias is None and model.blocks[0].attn.n_components == 128
     runs = []
     for _ in range(2):
-        m = lra.Performer.lra_listops(seed=0, max_len=24)
+        m = lra.Performer.lra_listops(random_state=0, max_len=24)
         losses = lra.train(
             m, X.astype(np.uint8), y, steps=3, recipe=lra.PAPER, batch=8, device="cpu", amp=True
         )

@@ -25,12 +25,12 @@ def qkv(b=2, h=2, L=16, d=8, scale=0.5, seed=0, dtype=np.float64):
 
 
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("feature_map", ["positive", "trig"])
-def test_torch_matches_numpy_path(causal, feature_map):
+@pytest.mark.parametrize("kind", ["positive", "trig"])
+def test_torch_matches_numpy_path(causal, kind):
     Q, K, V = qkv()
     mask = np.ones((2, 2, 16), dtype=bool)
     mask[1, :, 10:] = False
-    attn = FavorAttention(8, 64, causal=causal, feature_map=feature_map, seed=3).eval()
+    attn = FavorAttention(8, 64, causal=causal, kind=kind, random_state=3).eval()
     got = attn(*(torch.from_numpy(a) for a in (Q, K, V)), key_padding_mask=torch.from_numpy(mask))
     ref = favor_attention(Q, K, V, attn._numpy_features(3), causal=causal, key_padding_mask=mask)
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9, atol=1e-12)
@@ -39,7 +39,7 @@ def test_torch_matches_numpy_path(causal, feature_map):
 def test_analog_path_gives_the_numpy_bits():
     Q, K, V = qkv(dtype=np.float32)
     tq, tk, tv = (torch.from_numpy(a) for a in (Q, K, V))
-    attn = FavorAttention(8, 64, seed=1).eval()
+    attn = FavorAttention(8, 64, random_state=1).eval()
     attn.use_analog(CrossbarConfig.hermes(), t_inference=3600.0, seed=5)
     chip = attn.analog_features.analog_
     assert chip.seed == 5 and chip.t_inference == 3600.0
@@ -75,14 +75,14 @@ def test_gradcheck_float64():
     Q, K, V = (torch.from_numpy(a).requires_grad_() for a in qkv(b=1, h=1, L=5, d=4))
     for causal in (False, True):
         for fmap in ("positive", "trig", "relu"):
-            attn = FavorAttention(4, 8, causal=causal, feature_map=fmap, seed=2).double()
+            attn = FavorAttention(4, 8, causal=causal, kind=fmap, random_state=2).double()
             assert torch.autograd.gradcheck(attn, (Q, K, V))
 
 
 def test_converges_to_softmax_and_masks():
     Q, K, V = qkv(L=24, d=16, scale=0.4)
     exact = softmax_attention(Q, K, V)
-    attn = FavorAttention(16, 4096, seed=0).eval()
+    attn = FavorAttention(16, 4096, random_state=0).eval()
     out = attn(*(torch.from_numpy(a) for a in (Q, K, V))).numpy()
     assert np.linalg.norm(out - exact) / np.linalg.norm(exact) < 0.05
     mask = torch.ones(2, 2, 24, dtype=torch.bool)
@@ -96,7 +96,7 @@ def test_converges_to_softmax_and_masks():
 
 
 def test_redraw_interval_and_freeze():
-    attn = FavorAttention(8, 16, redraw_interval=2, seed=0).train()
+    attn = FavorAttention(8, 16, redraw_interval=2, random_state=0).train()
     q = torch.randn(1, 1, 4, 8, dtype=torch.float64)
     w0 = attn.projection.clone()
     attn(q, q, q)
@@ -111,6 +111,105 @@ def test_redraw_interval_and_freeze():
     attn.eval()
     with pytest.raises(ValueError, match="head dimension"):
         attn(torch.randn(1, 1, 4, 5), q, q)
+
+
+@pytest.mark.parametrize("kind", ["positive", "trig", "relu"])
+@pytest.mark.parametrize("sampler", ["orf", "rff"])
+def test_favor_attention_names_match_favor_plus_features(kind, sampler):
+    # issue 17: n_components, kind, sampler and random_state mean what they mean
+    # in FavorPlusFeatures; the projection is that estimator's W.
+    from analogkernels.exceptions import ConfigError
+    from analogkernels.kernel_approximation import FavorPlusFeatures
+
+    attn = FavorAttention(8, 24, kind=kind, sampler=sampler, random_state=5)
+    assert (attn.n_components, attn.kind, attn.sampler, attn.random_state) == (24, kind, sampler, 5)
+    ref = FavorPlusFeatures(n_components=24, sampler=sampler, random_state=5)
+    np.testing.assert_array_equal(
+        attn.projection.numpy(), ref.fit(np.zeros((2, 8))).projection_matrix()
+    )
+    q = torch.from_numpy(qkv()[0])
+    assert attn(q, q, q).shape == q.shape
+    with pytest.raises(ConfigError, match="sampler"):
+        FavorAttention(8, 24, sampler="sorf")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"nb_features": 24}, {"n_components": 24}),
+        ({"feature_map": "trig"}, {"kind": "trig"}),
+        ({"feature_map": "relu"}, {"kind": "relu"}),
+        ({"orthogonal": True}, {"sampler": "orf"}),
+        ({"orthogonal": False}, {"sampler": "rff"}),
+        ({"seed": 7}, {"random_state": 7}),
+    ],
+)
+def test_favor_attention_deprecated_names_warn_and_give_the_same_bits(old, new):
+    [(old_name, old_value)], [(new_name, _)] = old.items(), new.items()
+    ref = FavorAttention(8, **new, redraw_interval=2).train()
+    with pytest.warns(FutureWarning, match=new_name) as record:
+        got = FavorAttention(8, **old, redraw_interval=2).train()
+    assert len(record) == 1 and old_name in str(record[0].message)
+    assert record[0].filename == __file__  # points at the caller
+    q, k, v = (torch.from_numpy(a) for a in qkv())
+    for _ in range(3):  # across a redraw
+        assert torch.equal(got(q, k, v), ref(q, k, v))
+    assert torch.equal(got.projection, ref.projection)
+    # The old attribute reads the new one, with a warning.
+    with pytest.warns(FutureWarning, match=new_name):
+        assert getattr(got, old_name) == old_value
+    with pytest.raises(TypeError, match=new_name):
+        FavorAttention(8, **old, **new)
+
+
+def test_favor_attention_all_deprecated_names_at_once():
+    with pytest.warns(FutureWarning) as record:
+        old = FavorAttention(8, nb_features=16, feature_map="trig", orthogonal=False, seed=3)
+    assert {str(w.message).split("'")[1] for w in record} == {
+        "nb_features",
+        "feature_map",
+        "orthogonal",
+        "seed",
+    }
+    new = FavorAttention(8, n_components=16, kind="trig", sampler="rff", random_state=3)
+    assert torch.equal(old.projection, new.projection)
+    q = torch.from_numpy(qkv()[0])
+    assert torch.equal(old.eval()(q, q, q), new.eval()(q, q, q))
+    with pytest.raises(TypeError, match="n_components"):
+        FavorAttention(8, 16, nb_features=16)  # positionally and by its old name
+    # The chip seed keeps its name: no warning.
+    new.use_analog(CrossbarConfig.ideal(), seed=4)
+    assert new.analog_features.analog_.seed == 4
+
+
+def test_performer_deprecated_names():
+    from analogkernels.paper.lra import Performer
+
+    ref = Performer(max_len=16, n_components=32, random_state=2)
+    assert ref.arch["n_components"] == 32 and ref.arch["random_state"] == 2
+    with pytest.warns(FutureWarning, match="n_components"):
+        with pytest.warns(FutureWarning, match="random_state"):
+            old = Performer(max_len=16, nb_features=32, seed=2)
+    for a, b in zip(old.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.warns(FutureWarning, match="random_state"):
+        tied = Performer.lra_listops(seed=1, max_len=16)
+    ref = Performer.lra_listops(random_state=1, max_len=16)
+    assert torch.equal(tied.blocks[0].attn.projection, ref.blocks[0].attn.projection)
+    with pytest.raises(TypeError, match="random_state"):
+        Performer(seed=1, random_state=1)
+
+
+def test_model_saved_with_the_old_architecture_names_loads_without_warning(tmp_path):
+    from analogkernels.paper.attention_study import load_model
+    from analogkernels.paper.lra import Performer
+
+    model = Performer(max_len=16, n_components=32, random_state=2)
+    arch = dict(model.arch)
+    arch["nb_features"], arch["seed"] = arch.pop("n_components"), arch.pop("random_state")
+    torch.save({"arch": arch, "state_dict": model.state_dict()}, tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt")  # filterwarnings = error: no warning
+    assert loaded.arch == model.arch
 
 
 def test_hwa_linear_noise_and_conversion():
@@ -178,8 +277,8 @@ def test_masks_of_another_dtype_and_complex_inputs_are_refused():
     from analogkernels.exceptions import ConfigError, DTypeError, ShapeError
 
     tq, tk, tv = (torch.from_numpy(a) for a in qkv())
-    attn = FavorAttention(8, 32, seed=0).eval()
-    analog = FavorAttention(8, 32, seed=0).eval().use_analog(CrossbarConfig.ideal())
+    attn = FavorAttention(8, 32, random_state=0).eval()
+    analog = FavorAttention(8, 32, random_state=0).eval().use_analog(CrossbarConfig.ideal())
     for layer in (attn, analog):
         for dtype in (torch.float64, torch.int64, torch.uint8):
             with pytest.raises(DTypeError, match=r"torch\.bool"):
@@ -188,10 +287,10 @@ def test_masks_of_another_dtype_and_complex_inputs_are_refused():
             layer(tq.to(torch.complex128), tk, tv)
         with pytest.raises(ShapeError, match="head dimension"):
             layer(tq[..., :5], tk, tv)
-    with pytest.raises(ConfigError, match="feature_map"):
-        FavorAttention(8, 32, feature_map="softmax")
+    with pytest.raises(ConfigError, match="kind"):
+        FavorAttention(8, 32, kind="softmax")
     with pytest.raises(ConfigError, match="analog path"):
-        FavorAttention(8, 32, feature_map="relu").use_analog(CrossbarConfig.ideal())
+        FavorAttention(8, 32, kind="relu").use_analog(CrossbarConfig.ideal())
 
 
 def test_analog_linear_straight_through_gradient_and_reprogramming():
@@ -252,7 +351,7 @@ def test_convert_to_analog_reports_layers_left_digital():
 def test_layers_under_bfloat16_autocast():
     # Autocast runs the linear layers in bfloat16; the FAVOR features stay float32.
     Q, K, V = (torch.from_numpy(a) for a in qkv(dtype=np.float32))
-    attn = FavorAttention(8, 64, seed=0).eval()
+    attn = FavorAttention(8, 64, random_state=0).eval()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = attn(Q.bfloat16(), K.bfloat16(), V.bfloat16())
     assert out.dtype == torch.float32
@@ -267,7 +366,12 @@ def test_layers_under_bfloat16_autocast():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_tensors_stay_on_the_device():
     Q, K, V = (torch.from_numpy(a).cuda() for a in qkv(dtype=np.float32))
-    attn = FavorAttention(8, 64, seed=1).cuda().eval().use_analog(CrossbarConfig.hermes(), seed=2)
+    attn = (
+        FavorAttention(8, 64, random_state=1)
+        .cuda()
+        .eval()
+        .use_analog(CrossbarConfig.hermes(), seed=2)
+    )
     assert attn(Q, K, V).device.type == "cuda"
     lin = convert_to_analog(torch.nn.Linear(8, 4).cuda(), CrossbarConfig.hermes())
     assert lin(Q).device.type == "cuda"

@@ -6,7 +6,8 @@ never imports torch.
 - :class:`FavorAttention` — Performer (FAVOR+) attention on tensors
   ``(batch, heads, seq, dim_head)``: positive (the paper's SMReg map,
   ``exp(±w·x′ − ‖x′‖²/2)``), trigonometric or ReLU features of ``x′ = x·d^(-1/4)``,
-  orthogonal projection blocks, optional causal mode, key-padding mask
+  orthogonal (``sampler="orf"``) or i.i.d. Gaussian (``"rff"``) projections,
+  optional causal mode, key-padding mask
   (True = attend), redraws every ``redraw_interval`` training calls,
   :meth:`~FavorAttention.freeze` to stop them. Gradients flow to ``q`` and
   ``k`` through the projection (the Performer reference code stops them there;
@@ -39,13 +40,25 @@ sequence of forward passes give the same bits, for any thread count and however
 the rows are split into batches. Each chip is programmed with its own seed
 (:func:`convert_to_analog` numbers them ``seed``, ``seed + 1``, … in module
 order), so no two layers share programming or read noise.
+
+Names. The parameters mean what they mean in the numpy/scikit-learn API:
+``n_components``, ``kind``, ``sampler`` and ``random_state`` of
+:class:`FavorAttention` are those of
+:class:`~analogkernels.kernel_approximation.FavorPlusFeatures`; a chip's seed is
+``seed`` (:meth:`FavorAttention.use_analog`, :class:`AnalogLinear`,
+:func:`convert_to_analog`). See :ref:`seed-vocabulary`. The former names
+``nb_features``, ``feature_map``, ``orthogonal`` and ``seed`` (of the
+projection) still work, with a :class:`FutureWarning`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -58,75 +71,198 @@ from .kernel_approximation import FavorPlusFeatures
 
 __all__ = ["AnalogLinear", "FavorAttention", "HWALinear", "convert_to_analog", "sync_analog"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _renamed_parameters(**renamed: str | tuple[str, Callable[[Any], Any]]) -> Callable[[_F], _F]:
+    """Accept deprecated keyword names of a function, with a :class:`FutureWarning`.
+
+    Parameters
+    ----------
+    **renamed : str or (str, callable)
+        ``old=new``: keyword ``old`` is passed on as ``new``;
+        ``old=(new, convert)``: as ``new=convert(value)``.
+
+    Returns
+    -------
+    callable
+        A decorator. The decorated function keeps its signature (the new
+        names); passing an old name and its new name together raises
+        :class:`TypeError`.
+    """
+
+    def decorate(func: _F) -> _F:
+        signature = inspect.signature(func)
+        name = func.__qualname__.removesuffix(".__init__")
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, spec in renamed.items():
+                if old not in kwargs:
+                    continue
+                new, convert = (spec, None) if isinstance(spec, str) else spec
+                value = kwargs.pop(old)
+                if new in kwargs or new in signature.bind_partial(*args).arguments:
+                    raise TypeError(
+                        f"{name}() got both {old!r} and {new!r}; "
+                        f"pass only {new!r} ({old!r} is its deprecated name)"
+                    )
+                hint = f"{new}=..." if convert is None else f"{new}={convert(value)!r}"
+                warnings.warn(
+                    f"{name}(): {old!r} is deprecated and will be removed in a future "
+                    f"release; use {hint} instead",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = value if convert is None else convert(value)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _sampler_of(orthogonal: bool) -> str:
+    return "orf" if orthogonal else "rff"
+
+
+def _deprecated_attribute(
+    old: str,
+    new: str,
+    get: Callable[[Any], Any] | None = None,
+    set_: Callable[[Any], Any] | None = None,
+) -> property:
+    """A property ``old`` that reads and writes ``new``, with a :class:`FutureWarning`."""
+
+    def warn(obj: Any) -> None:
+        warnings.warn(
+            f"{type(obj).__name__}.{old} is deprecated and will be removed in a future "
+            f"release; use .{new}",
+            FutureWarning,
+            stacklevel=3,
+        )
+
+    def fget(obj: Any) -> Any:
+        warn(obj)
+        value = getattr(obj, new)
+        return value if get is None else get(value)
+
+    def fset(obj: Any, value: Any) -> None:
+        warn(obj)
+        setattr(obj, new, value if set_ is None else set_(value))
+
+    return property(fget, fset, doc=f"Deprecated: use ``{new}``.")
+
 
 class FavorAttention(nn.Module):
     """FAVOR+ attention with a fixed random projection (a buffer, not trained).
+
+    The parameters shared with
+    :class:`~analogkernels.kernel_approximation.FavorPlusFeatures` have its
+    names and meanings: the projection is exactly that estimator's ``W``.
 
     Parameters
     ----------
     dim_heads : int
         Head dimension d.
-    nb_features : int
-        Number of random projections m (positive and trig maps give 2m features).
-    causal : bool
+    n_components : int, default 128
+        Number of random projections s (``kind="positive"`` and ``"trig"`` give
+        2s features, ``"relu"`` s), as ``FavorPlusFeatures(n_components=...)``.
+    causal : bool, default False
         Position i attends to positions ≤ i (prefix sums).
-    feature_map : {"positive", "trig", "relu"}
-    redraw_interval : int or None
+    kind : {"positive", "trig", "relu"}, default "positive"
+        The feature map: ``"positive"`` and ``"trig"`` as in
+        ``FavorPlusFeatures(kind=...)``; ``"relu"`` (``relu(Wx′)/sqrt(s)``, the
+        Performer paper's generalised-attention variant) only here, digital only.
+    redraw_interval : int or None, default None
         Redraw the projection every this many forward calls in training mode
         (None: never). Evaluation never redraws.
-    orthogonal : bool
-        Orthogonal blocks with χ-distributed row norms (True) or i.i.d. Gaussian.
-    seed : int
-        Seed of the first projection; redraw r uses ``seed + r``.
+    sampler : {"orf", "rff"}, default "orf"
+        Orthogonal blocks with χ-distributed row norms (``"orf"``) or i.i.d.
+        Gaussian rows (``"rff"``), as ``FavorPlusFeatures(sampler=...)``.
+    random_state : int, default 0
+        Draws the projection (see :ref:`seed-vocabulary`): the first projection
+        is ``FavorPlusFeatures(random_state=random_state)``'s, redraw r uses
+        ``random_state + r``. Not a chip seed: the chip's is
+        ``use_analog(seed=...)``.
+
+    Warns
+    -----
+    FutureWarning
+        When a deprecated name is passed: ``nb_features`` (use
+        ``n_components``), ``feature_map`` (``kind``), ``orthogonal``
+        (``sampler="orf"`` for True, ``"rff"`` for False), ``seed``
+        (``random_state``). Passing a deprecated name together with its new
+        name raises :class:`TypeError`.
     """
 
+    @_renamed_parameters(
+        nb_features="n_components",
+        feature_map="kind",
+        orthogonal=("sampler", _sampler_of),
+        seed="random_state",
+    )
     def __init__(
         self,
         dim_heads: int,
-        nb_features: int = 128,
+        n_components: int = 128,
         *,
         causal: bool = False,
-        feature_map: str = "positive",
+        kind: str = "positive",
         redraw_interval: int | None = None,
-        orthogonal: bool = True,
-        seed: int = 0,
+        sampler: str = "orf",
+        random_state: int = 0,
     ) -> None:
         super().__init__()
-        if feature_map not in ("positive", "trig", "relu"):
-            raise ConfigError(
-                f"feature_map must be 'positive', 'trig' or 'relu', got {feature_map!r}"
-            )
-        if dim_heads < 1 or nb_features < 1:
-            raise ConfigError("dim_heads and nb_features must be positive")
+        if kind not in ("positive", "trig", "relu"):
+            raise ConfigError(f"kind must be 'positive', 'trig' or 'relu', got {kind!r}")
+        if sampler not in ("orf", "rff"):
+            raise ConfigError(f"sampler must be 'orf' or 'rff', got {sampler!r}")
+        if dim_heads < 1 or n_components < 1:
+            raise ConfigError("dim_heads and n_components must be positive")
         if redraw_interval is not None and redraw_interval < 1:
             raise ConfigError(f"redraw_interval must be None or >= 1, got {redraw_interval}")
         self.dim_heads = dim_heads
-        self.nb_features = nb_features
+        self.n_components = n_components
         self.causal = causal
-        self.feature_map = feature_map
+        self.kind = kind
         self.redraw_interval = redraw_interval
-        self.orthogonal = orthogonal
-        self.seed = seed
+        self.sampler = sampler
+        self.random_state = random_state
         self._draws = 0
         self._calls = 0
         self._analog: FavorPlusFeatures | None = None
-        self.register_buffer("projection", torch.empty(nb_features, dim_heads, dtype=torch.float64))
-        self.redraw(seed)
+        self.register_buffer(
+            "projection", torch.empty(n_components, dim_heads, dtype=torch.float64)
+        )
+        self.redraw(random_state)
+
+    nb_features = _deprecated_attribute("nb_features", "n_components")
+    feature_map = _deprecated_attribute("feature_map", "kind")
+    orthogonal = _deprecated_attribute("orthogonal", "sampler", lambda s: s == "orf", _sampler_of)
+    seed = _deprecated_attribute("seed", "random_state")
 
     def _numpy_features(self, seed: int, backend: CrossbarConfig | None = None, **kw: Any):
-        kind = "trig" if self.feature_map == "trig" else "positive"
+        kind = "trig" if self.kind == "trig" else "positive"
         return FavorPlusFeatures(
-            n_components=self.nb_features,
+            n_components=self.n_components,
             kind=kind,
-            sampler="orf" if self.orthogonal else "rff",
+            sampler=self.sampler,
             random_state=seed,
             backend=backend,
             **kw,
         ).fit(np.zeros((2, self.dim_heads)))
 
     def redraw(self, seed: int | None = None) -> None:
-        """Draw a new projection (seed: the next in the sequence by default)."""
-        seed = self.seed + self._draws if seed is None else seed
+        """Draw a new projection.
+
+        Parameters
+        ----------
+        seed : int or None
+            Its ``random_state`` (None: the next in the sequence
+            ``random_state``, ``random_state + 1``, …).
+        """
+        seed = self.random_state + self._draws if seed is None else seed
         self._current_seed = seed
         w = self._numpy_features(seed).projection_matrix()
         self.projection.copy_(torch.from_numpy(np.ascontiguousarray(w)))
@@ -151,15 +287,16 @@ class FavorAttention(nn.Module):
         t_inference : float
             Seconds after programming at which the chip is read.
         seed : int
-            The chip's seed, ``0 .. 2**64 - 1`` (programming, drift, read stream).
+            The chip's seed, ``0 .. 2**64 - 1`` (programming, drift, read stream;
+            see :ref:`seed-vocabulary`), not the projection's ``random_state``.
             Every evaluation forward pass is a fresh read (new read noise; queries
             then keys, consecutive rows of the chip's read stream); the chip is
             :attr:`analog_features` ``.analog_``.
         """
         if config is None:
             self._analog = None
-        elif self.feature_map == "relu":
-            raise ConfigError("the analog path supports the positive and trig feature maps")
+        elif self.kind == "relu":
+            raise ConfigError("the analog path supports kind='positive' and kind='trig'")
         else:
             self._analog = self._numpy_features(
                 self._current_seed, backend=config, t_inference=t_inference, backend_seed=seed
@@ -180,11 +317,11 @@ class FavorAttention(nn.Module):
         if u is None:
             w = self.projection.to(dtype=x.dtype, device=x.device)
             u = xs @ w.T
-        m = self.nb_features
-        if self.feature_map == "relu":
+        m = self.n_components
+        if self.kind == "relu":
             return F.relu(u) / m**0.5
         half_sq = 0.5 * (xs * xs).sum(dim=-1, keepdim=True)
-        if self.feature_map == "trig":
+        if self.kind == "trig":
             return torch.cat([torch.cos(u), torch.sin(u)], dim=-1) * torch.exp(half_sq) / m**0.5
         logits = torch.cat([u - half_sq, -u - half_sq], dim=-1)
         # Stabiliser: constants that cancel in the normaliser (detached).
@@ -353,7 +490,7 @@ class AnalogLinear(nn.Module):
         The hardware.
     seed : int
         The chip's seed, ``0 .. 2**64 - 1``: programming noise, drift and read
-        stream.
+        stream (see :ref:`seed-vocabulary`).
     t_inference : float
         Seconds after programming at which the chip is read.
     """
@@ -436,8 +573,10 @@ def convert_to_analog(
     """A copy of ``model`` in evaluation mode whose linear layers (``linear``)
     and FAVOR projections (``attention``) run on simulated crossbars.
 
-    Each chip is programmed with its own seed: ``seed``, ``seed + 1``, … in the
-    order of ``model.named_children`` (depth first), so layers share neither
+    Each chip is programmed with its own chip seed (see :ref:`seed-vocabulary`):
+    ``seed``, ``seed + 1``, … in the order of ``model.named_children`` (depth
+    first; a :class:`FavorAttention`'s projection keeps its ``random_state``),
+    so layers share neither
     programming nor read noise. Every forward pass of the copy reads its chips
     afresh (see the module documentation). ``model`` itself is not changed.
 

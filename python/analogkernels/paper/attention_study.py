@@ -49,7 +49,10 @@ def load_model(path: Path) -> Any:
 
     saved = torch.load(path, map_location="cpu")
     if isinstance(saved, dict) and "arch" in saved:  # saved with its architecture
-        model = lra.Performer(**saved["arch"])
+        # Files saved before the renaming (issue 17) use the old names.
+        renamed = {"nb_features": "n_components", "seed": "random_state"}
+        arch = {renamed.get(key, key): value for key, value in saved["arch"].items()}
+        model = lra.Performer(**arch)
         saved = saved["state_dict"]
     else:
         model = lra.Performer(max_len=REDUCED.max_length)

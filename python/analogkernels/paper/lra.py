@@ -69,7 +69,13 @@ from torch.nn import functional as F
 from ..analog import CrossbarConfig
 from ..attention import attention_error, favor_attention, softmax_attention
 from ..kernel_approximation import FavorPlusFeatures
-from ..torch import FavorAttention, HWALinear, convert_to_analog, sync_analog
+from ..torch import (
+    FavorAttention,
+    HWALinear,
+    _renamed_parameters,
+    convert_to_analog,
+    sync_analog,
+)
 from .listops import LRA, VOCAB, ListOpsConfig, generate, load_or_generate
 
 __all__ = [
@@ -95,8 +101,8 @@ class Block(nn.Module):
         dim: int,
         heads: int,
         ffn: int,
-        nb_features: int,
-        seed: int,
+        n_components: int,
+        random_state: int,
         *,
         norm: str = "pre",
         dropout: float = 0.0,
@@ -111,7 +117,7 @@ class Block(nn.Module):
         self.v = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
         self.attn = FavorAttention(
-            dim // heads, nb_features, redraw_interval=redraw_interval, seed=seed
+            dim // heads, n_components, redraw_interval=redraw_interval, random_state=random_state
         )
         self.norm2 = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, ffn)
@@ -141,12 +147,14 @@ class Performer(nn.Module):
 
     Parameters
     ----------
-    vocab, dim, heads, layers, ffn, nb_features, max_len, classes : int
+    vocab, dim, heads, layers, ffn, n_components, max_len, classes : int
         Vocabulary size, embedding width, heads (head dim ``dim // heads``),
-        layers applied, FFN width, FAVOR projections m, longest sequence
-        (tokens), classes.
-    seed : int
-        Initial weights (without touching the global RNG) and the FAVOR seeds.
+        layers applied, FFN width, FAVOR projections m (``FavorAttention``'s
+        ``n_components``), longest sequence (tokens), classes.
+    random_state : int
+        Initial weights (without touching the global RNG) and the FAVOR
+        projections (layer i: ``FavorAttention(random_state=random_state + i)``);
+        see :ref:`seed-vocabulary`.
     norm : {"pre", "post"}
         LayerNorm before each sub-layer (with a final LayerNorm) or after each
         residual add (the paper's fairseq layers).
@@ -160,8 +168,15 @@ class Performer(nn.Module):
         Bias of the classifier's output layer.
     redraw_interval : int
         FAVOR redraw every this many training calls.
+
+    Warns
+    -----
+    FutureWarning
+        For the deprecated names ``nb_features`` (use ``n_components``) and
+        ``seed`` (``random_state``); with its new name too: :class:`TypeError`.
     """
 
+    @_renamed_parameters(nb_features="n_components", seed="random_state")
     def __init__(
         self,
         *,
@@ -170,10 +185,10 @@ class Performer(nn.Module):
         heads: int = 2,
         layers: int = 2,
         ffn: int = 128,
-        nb_features: int = 64,
+        n_components: int = 64,
         max_len: int = 64,
         classes: int = 10,
-        seed: int = 0,
+        random_state: int = 0,
         norm: str = "pre",
         tie_layers: bool = False,
         dropout: float = 0.0,
@@ -188,27 +203,44 @@ class Performer(nn.Module):
             raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
         self.arch = {
             "vocab": vocab, "dim": dim, "heads": heads, "layers": layers, "ffn": ffn,
-            "nb_features": nb_features, "max_len": max_len, "classes": classes, "seed": seed,
+            "n_components": n_components, "max_len": max_len, "classes": classes,
+            "random_state": random_state,
             "norm": norm, "tie_layers": tie_layers, "dropout": dropout,
             "embed_norm": embed_norm, "head_bias": head_bias, "redraw_interval": redraw_interval,
         }  # fmt: skip
-        # Initial weights from `seed`, without touching the global RNG.
+        # Initial weights from `random_state`, without touching the global RNG.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(random_state)
             self._build(**self.arch)
 
     @classmethod
-    def lra_listops(cls, *, seed: int = 0, max_len: int = 2000) -> Performer:
-        """The paper's full-length ListOps model (module documentation)."""
+    @_renamed_parameters(seed="random_state")
+    def lra_listops(cls, *, random_state: int = 0, max_len: int = 2000) -> Performer:
+        """The paper's full-length ListOps model (module documentation).
+
+        Parameters
+        ----------
+        random_state : int
+            As in :class:`Performer` (deprecated name: ``seed``, with a
+            :class:`FutureWarning`).
+        max_len : int
+            Longest sequence (tokens).
+
+        Returns
+        -------
+        Performer
+            The model, in training mode.
+        """
         return cls(
-            dim=64, heads=2, layers=2, ffn=128, nb_features=128, max_len=max_len, seed=seed,
+            dim=64, heads=2, layers=2, ffn=128, n_components=128, max_len=max_len,
+            random_state=random_state,
             norm="post", tie_layers=True, dropout=0.1, embed_norm=True, head_bias=False,
             redraw_interval=1500,
         )  # fmt: skip
 
     def _build(
-        self, *, vocab, dim, heads, layers, ffn, nb_features, max_len, classes, seed, norm,
-        tie_layers, dropout, embed_norm, head_bias, redraw_interval,
+        self, *, vocab, dim, heads, layers, ffn, n_components, max_len, classes, random_state,
+        norm, tie_layers, dropout, embed_norm, head_bias, redraw_interval,
     ) -> None:  # fmt: skip
         self.embed = nn.Embedding(vocab, dim, padding_idx=0)
         pos = torch.arange(max_len)[:, None] / torch.pow(10000, torch.arange(0, dim, 2) / dim)
@@ -221,8 +253,8 @@ class Performer(nn.Module):
                 dim,
                 heads,
                 ffn,
-                nb_features,
-                seed + i,
+                n_components,
+                random_state + i,
                 norm=norm,
                 dropout=dropout,
                 redraw_interval=redraw_interval,
@@ -766,9 +798,9 @@ def run_listops(
     Xte, yte = X[n_train + n_val :], y[n_train + n_val :]
     Xch, ych = (Xte, yte) if not n_chip_test else (Xte[:n_chip_test], yte[:n_chip_test])
     if full:
-        model = Performer.lra_listops(seed=seed, max_len=cfg.max_length)
+        model = Performer.lra_listops(random_state=seed, max_len=cfg.max_length)
     else:
-        model = Performer(max_len=cfg.max_length, seed=seed)
+        model = Performer(max_len=cfg.max_length, random_state=seed)
     ev = {"device": dev, "amp": amp, "trim": full, "batch": eval_batch}
     # A warm-up step's worth of training would include CUDA's start-up in the
     # timings; the first step's cost is part of the reported wall time instead.
