@@ -1,5 +1,8 @@
-"""Argument conversion shared by the bindings and the Python layer, and the
-parameter checks of the scikit-learn-style estimators (public scikit-learn API only)."""
+"""Argument conversion and parameter checks.
+
+Argument conversion shared by the bindings and the Python layer, and the
+parameter checks of the scikit-learn-style estimators (public scikit-learn API only).
+"""
 
 from __future__ import annotations
 

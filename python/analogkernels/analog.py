@@ -195,6 +195,13 @@ class CrossbarConfig:
     adc_gain_std: float = 0.0
 
     def __post_init__(self) -> None:
+        """Check the fields with the engine's own rules when the config is made.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first invalid field.
+        """
         # Checked with the engine's own rules when the config is made, so a bad
         # field fails here, naming it, and not later inside ``fit``.
         _core.validate_crossbar_config(self.resolved())
@@ -293,8 +300,10 @@ class CrossbarConfig:
 
     @classmethod
     def ideal(cls, **overrides: Any) -> CrossbarConfig:
-        """No device noise, no drift, no per-MVM noise, no ADC: only the input
-        DAC and the (14-bit) weight quantisation remain."""
+        """The crossbar without device noise, drift, per-MVM noise or ADC.
+
+        Only the input DAC and the (14-bit) weight quantisation remain.
+        """
         base: dict[str, Any] = {
             "noise_model": "none",
             "out_noise": 0.0,
@@ -308,9 +317,11 @@ class CrossbarConfig:
 
     @property
     def g_max_per_device(self) -> float:
-        """Maximum conductance of one device, µS: the resolved ``g_max`` (per
-        polarity) over ``devices_per_polarity`` (the unit of
-        :attr:`PCMConfig.g_max <analogkernels.pcm.PCMConfig.g_max>`)."""
+        """Maximum conductance of one device, µS.
+
+        The resolved ``g_max`` (per polarity) over ``devices_per_polarity`` (the unit of
+        :attr:`PCMConfig.g_max <analogkernels.pcm.PCMConfig.g_max>`).
+        """
         return self.resolved()["g_max"] / self.devices_per_polarity
 
     @property
@@ -381,9 +392,11 @@ def _as_matrix(a: Any, name: str, ndim_ok: tuple[int, ...]) -> np.ndarray:
 
 
 def _as_u64(value: Any, name: str) -> int:
-    """``value`` as an int in ``0 .. 2**64 - 1`` (seeds, row positions); anything
-    else (floats, strings, bools, out-of-range integers) raises a ConfigError
-    naming the argument."""
+    """``value`` as an int in ``0 .. 2**64 - 1`` (seeds, row positions).
+
+    Anything else (floats, strings, bools, out-of-range integers) raises a ConfigError
+    naming the argument.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     v = int(value)
@@ -471,10 +484,12 @@ class AnalogMatrix:
 
     @property
     def read_position(self) -> int:
-        """Rows read so far from the matrix's read stream: the next
-        :meth:`matmul` (without ``seed``) reads rows ``read_position ..
+        """Rows read so far from the matrix's read stream.
+
+        The next :meth:`matmul` (without ``seed``) reads rows ``read_position ..
         read_position + n - 1`` of it. Set it to replay reads: setting it back to
-        ``p`` makes the following reads repeat those that started at ``p``."""
+        ``p`` makes the following reads repeat those that started at ``p``.
+        """
         return int(self._core.read_position)
 
     @read_position.setter
@@ -482,10 +497,12 @@ class AnalogMatrix:
         self._core.read_position = _as_u64(value, "read_position")
 
     def drift_to(self, t_inference: float, *, seed: int | None = None) -> AnalogMatrix:
-        """Move the devices to ``t_inference`` seconds after programming (drift
-        and accumulated 1/f read noise drawn with ``seed``; default: the
+        """Move the devices to ``t_inference`` seconds after programming.
+
+        Drift and accumulated 1/f read noise are drawn with ``seed`` (default: the
         programming seed, so that one chip has one drift history). Returns
-        ``self``."""
+        ``self``.
+        """
         seed = self._seed if seed is None else _as_u64(seed, "seed")
         self._core.drift_to(float(t_inference), seed)
         self._drift = (float(t_inference), seed)
@@ -494,16 +511,21 @@ class AnalogMatrix:
     def effective_weights(
         self, t_inference: float | None = None, *, seed: int | None = None
     ) -> np.ndarray:
-        """The weights the devices realise (out × in, weight units), at
-        ``t_inference`` if given (drifting there with ``seed``, default the
-        programming seed), else now."""
+        """The weights the devices realise (out × in, weight units).
+
+        At ``t_inference`` if given (drifting there with ``seed``, default the
+        programming seed), else now.
+        """
         if t_inference is not None:
             self.drift_to(t_inference, seed=seed)
         return self._core.effective_weights()
 
     def set_affine(self, scale: Any, offset: Any) -> None:
-        """Set the per-column affine correction ``a·y + b`` of every tile output
-        (arrays with one entry per (tile, output row), in tile order; copied)."""
+        """Set the per-column affine correction ``a·y + b`` of every tile output.
+
+        ``scale`` and ``offset`` are arrays with one entry per (tile, output row), in
+        tile order; they are copied.
+        """
         s = np.array(_as_matrix(scale, "scale", (1, 2)), dtype=np.float64, copy=True).ravel()
         b = np.array(_as_matrix(offset, "offset", (1, 2)), dtype=np.float64, copy=True).ravel()
         self._core.set_affine(s, b)
@@ -566,6 +588,7 @@ class AnalogMatrix:
         return y[0] if one else y
 
     def __repr__(self) -> str:
+        """A one-line summary: shape, tile count, inference time, noise model, read position."""
         o, i = self.shape
         return (
             f"AnalogMatrix(shape=({o}, {i}), tiles={len(self.tiles)}, "
@@ -574,17 +597,25 @@ class AnalogMatrix:
         )
 
     def copy(self) -> AnalogMatrix:
-        """An independent copy of the chip, without programming it again: the
-        same devices, drift, affine correction and read position (the copy's
-        next read is the original's next read, bit for bit); afterwards the two
+        """An independent copy of the chip, without programming it again.
+
+        The copy has the same devices, drift, affine correction and read position (the
+        copy's next read is the original's next read, bit for bit); afterwards the two
         read and drift independently. :func:`copy.copy` and :func:`copy.deepcopy`
-        do the same."""
+        do the same.
+        """
         return self.__deepcopy__({})
 
     def __copy__(self) -> AnalogMatrix:
+        """An independent copy of the chip (as :meth:`copy`)."""
         return self.__deepcopy__({})
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AnalogMatrix:
+        """An independent copy of the chip (as :meth:`copy`).
+
+        The engine state is cloned in Rust, without programming the devices again;
+        the other attributes are deep-copied with ``memo``.
+        """
         new = object.__new__(type(self))
         memo[id(self)] = new
         for name, value in self.__dict__.items():
@@ -594,6 +625,11 @@ class AnalogMatrix:
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: the weights, config, seed, drift, affine correction and read position.
+
+        Unpickling programs the chip again from its seed (the same bits), then
+        replays the drift, the affine correction and the read position.
+        """
         return (
             _restore,
             (

@@ -103,8 +103,10 @@ def _mask(mask: Any, K: np.ndarray) -> np.ndarray | None:
 def softmax_attention(
     Q: Any, K: Any, V: Any, *, causal: bool = False, key_padding_mask: Any = None
 ) -> np.ndarray:
-    """Exact ``softmax(QKᵀ/√d) V`` (the reference), with optional causal and
-    key-padding masks. Rows with no key to attend to give zeros."""
+    """Exact ``softmax(QKᵀ/√d) V`` (the reference), with optional masks.
+
+    The masks are causal and key-padding. Rows with no key to attend to give zeros.
+    """
     Q, K, V = _check(Q, K, V)
     mask = _mask(key_padding_mask, K)
     logits = (Q @ np.swapaxes(K, -1, -2)) / np.sqrt(Q.shape[-1])
@@ -122,10 +124,12 @@ def softmax_attention(
 
 
 def favor_features(X: np.ndarray, features: FavorPlusFeatures, *, query: bool) -> np.ndarray:
-    """``φ(X·d^(-1/4))`` for every row of ``X`` (..., L, d), stabilised: queries
-    are shifted by their row maximum, keys by one global maximum (constants that
-    cancel in the attention normaliser). Trigonometric features are returned
-    unshifted. With a map on the chip: one fresh read of every row of ``X``."""
+    """``φ(X·d^(-1/4))`` for every row of ``X`` (..., L, d), stabilised.
+
+    Queries are shifted by their row maximum, keys by one global maximum (constants
+    that cancel in the attention normaliser). Trigonometric features are returned
+    unshifted. With a map on the chip: one fresh read of every row of ``X``.
+    """
     d = X.shape[-1]
     flat = X.reshape(-1, d) * X.dtype.type(d**-0.25)
     if features.kind != "positive":
@@ -152,8 +156,10 @@ def favor_attention(
     causal: bool = False,
     key_padding_mask: Any = None,
 ) -> np.ndarray:
-    """FAVOR+ attention ``D⁻¹ Q′(K′ᵀV)`` (bidirectional) or its prefix-sum form
-    (causal), with a fitted feature map whose projection may run on the chip.
+    """FAVOR+ attention ``D⁻¹ Q′(K′ᵀV)`` with a fitted feature map.
+
+    Bidirectional, or its prefix-sum form (causal); the feature map's projection
+    may run on the chip.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Calibration of the simulated chip against measurements of a real chip.
+r"""Calibration of the simulated chip against measurements of a real chip.
 
 :meth:`CrossbarConfig.hermes() <analogkernels.analog.CrossbarConfig.hermes>` uses
 the published device and periphery parameters of the IBM HERMES chip. On the
@@ -20,7 +20,7 @@ measured ones, by minimising
 
 .. math::
 
-    \\chi^2(\\theta) = \\sum_c \\frac{(\\bar e_c(\\theta) - \\bar m_c)^2}
+    \chi^2(\theta) = \sum_c \frac{(\bar e_c(\theta) - \bar m_c)^2}
     {s_{m,c}^2 / n_{m,c} + s_{e,c}^2 / n_{e,c}}
 
 over cells ``c`` = (dataset, kernel, sampler, k): ``m`` the measured error (mean,
@@ -86,8 +86,9 @@ HERMES_MEASURED: dict[str, float] = {
 
 @dataclass(frozen=True)
 class Parameter:
-    """A free parameter of the fit: a :class:`CrossbarConfig` field and its
-    allowed range.
+    """A free parameter of the fit.
+
+    A :class:`CrossbarConfig` field and its allowed range.
 
     Attributes
     ----------

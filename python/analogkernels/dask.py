@@ -93,8 +93,11 @@ EXTRA = "pip install 'analogkernels[dask]'"
 
 
 def is_dask_collection(x: Any) -> bool:
-    """Whether ``x`` is a Dask collection (False without importing Dask: an
-    object cannot be a Dask collection unless Dask is already imported)."""
+    """Whether ``x`` is a Dask collection.
+
+    False without importing Dask: an object cannot be a Dask collection unless Dask
+    is already imported.
+    """
     mod = sys.modules.get("dask")
     if mod is None:
         return False
@@ -105,8 +108,10 @@ def is_dask_collection(x: Any) -> bool:
 
 
 def require(distributed: bool = False) -> Any:
-    """Import :mod:`dask.array` (and ``distributed``), or raise an
-    :class:`ImportError` that names the ``[dask]`` extra.
+    """Import :mod:`dask.array` (and ``distributed``).
+
+    Raises an :class:`ImportError` that names the ``[dask]`` extra when they are
+    missing.
 
     Returns
     -------
@@ -134,8 +139,11 @@ def require(distributed: bool = False) -> Any:
 
 
 def _as_matrix(X: Any) -> tuple[Any, list[str] | None]:
-    """A 2-D float dask array with one column chunk and known row chunks, and the
-    column names of a dask DataFrame (None otherwise)."""
+    """``X`` as a 2-D float dask array, and its column names.
+
+    The array has one column chunk and known row chunks; the column names are those
+    of a dask DataFrame (None otherwise).
+    """
     da = require()
     names = None
     if not isinstance(X, da.Array):
@@ -160,8 +168,10 @@ def _as_matrix(X: Any) -> tuple[Any, list[str] | None]:
 
 
 def _as_rows(v: Any, chunks: tuple[int, ...], name: str, dtype: Any = None) -> Any:
-    """``v`` (a 1-D dask or NumPy array of ``sum(chunks)`` entries) as a dask
-    array with row chunks ``chunks``."""
+    """``v`` as a dask array with row chunks ``chunks``.
+
+    ``v`` is a 1-D dask or NumPy array of ``sum(chunks)`` entries.
+    """
     da = require()
     n = int(sum(chunks))
     if is_dask_collection(v):
@@ -187,8 +197,10 @@ def _as_rows(v: Any, chunks: tuple[int, ...], name: str, dtype: Any = None) -> A
 
 
 def head(X: Any) -> np.ndarray:
-    """The first row of a dask array or DataFrame, computed (for fitting a map
-    whose ``fit`` uses only the shape of ``X``)."""
+    """The first row of a dask array or DataFrame, computed.
+
+    For fitting a map whose ``fit`` uses only the shape of ``X``.
+    """
     X, _ = _as_matrix(X)
     return np.asarray(X[:1].compute())
 
@@ -198,10 +210,12 @@ def head(X: Any) -> np.ndarray:
 
 
 class _PinnedReads:
-    """Stands for an :class:`~analogkernels.analog.AnalogMatrix` in a worker's
-    view of a feature map: fresh reads continue at stream row ``read_position``,
-    computed as pinned reads, so the chip itself (shared by the tasks of a
-    worker) is never changed."""
+    """Stand-in for an :class:`~analogkernels.analog.AnalogMatrix` in a worker's map.
+
+    In a worker's view of a feature map, fresh reads continue at stream row
+    ``read_position``, computed as pinned reads, so the chip itself (shared by the
+    tasks of a worker) is never changed.
+    """
 
     def __init__(self, chip: Any, position: int) -> None:
         self._chip = chip
@@ -236,8 +250,11 @@ def _chips(fm: Any) -> list[Any]:
 
 
 def _positions(fm: Any) -> list[int]:
-    """The read positions of the map's chips; checks that a non-deterministic
-    map reads through chips whose reads can be keyed by row."""
+    """The read positions of the map's chips.
+
+    Checks that a non-deterministic map reads through chips whose reads can be
+    keyed by row.
+    """
     from .linear_model import _non_deterministic
 
     chips = _chips(fm)
@@ -256,8 +273,10 @@ def _advance(fm: Any, n: int) -> None:
 
 
 def _view(fm: Any, positions: list[int], start: int) -> Any:
-    """A shallow copy of ``fm`` whose chips read from stream rows
-    ``positions[j] + start`` on (fresh reads computed as pinned reads)."""
+    """A shallow copy of ``fm`` whose chips read from stream rows ``positions[j] + start`` on.
+
+    Fresh reads are computed as pinned reads.
+    """
     if fm is None:
         return None
     it = iter(positions)
@@ -280,8 +299,11 @@ def _view(fm: Any, positions: list[int], start: int) -> Any:
 
 
 def _delayed(obj: Any) -> Any:
-    """``obj`` as one node of the graph: a worker deserialises it once (a chip is
-    rebuilt from its seed once per worker, not once per task)."""
+    """``obj`` as one node of the graph.
+
+    A worker deserialises it once (a chip is rebuilt from its seed once per worker,
+    not once per task).
+    """
     import dask
 
     return dask.delayed(obj, traverse=False)
@@ -342,9 +364,11 @@ def _sums(
     batch_size: int,
     initial: Any = None,
 ) -> Any:
-    """The chunk sums, added in chunk order by a chain of tasks (after the sums
-    ``initial`` of earlier rows, if given), computed with the default scheduler;
-    returns the client's ``_NormalEquations``."""
+    """The chunk sums, added in chunk order by a chain of tasks.
+
+    The sums are added after the sums ``initial`` of earlier rows, if given, and
+    computed with the default scheduler; returns the client's ``_NormalEquations``.
+    """
     import dask
 
     xs = X.to_delayed().ravel()
@@ -384,8 +408,9 @@ def _fitted_map(clf: Any, X: Any) -> Any:
 
 
 def fit(clf: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
-    """:meth:`RidgeClassifier.fit <analogkernels.linear_model.RidgeClassifier.fit>`
-    on a dask array or DataFrame ``X`` (see the module documentation).
+    """:meth:`RidgeClassifier.fit <analogkernels.linear_model.RidgeClassifier.fit>` on dask data.
+
+    Fits on a dask array or DataFrame ``X`` (see the module documentation).
 
     Parameters
     ----------
@@ -433,11 +458,14 @@ def fit(clf: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
 
 
 def batch_sums(clf: Any, phi: Any, y: Any, eq: Any) -> Any:
-    """The sums ``eq`` of the earlier batches of :meth:`fit_batches
+    """Add the sums of a batch of dask features to those of the earlier batches.
+
+    The sums ``eq`` of the earlier batches of :meth:`fit_batches
     <analogkernels.linear_model.RidgeClassifier.fit_batches>` plus those of a
     batch whose features ``phi`` (already mapped) are a dask array: chunk by chunk
     on the workers, added in row order after ``eq`` (rows still pending in
-    ``eq``'s last, partial block are summed first)."""
+    ``eq``'s last, partial block are summed first).
+    """
     phi, _ = _as_matrix(phi)
     Y = _as_rows(y, phi.chunks[0], "labels")
     return _sums(phi, Y, None, None, [], clf._label_binarizer, int(clf.batch_size), eq)
@@ -485,10 +513,13 @@ def _check_width(est: Any, X: Any) -> None:
 
 
 def decision_function(clf: Any, X: Any) -> Any:
-    """Lazy :meth:`RidgeClassifier.decision_function
+    """Lazy decision function of a dask array.
+
+    Lazy :meth:`RidgeClassifier.decision_function
     <analogkernels.linear_model.RidgeClassifier.decision_function>` of a dask
     array: a dask array of scores, shape (n,) for two classes else (n, k). A
-    map on the chip reserves its next ``n`` rows now."""
+    map on the chip reserves its next ``n`` rows now.
+    """
     X, _ = _as_matrix(X)
     _check_width(clf, X)
     fm = clf.feature_map_
@@ -551,9 +582,12 @@ def _chunk_transform(
 
 
 def transform(est: Any, X: Any) -> Any:
-    """Lazy ``est.transform`` of a dask array ``X`` (a feature map of
-    :mod:`analogkernels.kernel_approximation`): a dask array of features, one
-    block per row chunk. A map on the chip reserves its next ``n`` rows now."""
+    """Lazy ``est.transform`` of a dask array ``X``.
+
+    ``est`` is a feature map of :mod:`analogkernels.kernel_approximation`; the
+    result is a dask array of features, one block per row chunk. A map on the chip
+    reserves its next ``n`` rows now.
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est)
@@ -599,8 +633,9 @@ def make_classification(
     split: int = 0,
     dtype: Any = np.float64,
 ) -> tuple[Any, Any]:
-    """A Gaussian-mixture classification problem generated chunk by chunk from a
-    seed, never materialised: chunk ``i`` is drawn from
+    """A Gaussian-mixture classification problem generated chunk by chunk from a seed.
+
+    It is never materialised: chunk ``i`` is drawn from
     ``numpy.random.default_rng([seed, split, i])`` when a task needs it.
 
     Each class is a mixture of ``clusters_per_class`` spherical Gaussians (standard
@@ -653,8 +688,10 @@ def make_classification(
 
 
 def sweep_client(address: str) -> tuple[Any, Any]:
-    """A ``distributed.Client`` for ``--scheduler ADDRESS``, and the
-    ``LocalCluster`` it started (None for a remote scheduler).
+    """A ``distributed.Client`` for ``--scheduler ADDRESS``, and its ``LocalCluster``.
+
+    The ``LocalCluster`` is the one the function started (None for a remote
+    scheduler).
 
     ``local`` or ``local:N`` starts N single-threaded worker processes (default:
     the number of CPUs); anything else is a scheduler address
@@ -718,9 +755,10 @@ def iter_sweep(
     threads: int | None = None,
     blas: int | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Submit every configuration (``dataclasses.asdict`` of a
-    :class:`~analogkernels.paper.protocol.RunConfig`) as a task; yield
-    ``(index, record)`` as runs finish.
+    """Submit every configuration as a task; yield ``(index, record)`` as runs finish.
+
+    A configuration is ``dataclasses.asdict`` of a
+    :class:`~analogkernels.paper.protocol.RunConfig`.
 
     Parameters
     ----------

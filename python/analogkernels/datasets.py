@@ -1,5 +1,7 @@
-"""Datasets of the paper: parsers of the official files, the paper's splits and
-z-scoring, and where the files come from.
+"""Datasets of the paper: parsers, splits, z-scoring and data files.
+
+Parsers of the official files, the paper's splits and z-scoring, and where the
+files come from.
 
 Files are looked up, in order, in ``data_dir`` (an argument, else the
 environment variable ``ANALOGKERNELS_DATA``) under the official file names —
@@ -67,8 +69,10 @@ __all__ = [
 
 
 class DatasetNotFoundError(DataError, FileNotFoundError):
-    """A data file is neither in the data directory nor in the cache and could
-    not be downloaded; the message says where to put it."""
+    """A data file is in neither the data directory nor the cache and was not downloaded.
+
+    The download failed or was not possible; the message says where to put the file.
+    """
 
 
 @dataclass(frozen=True)
@@ -185,10 +189,12 @@ class Dataset:
 
     @property
     def y_eval(self) -> np.ndarray:
+        """Labels of validation ∪ test (the paper's evaluation set)."""
         return np.concatenate([self.y_val, self.y_test])
 
     @property
     def n_features(self) -> int:
+        """Number of input features (columns of ``X_train``)."""
         return self.X_train.shape[1]
 
 
@@ -255,9 +261,12 @@ def _problem(remote: RemoteFile, payload: bytes) -> str | None:
 
 
 def _remove_orphans(folder: Path) -> None:
-    """Delete the ``.part`` staging folders (and files, from older versions) of
-    downloads whose process is gone (killed, crashed): their names carry the
-    writer's process id."""
+    """Delete the staging leftovers of downloads whose process is gone.
+
+    These are the ``.part`` staging folders (and files, from older versions) of
+    downloads whose process was killed or crashed: their names carry the
+    writer's process id.
+    """
     for part in folder.glob(".*.part"):
         try:
             pid = int(part.name.rsplit(".", 3)[-3])
@@ -283,9 +292,11 @@ def _remove_orphans(folder: Path) -> None:
 
 
 class _Bound:
-    """pooch's progress hook, used as a bound: stops a download whose
-    Content-Length, or whose streamed chunks, exceed :data:`MAX_FILE_BYTES`
-    (the exact size is checked again on the finished file)."""
+    """pooch's progress hook, used as a bound on the download size.
+
+    Stops a download whose Content-Length, or whose streamed chunks, exceed
+    :data:`MAX_FILE_BYTES` (the exact size is checked again on the finished file).
+    """
 
     def __init__(self, url: str, chunk: int) -> None:
         self.url, self.chunk, self.seen = url, chunk, 0
@@ -319,8 +330,10 @@ class _Bound:
 
 
 def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> tuple[Path, bytes]:
-    """Download ``remote`` with pooch into a staging folder of this process,
-    decompress and check it, then move the uncompressed file into the cache.
+    """Download ``remote`` into the cache, checked.
+
+    Downloads with pooch into a staging folder of this process, decompresses and
+    checks the file, then moves the uncompressed file into the cache.
 
     pooch streams the body (requests) and writes it atomically. Its own hash
     check is not used (``known_hash=None``): the published SHA-256 are of the
@@ -481,8 +494,10 @@ def parse_libsvm(
 
 
 def _check_finite(values: np.ndarray, path: str) -> None:
-    """DataError naming the first data row with NaN or inf (one would turn a
-    whole column into NaN after z-scoring)."""
+    """Raise a DataError naming the first data row with NaN or inf.
+
+    One such value would turn a whole column into NaN after z-scoring.
+    """
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad.any(axis=1))[0])
@@ -490,8 +505,11 @@ def _check_finite(values: np.ndarray, path: str) -> None:
 
 
 def _parse_libsvm_fast(data: bytes, n_features: int | None):
-    """scikit-learn's compiled svmlight reader; None when it rejects the file
-    (the checked parser then finds and names the bad line)."""
+    """scikit-learn's compiled svmlight reader.
+
+    None when it rejects the file (the checked parser then finds and names the bad
+    line).
+    """
     from sklearn.datasets import load_svmlight_file
 
     try:
@@ -557,8 +575,9 @@ def _parse_libsvm_checked(data: bytes, n_features: int | None, path: str):
 def parse_delimited(
     data: bytes, *, columns: int, delimiter: str | None = None, path: str = "<data>"
 ) -> list[list[str]]:
-    """Split a delimited text file (CSV, tab-separated; LF or CRLF; trailing
-    newline optional) into rows of ``columns`` fields.
+    """Split a delimited text file into rows of ``columns`` fields.
+
+    CSV or tab-separated; LF or CRLF line ends; the trailing newline is optional.
 
     Raises
     ------
@@ -599,7 +618,8 @@ def parse_arff(data: bytes, *, path: str = "<data>") -> tuple[list[str], np.ndar
     """Parse a numeric ARFF file (``@attribute`` header, ``@data`` rows).
 
     Returns the attribute names and the data matrix (nominal values such as
-    ``{0,1}`` must be numbers)."""
+    ``{0,1}`` must be numbers).
+    """
     names: list[str] = []
     rows: list[list[float]] = []
     in_data = False
@@ -640,8 +660,10 @@ def parse_arff(data: bytes, *, path: str = "<data>") -> tuple[list[str], np.ndar
 
 
 def zscore(X: np.ndarray) -> np.ndarray:
-    """Columns to zero mean and unit (unbiased) standard deviation; constant
-    columns become 0."""
+    """Columns to zero mean and unit (unbiased) standard deviation.
+
+    Constant columns become 0.
+    """
     mean = X.mean(axis=0)
     std = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
     std = np.where(std > 0, std, 1.0)
@@ -658,9 +680,12 @@ def _split_50_25_25(X: np.ndarray, y: np.ndarray, seed: int):
 def _ijcnn1_paper_encoding(
     X: np.ndarray, stored: tuple[np.ndarray, np.ndarray], path: str
 ) -> np.ndarray:
-    """The 13 columns of the paper's code (``hwkeap/utils/dataload.py``): the index
-    of the first stored pair (the active one-hot category 1–10) as a number, then
-    the values of the other 12 pairs."""
+    """The 13 columns of ijcnn1 as encoded by the paper's code.
+
+    As in ``hwkeap/utils/dataload.py``: the index of the first stored pair (the
+    active one-hot category 1–10) as a number, then the values of the other 12
+    pairs.
+    """
     indptr, indices = stored
     counts = np.diff(indptr)
     bad = np.flatnonzero(counts != 13)
@@ -859,8 +884,10 @@ def load(
 
 
 def load_embedded(name: str = "breast_cancer", *, seed: int = 0) -> Dataset:
-    """A scikit-learn bundled dataset (no download) z-scored and split 50/25/25:
-    ``"breast_cancer"`` (binary), ``"digits"`` (10 classes), ``"wine"`` (3)."""
+    """A scikit-learn bundled dataset (no download), z-scored and split 50/25/25.
+
+    ``"breast_cancer"`` (binary), ``"digits"`` (10 classes), ``"wine"`` (3).
+    """
     from sklearn import datasets as skd
 
     loaders = {

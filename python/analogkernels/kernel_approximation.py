@@ -122,8 +122,10 @@ _PROJECTION_CONSTRAINTS: dict = {
 
 
 class _ProjectionMixin:
-    """Drawing ``W`` in ``fit`` and computing ``XWᵀ`` in ``transform``, digitally
-    (SORF through the fused transform) or through a programmed crossbar."""
+    """Drawing ``W`` in ``fit`` and computing ``XWᵀ`` in ``transform``.
+
+    Digitally (SORF through the fused transform) or through a programmed crossbar.
+    """
 
     n_components: int
     sampler: str
@@ -162,8 +164,11 @@ class _ProjectionMixin:
             self.analog_ = None
 
     def _finite_features(self, out: np.ndarray, X: np.ndarray, why: str) -> np.ndarray:
-        """``out``, checked to be finite (``X`` is: ``validate_data`` refuses NaN
-        and inf); otherwise a :class:`DataError` naming the rows and ``why``."""
+        """``out``, checked to be finite.
+
+        ``X`` is finite (``validate_data`` refuses NaN and inf); non-finite features
+        raise a :class:`DataError` naming the rows and ``why``.
+        """
         with np.errstate(over="ignore", invalid="ignore"):
             total = out.sum()  # one pass; a finite sum means finite entries
         if np.isfinite(total):
@@ -301,9 +306,11 @@ class RandomFourierFeatures(
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> RandomFourierFeatures:
-        """Draw ``W`` (for an analog backend: program it on a new chip, drift it to
-        ``t_inference``; the chip's read position starts at 0). Only the shape of
-        ``X`` is used."""
+        """Draw ``W``; only the shape of ``X`` is used.
+
+        For an analog backend: program it on a new chip and drift it to
+        ``t_inference``; the chip's read position starts at 0.
+        """
         validate_params(self)
         if is_dask_collection(X):  # only the shape is used: one row, not n
             from . import dask as _dask
@@ -369,6 +376,7 @@ class RandomFourierFeatures(
         return 2 * self.n_components if self.kernel == "rbf" else self.n_components
 
     def __sklearn_tags__(self):
+        """scikit-learn tags: non-deterministic on an analog backend (fresh reads), dtype kept."""
         return self._analog_tags(super().__sklearn_tags__())
 
 
@@ -419,8 +427,11 @@ class FavorPlusFeatures(
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> FavorPlusFeatures:
-        """Draw the projection (for an analog backend: program it on a new chip,
-        drift it to ``t_inference``). Only the shape of ``X`` is used."""
+        """Draw the projection; only the shape of ``X`` is used.
+
+        For an analog backend: program it on a new chip and drift it to
+        ``t_inference``.
+        """
         validate_params(self)
         if is_dask_collection(X):  # only the shape is used: one row, not n
             from . import dask as _dask
@@ -431,8 +442,11 @@ class FavorPlusFeatures(
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """Map ``X`` (n × d) to ``2s`` features (analog backend: one fresh read
-        of the chip per row; a :mod:`dask.array` ``X`` gives a lazy dask array)."""
+        """Map ``X`` (n × d) to ``2s`` features.
+
+        Analog backend: one fresh read of the chip per row. A :mod:`dask.array` ``X``
+        gives a lazy dask array.
+        """
         check_is_fitted(self, "projection_scale_")
         if is_dask_collection(X):
             from . import dask as _dask
@@ -465,4 +479,5 @@ class FavorPlusFeatures(
         return 2 * self.n_components
 
     def __sklearn_tags__(self):
+        """scikit-learn tags: non-deterministic on an analog backend (fresh reads), dtype kept."""
         return self._analog_tags(super().__sklearn_tags__())

@@ -36,8 +36,10 @@ _BLOCK_BYTES = 64 * 1024 * 1024
 
 
 def _matrix(a: Any, name: str) -> np.ndarray:
-    """``a`` as a finite 2-D float32/float64 array (DTypeError, ShapeError and
-    DataError name ``name``)."""
+    """``a`` as a finite 2-D float32/float64 array.
+
+    DTypeError, ShapeError and DataError name ``name``.
+    """
     arr = as_float_array(a, name)
     if arr.ndim != 2:
         raise ShapeError(f"{name} must be 2-D (samples × features), got shape {arr.shape}")
@@ -121,10 +123,13 @@ def arccos_kernel(X: Any, Y: Any | None = None, *, order: int = 0) -> np.ndarray
 def softmax_kernel(
     X: Any, Y: Any | None = None, *, scale: float = 1.0, normalize: bool = False
 ) -> np.ndarray:
-    """Softmax kernel ``exp(scale · x·y)``; with ``normalize=True`` each row is
-    divided by its sum, giving the softmax attention matrix
-    (``scale = 1/sqrt(d)`` for ``softmax(QKᵀ/√d)``). Rows are shifted by their
-    maximum before ``exp`` when normalising, so large logits do not overflow."""
+    """Softmax kernel ``exp(scale · x·y)``, optionally row-normalised.
+
+    With ``normalize=True`` each row is divided by its sum, giving the softmax
+    attention matrix (``scale = 1/sqrt(d)`` for ``softmax(QKᵀ/√d)``). Rows are
+    shifted by their maximum before ``exp`` when normalising, so large logits do
+    not overflow.
+    """
     scale = check_real(scale, "scale")
     X, Y = _pair(X, Y)
     out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)

@@ -60,8 +60,10 @@ BLOCK_ROWS = 4096
 
 
 def _non_deterministic(estimator: Any) -> bool:
-    """The scikit-learn ``non_deterministic`` tag of ``estimator`` (False for
-    objects without tags)."""
+    """The scikit-learn ``non_deterministic`` tag of ``estimator``.
+
+    False for objects without tags.
+    """
     if estimator is None:
         return False
     try:
@@ -71,8 +73,7 @@ def _non_deterministic(estimator: Any) -> bool:
 
 
 class _NormalEquations:
-    """Running (weighted) sums ``n = Σw``, ``Σwφ``, ``Σwφφᵀ``, ``Σwy``, ``Σwφyᵀ``
-    in float64.
+    """Running (weighted) sums ``n = Σw``, ``Σwφ``, ``Σwφφᵀ``, ``Σwy``, ``Σwφyᵀ`` in float64.
 
     All five live in one symmetric accumulator: the Gram matrix of the
     augmented rows ``a = [φ, 1, y]``. Rows are gathered into a buffer of
@@ -148,16 +149,21 @@ class _NormalEquations:
         self._fill = 0
 
     def detach(self) -> _NormalEquations:
-        """Flush the pending rows and drop the block buffers (O(BLOCK_ROWS·D)),
-        keeping only the sums: the form in which a worker sends its chunk's sums."""
+        """Flush the pending rows and drop the block buffers, keeping only the sums.
+
+        Frees O(BLOCK_ROWS·D) memory: the form in which a worker sends its chunk's
+        sums.
+        """
         if self._acc is not None:
             self._flush()
         self._buf = self._wbuf = self._blk = None
         return self
 
     def merge(self, other: _NormalEquations) -> None:
-        """Add the sums of ``other`` (rows that follow this accumulator's rows)
-        after flushing the pending rows of both."""
+        """Add the sums of ``other`` (rows that follow this accumulator's rows).
+
+        The pending rows of both are flushed first.
+        """
         if other._acc is None:
             return
         other.detach()
@@ -322,9 +328,11 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
     def _features(
         self, X: np.ndarray, feature_map: Any = "fitted"
     ) -> Iterator[tuple[slice, np.ndarray]]:
-        """``(rows, Φ(X[rows]))`` for the fixed blocks ``rows`` of :data:`BLOCK_ROWS`
-        rows; the map transforms ``batch_size`` rows at a time, in order (for a
-        map on the chip: consecutive fresh reads)."""
+        """``(rows, Φ(X[rows]))`` for the fixed blocks ``rows`` of :data:`BLOCK_ROWS` rows.
+
+        The map transforms ``batch_size`` rows at a time, in order (for a map on the
+        chip: consecutive fresh reads).
+        """
         fm = self.feature_map_ if isinstance(feature_map, str) else feature_map
         n = X.shape[0]
         if fm is None:
@@ -385,15 +393,17 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
 
     # -- public API ----------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeClassifier:
-        """Fit on ``X`` (raw inputs when ``feature_map`` is set) and labels ``y``,
-        optionally with per-sample weights (as scikit-learn: weighted squared loss,
-        weighted centring). With a map on the chip every row is read once, in
-        order, also rows of zero weight.
+        """Fit on ``X`` and labels ``y``, optionally with per-sample weights.
+
+        ``X`` holds raw inputs when ``feature_map`` is set. Sample weights act as in
+        scikit-learn: weighted squared loss, weighted centring. With a map on the chip
+        every row is read once, in order, also rows of zero weight.
 
         ``X`` may be a :mod:`dask.array` or dask DataFrame (``y`` and
         ``sample_weight`` then a dask or NumPy array): the feature map runs on the
         Dask workers chunk by chunk, the solve on the client
-        (:func:`analogkernels.dask.fit`)."""
+        (:func:`analogkernels.dask.fit`).
+        """
         if is_dask_collection(X):
             from . import dask as _dask
 
@@ -406,11 +416,13 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def fit_batches(self, batches: Iterable[tuple[Any, Any]], classes: Any) -> RidgeClassifier:
-        """Fit from an iterable of ``(features, labels)`` batches (features
-        already mapped), e.g. a generator over a file; ``classes`` lists every
-        label that can occur. The result does not depend on how the rows are
-        split into batches (same bits). A batch's features may be a
-        :mod:`dask.array`: its chunk sums are computed on the Dask workers."""
+        """Fit from an iterable of ``(features, labels)`` batches.
+
+        The features are already mapped (e.g. a generator over a file); ``classes``
+        lists every label that can occur. The result does not depend on how the rows
+        are split into batches (same bits). A batch's features may be a
+        :mod:`dask.array`: its chunk sums are computed on the Dask workers.
+        """
         validate_params(self)
         self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
         self._label_binarizer.fit(np.asarray(classes))
@@ -438,7 +450,8 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
 
         With a feature map on the chip, ``X`` is read afresh (each call draws new
         read noise; ``predict`` calls this once). A :mod:`dask.array` ``X`` gives
-        a lazy dask array (:func:`analogkernels.dask.decision_function`)."""
+        a lazy dask array (:func:`analogkernels.dask.decision_function`).
+        """
         check_is_fitted(self, "coef_")
         if is_dask_collection(X):
             from . import dask as _dask
@@ -475,8 +488,10 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[indices]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy on ``X``, ``y`` (computed on the Dask workers for a
-        :mod:`dask.array` ``X``)."""
+        """Mean accuracy on ``X``, ``y``.
+
+        Computed on the Dask workers for a :mod:`dask.array` ``X``.
+        """
         if is_dask_collection(X):
             from . import dask as _dask
 
@@ -484,6 +499,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
+        """scikit-learn tags: dense input only; as deterministic as the feature map."""
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         # Prediction reads through the feature map: as deterministic as it is.
@@ -541,10 +557,15 @@ class RidgeClassifierCV(RidgeClassifier):
 
     @property
     def regularize_intercept(self) -> bool:  # type: ignore[override]
+        """False: the intercept is left unregularised (the leave-one-out shortcut assumes it)."""
         return False
 
     @property
     def alpha(self) -> float:  # type: ignore[override]
+        """The regularisation strength in use.
+
+        ``alpha_`` once fitted, else the first of ``alphas``.
+        """
         return float(getattr(self, "alpha_", np.asarray(self.alphas, dtype=float)[0]))
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeClassifierCV:

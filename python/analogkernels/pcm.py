@@ -55,8 +55,10 @@ _PCM_LIKE: dict[str, Any] = _core._pcm_preset("pcm_like")
 
 @dataclass(frozen=True)
 class PCMConfig:
-    """Device model and programming algorithm. Conductances in units of
-    ``g_max`` unless stated, currents in µA, times in seconds.
+    """Device model and programming algorithm.
+
+    Conductances in units of ``g_max`` unless stated, currents in µA, times in
+    seconds.
 
     Parameters
     ----------
@@ -136,12 +138,24 @@ class PCMConfig:
 
     @property
     def g_max_per_polarity(self) -> float:
-        """Largest target of one polarity, µS: ``devices_per_polarity · g_max``
-        (the unit of :attr:`CrossbarConfig.g_max
-        <analogkernels.analog.CrossbarConfig.g_max>`)."""
+        """Largest target of one polarity, µS: ``devices_per_polarity · g_max``.
+
+        The unit of :attr:`CrossbarConfig.g_max
+        <analogkernels.analog.CrossbarConfig.g_max>`.
+        """
         return self.devices_per_polarity * self.g_max
 
     def __post_init__(self) -> None:
+        """Check the field types here and their ranges in the core.
+
+        A bad config fails where it is written, naming the field, instead of
+        programming devices to inf or NaN later.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first invalid field.
+        """
         # Check types here and ranges in the core (which owns them) at once,
         # so that a bad config fails where it is written, naming the field,
         # instead of programming devices to inf or NaN later.
@@ -192,6 +206,7 @@ class DeviceArray:
 
     @property
     def config(self) -> PCMConfig:
+        """The device model and programming settings of the array."""
         return self._config
 
     @property
@@ -206,11 +221,13 @@ class DeviceArray:
     def read(
         self, t_inference: float = 0.0, *, seed: int = 0, per_read_noise: bool = False
     ) -> np.ndarray:
-        """Conductance of every device (µS) ``t_inference`` s after programming:
-        drift ``(t/t0)^−ν`` (the phase decides ν: small for SET, aihwkit's law
-        for RESET and intermediate states) and accumulated 1/f read noise drawn
-        with ``seed``; ``per_read_noise`` adds the instantaneous noise of one
-        read (``verify_noise``)."""
+        """Conductance of every device (µS) ``t_inference`` s after programming.
+
+        Drift ``(t/t0)^−ν`` (the phase decides ν: small for SET, aihwkit's law for
+        RESET and intermediate states) and accumulated 1/f read noise drawn with
+        ``seed``; ``per_read_noise`` adds the instantaneous noise of one read
+        (``verify_noise``).
+        """
         return self._core.read(
             check_real(t_inference, "t_inference"),
             check_seed(seed),
@@ -218,9 +235,12 @@ class DeviceArray:
         )
 
     def stats(self) -> dict[str, Any]:
-        """Yield report: counts of stuck devices, fraction converged (healthy
-        and all), total pulses, mean trim iterations, iteration histogram, and the
-        spread of (programmed − target) in µS."""
+        """Yield report of the programming.
+
+        Counts of stuck devices, fraction converged (healthy and all), total pulses,
+        mean trim iterations, iteration histogram, and the spread of (programmed −
+        target) in µS.
+        """
         return self._core.stats()
 
     def _array(self, name: str) -> np.ndarray:
@@ -258,9 +278,11 @@ class DeviceArray:
 
     @property
     def t_last_pulse(self) -> np.ndarray:
-        """End of each device's last pulse, s after the start of its programming
-        (RESET 125 ns, SET 300 ns, trim 125 ns + verify 768 ns; Le Gallo et al.
-        2023, Methods)."""
+        """End of each device's last pulse, s after the start of its programming.
+
+        RESET 125 ns, SET 300 ns, trim 125 ns + verify 768 ns (Le Gallo et al. 2023,
+        Methods).
+        """
         return self._array("t_last_pulse")
 
     @property
@@ -269,9 +291,15 @@ class DeviceArray:
         return self._array("converged")
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: the targets, the config and whether the array was programmed.
+
+        Unpickling programs the array again when it was (deterministic: the same
+        bits).
+        """
         return (_restore, (self._targets, self._config, bool(self._core.programmed)))
 
     def __repr__(self) -> str:
+        """A one-line summary: the number of targets and whether they are programmed."""
         state = "programmed" if self._core.programmed else "not programmed"
         return f"DeviceArray({self._targets.size} targets, {state})"
 
