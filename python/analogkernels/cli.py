@@ -183,8 +183,10 @@ def _positive_int(text: str) -> int:
 
 
 def _torch_device(text: str) -> str:
-    """``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is there is checked when the
-    command runs, after torch is imported)."""
+    """``cpu``, ``cuda`` or ``cuda:N``.
+
+    Whether CUDA is there is checked when the command runs, after torch is imported.
+    """
     import re
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
@@ -216,8 +218,10 @@ def _nonneg_float(text: str) -> float:
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults in every help line (unless the text names its default already
-    or the option is a flag)."""
+    """Help formatter that shows defaults in every help line.
+
+    Except when the text names its default already or the option is a flag.
+    """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -227,8 +231,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: the problem and where the
-    usage is (exit code 2, as argparse's)."""
+    """An argument parser whose errors are one line.
+
+    The line gives the problem and where the usage is (exit code 2, as argparse's).
+    """
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
@@ -608,6 +614,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_ridge(args: argparse.Namespace) -> int:
+    """Run ``analogkernels ridge``: the paper's ridge-regression sweep.
+
+    Checks the datasets before creating anything, runs the sweep (resuming
+    finished runs from ``--out``), compares with the paper's results when
+    they are found, and writes the tables and figures.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of the ``ridge`` sub-command.
+
+    Returns
+    -------
+    int
+        The exit code: 0 done, 1 when ``--scheduler`` needs the missing
+        ``[dask]`` extra.
+
+    Raises
+    ------
+    UsageError
+        ``--jobs`` together with ``--scheduler``, an unknown dataset, or an
+        unusable ``--out``.
+    """
     from .paper.outputs import write_outputs
     from .paper.protocol import find_paper_results, load_paper_results
     from .paper.sweep import ridge_configs, run_sweep
@@ -690,6 +719,26 @@ def cmd_ridge(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Run ``analogkernels calibrate``: fit the chip model to measured errors.
+
+    Prints the fit's summary and writes ``calibration.json`` in ``--out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of the ``calibrate`` sub-command.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    UsageError
+        ``--seeds`` below 2 (the simulated spread enters χ²), or an unusable
+        ``--out``.
+    """
     from .calibration import load_targets
     from .paper.sweep import run_calibration
 
@@ -715,6 +764,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``analogkernels demo``: a small sweep on an embedded dataset.
+
+    Prints the demo table and writes the results in ``--out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of the ``demo`` sub-command.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    UsageError
+        An unusable ``--out``.
+    """
     from .paper.outputs import demo_table, write_outputs
     from .paper.sweep import demo_configs, run_sweep
 
@@ -732,6 +800,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_attention(args: argparse.Namespace) -> int:
+    """Run ``analogkernels attention listops`` or ``analogkernels attention error``.
+
+    ``listops`` trains the ListOps Performer and evaluates it in floating point
+    and on the simulated chip; ``error`` measures the error of FAVOR+ attention
+    against softmax attention (with the queries, keys and values of a saved
+    model if ``--model`` is given). Prints the table and writes the results in
+    ``--out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of the ``attention`` sub-command.
+
+    Returns
+    -------
+    int
+        The exit code: 0 done, 1 without PyTorch.
+
+    Raises
+    ------
+    UsageError
+        ``--model`` that is not a saved ListOps model, an invalid ``--device``,
+        ``--steps`` and ``--max-steps`` that disagree, or an unusable ``--out``.
+    """
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -791,6 +883,23 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
+    """Run ``analogkernels energy``: print the energy and throughput table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of the ``energy`` sub-command.
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+
+    Raises
+    ------
+    UsageError
+        An unknown dataset (one without a known input width).
+    """
     from .paper.energy import PAPER_WIDTHS, table
 
     _check_names("dataset", args.dataset, tuple(PAPER_WIDTHS))

@@ -277,8 +277,9 @@ class FavorAttention(nn.Module):
     def use_analog(
         self, config: CrossbarConfig | None, *, t_inference: float = 0.0, seed: int = 0
     ) -> FavorAttention:
-        """Run the projection on the simulated crossbar in evaluation mode (None:
-        back to digital).
+        """Run the projection on the simulated crossbar in evaluation mode.
+
+        ``config=None`` goes back to digital.
 
         Parameters
         ----------
@@ -305,8 +306,10 @@ class FavorAttention(nn.Module):
 
     @property
     def analog_features(self) -> FavorPlusFeatures | None:
-        """The fitted feature map on the chip (None when digital); its
-        ``analog_.read_position`` counts the rows read so far."""
+        """The fitted feature map on the chip (None when digital).
+
+        Its ``analog_.read_position`` counts the rows read so far.
+        """
         return self._analog
 
     def _features(
@@ -338,8 +341,11 @@ class FavorAttention(nn.Module):
         v: torch.Tensor,
         key_padding_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Attention output ``(batch, heads, seq, dim_v)`` (on the chip, in
-        evaluation mode after :meth:`use_analog`: a fresh read per call)."""
+        """Attention output ``(batch, heads, seq, dim_v)``.
+
+        On the chip (in evaluation mode after :meth:`use_analog`): a fresh read per
+        call.
+        """
         if q.shape[-1] != self.dim_heads or k.shape[-1] != self.dim_heads:
             raise ShapeError(
                 f"expected head dimension {self.dim_heads}, "
@@ -394,8 +400,10 @@ class FavorAttention(nn.Module):
 
 
 class HWALinear(nn.Linear):
-    """``nn.Linear`` that trains hardware-aware (as the paper's LRA fine-tuning
-    with IBM aihwkit's ``TorchInferenceRPUConfig``; Rasch et al. 2023).
+    """``nn.Linear`` that trains hardware-aware.
+
+    As the paper's LRA fine-tuning with IBM aihwkit's ``TorchInferenceRPUConfig``
+    (Rasch et al. 2023).
 
     In training mode: weights clipped at ``clip_sigma`` standard deviations;
     inputs quantised to ``input_bits`` signed levels of a learned input range
@@ -434,6 +442,23 @@ class HWALinear(nn.Linear):
         self.weight.clamp_(-bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's output, with hardware-aware noise in training mode.
+
+        In training mode the weights are clipped, the inputs quantised to the
+        learned input range, and weight and output noise are added (see the
+        class documentation); the first training batch sets the input range. In
+        evaluation mode this is the plain digital layer.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., in_features)
+            The input.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., out_features)
+            The output.
+        """
         if not self.training:
             return F.linear(x, self.weight, self.bias)
         # A Python flag mirrors the buffer, so that CUDA is not synchronised on
@@ -462,8 +487,9 @@ class HWALinear(nn.Linear):
 
 
 class AnalogLinear(nn.Module):
-    """A linear layer whose forward pass runs on a simulated crossbar, with a
-    straight-through gradient (analog forward, digital backward).
+    """A linear layer whose forward pass runs on a simulated crossbar.
+
+    The gradient is straight-through (analog forward, digital backward).
 
     The weights are programmed at construction (and by :meth:`program`) and
     drifted to ``t_inference``; the bias stays digital. Every :meth:`forward`
@@ -512,8 +538,10 @@ class AnalogLinear(nn.Module):
 
     @torch.no_grad()
     def program(self) -> None:
-        """Program the chip with the current ``weight`` (seed ``seed +`` the
-        number of earlier programmings) and drift it to ``t_inference``."""
+        """Program the chip with the current ``weight`` and drift it to ``t_inference``.
+
+        The seed is ``seed +`` the number of earlier programmings.
+        """
         w = self.weight.detach().cpu().double().numpy()
         self.analog = AnalogMatrix.program(w, self.config, seed=self.seed + self.programmings)
         if self.t_inference != 0:
@@ -522,14 +550,38 @@ class AnalogLinear(nn.Module):
         self._programmed_version = self.weight._version
 
     def sync(self) -> bool:
-        """Program the chip again if ``weight`` changed since the last
-        programming (call after each optimiser step); True if it did."""
+        """Program the chip again if ``weight`` changed since the last programming.
+
+        Call it after each optimiser step; returns True if it programmed.
+        """
         if self.weight._version == self._programmed_version:
             return False
         self.program()
         return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's output read from the chip (a fresh read).
+
+        The bias is added digitally. With gradients enabled, the backward pass is
+        that of the digital layer (straight-through); the value is the chip's, bit
+        for bit.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., in_features)
+            The input; its rows take the next rows of the chip's read stream.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., out_features)
+            The output, on the device of ``x``: float64 for float64 input, else
+            float32.
+
+        Raises
+        ------
+        ShapeError
+            If the last dimension of ``x`` is not ``in_features``.
+        """
         if x.shape[-1] != self.in_features:
             raise ShapeError(f"expected {self.in_features} input features, got {tuple(x.shape)}")
         flat = x.detach().reshape(-1, self.in_features)
@@ -570,8 +622,10 @@ def convert_to_analog(
     attention: bool = True,
     strict: bool = False,
 ) -> nn.Module:
-    """A copy of ``model`` in evaluation mode whose linear layers (``linear``)
-    and FAVOR projections (``attention``) run on simulated crossbars.
+    """A copy of ``model`` in evaluation mode with layers on simulated crossbars.
+
+    Its linear layers (``linear``) and FAVOR projections (``attention``) run on
+    simulated crossbars.
 
     Each chip is programmed with its own chip seed (see :ref:`seed-vocabulary`):
     ``seed``, ``seed + 1``, … in the order of ``model.named_children`` (depth
@@ -632,7 +686,9 @@ def convert_to_analog(
 
 
 def sync_analog(model: nn.Module) -> int:
-    """Program again every :class:`AnalogLinear` of ``model`` whose weights
-    changed (after an optimiser step of chip-in-the-loop training); returns how
-    many were programmed."""
+    """Program again every :class:`AnalogLinear` of ``model`` whose weights changed.
+
+    Use after an optimiser step of chip-in-the-loop training; returns how many were
+    programmed.
+    """
     return sum(m.sync() for m in model.modules() if isinstance(m, AnalogLinear))

@@ -81,8 +81,10 @@ def feature_flops(kernel: str, s: int) -> tuple[float, int]:
 
 
 def estimate(d: int, s: int, *, kernel: str = "rbf", mode: str = "4-phase") -> EnergyEstimate:
-    """Energy per sample and samples per second of a random-feature classifier
-    with ``s`` projections of ``d`` inputs, on HERMES (+ digital) and on a GPU.
+    """Energy per sample and throughput of a random-feature classifier.
+
+    Energy per sample and samples per second with ``s`` projections of ``d``
+    inputs, on HERMES (+ digital) and on a GPU.
 
     Parameters
     ----------

@@ -71,6 +71,14 @@ class ListOpsConfig:
     max_length: int = 2000
 
     def __post_init__(self) -> None:
+        """Check the settings.
+
+        Raises
+        ------
+        ValueError
+            If ``max_depth < 1``, ``max_args < 2`` or not
+            ``0 <= min_length < max_length``.
+        """
         if self.max_depth < 1 or self.max_args < 2:
             raise ValueError("max_depth must be >= 1 and max_args >= 2")
         if not 0 <= self.min_length < self.max_length:
@@ -130,8 +138,10 @@ def tokenize(tree, length: int) -> np.ndarray:
 def generate(
     n: int, cfg: ListOpsConfig = REDUCED, *, seed: int = 0, pad_to: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` unique accepted trees as token ids (n × pad_to, default
-    ``cfg.max_length``) and labels (n,)."""
+    """``n`` unique accepted trees as token ids and labels.
+
+    Token ids are ``n × pad_to`` (default ``cfg.max_length``), labels ``(n,)``.
+    """
     rng = random.Random(seed)
     pad_to = cfg.max_length if pad_to is None else pad_to
     seen: set[tuple[str, ...]] = set()
@@ -154,8 +164,9 @@ def generate(
 
 
 def parse(ids: np.ndarray):
-    """The tree of a token-id sequence (padding ignored): the inverse of
-    :func:`tokenize` for a whole tree.
+    """The tree of a token-id sequence (padding ignored).
+
+    The inverse of :func:`tokenize` for a whole tree.
 
     Raises
     ------
@@ -197,8 +208,11 @@ def _check_n(n: int) -> int:
 
 
 def _grow_chunk(cfg: ListOpsConfig, seed: int, c: int, chunk: int):
-    """Grow ``chunk`` candidate trees (chunk number ``c``); the accepted ones'
-    token rows (without padding) and labels, in candidate order."""
+    """Grow ``chunk`` candidate trees (chunk number ``c``).
+
+    Returns the accepted ones' token rows (without padding) and labels, in
+    candidate order.
+    """
     width = max(cfg.max_length - 1, 1)
     frames = max(cfg.max_depth - 1, 1)  # open operators: at depths 1 .. max_depth - 1
     close_tok = VOCAB["X"]

@@ -1,5 +1,6 @@
-"""The attention experiment: a small Performer on ListOps, FP vs simulated chip,
-before and after hardware-aware fine-tuning (needs the ``[torch]`` extra).
+"""The attention experiment: a small Performer on ListOps, FP vs simulated chip.
+
+Before and after hardware-aware fine-tuning (needs the ``[torch]`` extra).
 
 Model (the 2-layer ListOps Performer of Büchel et al., Nat. Mach. Intell. 2024,
 scaled down; ListOps with the Long Range Arena rules, Tay et al., ICLR 2021):
@@ -142,8 +143,10 @@ class Block(nn.Module):
 
 
 class Performer(nn.Module):
-    """The ListOps Performer: the small reduced-ListOps model by default (about
-    80k parameters), the paper's full-length model with :meth:`lra_listops`.
+    """The ListOps Performer.
+
+    The small reduced-ListOps model by default (about 80k parameters), the paper's
+    full-length model with :meth:`lra_listops`.
 
     Parameters
     ----------
@@ -271,6 +274,22 @@ class Performer(nn.Module):
         self.dim = dim
 
     def forward(self, tokens: torch.Tensor, return_qkv: bool = False) -> Any:
+        """Class logits of a batch of token sequences.
+
+        Parameters
+        ----------
+        tokens : torch.Tensor, shape (batch, L)
+            Token ids, 0 for padding (any integer dtype; converted to int64).
+        return_qkv : bool
+            Unused (the logits are returned either way); :func:`capture_qkv`
+            records the queries, keys and values.
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, classes)
+            The logits: mean pooling over the non-padding tokens, then the
+            classifier.
+        """
         if tokens.dtype != torch.long:
             tokens = tokens.long()  # uint8 storage; nn.Embedding takes int64
         mask = tokens != 0
@@ -305,6 +324,14 @@ class Recipe:
     clip: float = 1.0
 
     def __post_init__(self) -> None:
+        """Check the recipe.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``schedule``, ``batch < 1``, ``warmup < 0``, or a
+            learning rate or clipping norm that is not positive.
+        """
         if self.schedule not in ("linear", "inverse-sqrt"):
             raise ValueError(f"schedule must be 'linear' or 'inverse-sqrt', got {self.schedule!r}")
         if self.batch < 1 or self.warmup < 0 or not self.lr > 0 or not self.clip > 0:
@@ -509,8 +536,11 @@ def train(
 
 
 def _eval_batches(X: np.ndarray, batch: int, trim: bool):
-    """(order, [(start, stop, length)]): with ``trim``, the trees sorted by
-    length (longest first, stable) and every batch cut to its longest tree."""
+    """Evaluation order and batches ``(order, [(start, stop, length)])``.
+
+    With ``trim``, the trees are sorted by length (longest first, stable) and every
+    batch is cut to its longest tree.
+    """
     n, L = X.shape
     if not trim:
         return np.arange(n), [(i, min(i + batch, n), L) for i in range(0, n, batch)]
@@ -595,8 +625,10 @@ def analog_accuracies(
     batch: int = 500,
     stats: dict[str, float] | None = None,
 ) -> list[float]:
-    """Accuracy with the projection (``full=False``) or every linear layer and
-    the projection (``full=True``) on the chip, one programming per seed.
+    """Accuracy with part of the model on the chip, one programming per seed.
+
+    The projection (``full=False``) or every linear layer and the projection
+    (``full=True``) run on the chip.
 
     Seed ``s`` programs the chips with seeds ``1000·(s + 1)``, ``+ 1``, … (one per
     layer, :func:`convert_to_analog`); the test set is then read once, batch by
@@ -629,9 +661,11 @@ def analog_accuracies(
 
 @dataclass
 class ListOpsRun:
-    """Results of :func:`run_listops` (accuracies in [0, 1]); ``settings``
-    holds the data, model and recipe settings, steps done, wall times and
-    evaluation throughput."""
+    """Results of :func:`run_listops` (accuracies in [0, 1]).
+
+    ``settings`` holds the data, model and recipe settings, steps done, wall times
+    and evaluation throughput.
+    """
 
     fp: float
     attention_only: list[float]
@@ -644,6 +678,16 @@ class ListOpsRun:
     model: Any = None
 
     def table(self) -> str:
+        """The results as a markdown report.
+
+        Returns
+        -------
+        str
+            A title, the accuracy table in percent (chip entries as mean ± std over
+            seeds) before and after hardware-aware fine-tuning, the training
+            settings and, when recorded, the device and the evaluation throughput.
+        """
+
         def fmt(v: Any) -> str:
             if isinstance(v, list):
                 return f"{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}"
@@ -923,8 +967,9 @@ def attention_error_study(
     seeds: int = 10,
     config: CrossbarConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Relative error of FAVOR+ attention against softmax attention for
-    ``s = k·d − 1`` projections (the paper's attention protocol), FP and chip,
+    """Relative error of FAVOR+ attention against softmax attention.
+
+    For ``s = k·d − 1`` projections (the paper's attention protocol), FP and chip,
     mean over seeds; one record per (source, k, backend).
 
     Seed ``i`` draws the projection with ``random_state=i`` and, on the chip,

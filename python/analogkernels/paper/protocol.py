@@ -66,6 +66,14 @@ class RunConfig:
     data_dir: str | None = None
 
     def key(self) -> str:
+        """The run's cache key.
+
+        Returns
+        -------
+        str
+            The first 20 hex digits of the SHA-256 of the fields as sorted JSON:
+            equal configurations, and only those, share a key.
+        """
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -94,8 +102,11 @@ def _dataset(name: str, encoding: str, data_dir: str | None, skin_rows: str = "p
 
 
 def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``limit`` rows, drawn at random with a fixed seed (the files are
-    often sorted by label or time, so the first rows would not represent them)."""
+    """At most ``limit`` rows, drawn at random with a fixed seed.
+
+    The files are often sorted by label or time, so the first rows would not
+    represent them.
+    """
     if limit is None or X.shape[0] <= limit:
         return X, y
     rows = np.sort(np.random.default_rng(12345).choice(X.shape[0], size=limit, replace=False))

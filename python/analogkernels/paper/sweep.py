@@ -152,8 +152,11 @@ def _run_and_store(cfg_dict: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def _run_versions() -> dict[str, str]:
-    """The versions this process records in a run (the fields of
-    :data:`analogkernels.paper.protocol.VERSION_FIELDS`; ``version`` is the package's)."""
+    """The versions this process records in a run.
+
+    The fields of :data:`analogkernels.paper.protocol.VERSION_FIELDS`; ``version``
+    is the package's.
+    """
     versions = protocol.software_versions()
     return {field: versions[field] for field, _ in protocol.VERSION_FIELDS}
 
@@ -176,7 +179,8 @@ def run_sweep(
     With ``scheduler`` (a ``distributed`` scheduler address, or ``local[:N]``)
     the pending runs are tasks on that Dask cluster (:func:`analogkernels.dask.iter_sweep`);
     this process writes each record as it arrives, so the cache and resume work as
-    without Dask and a lost worker loses no finished run."""
+    without Dask and a lost worker loses no finished run.
+    """
     from tqdm import tqdm
 
     runs_dir = out / "runs"
@@ -298,9 +302,11 @@ def record_problem(record: Any, cfg: RunConfig) -> str | None:
 
 
 def read_record(path: Path, cfg: RunConfig) -> dict[str, Any] | None:
-    """The cached record of ``cfg`` at ``path``, or None when it is missing,
-    unreadable or fails :func:`record_problem` (the run is then recomputed and
-    the file overwritten)."""
+    """The cached record of ``cfg`` at ``path``, or None.
+
+    None when it is missing, unreadable or fails :func:`record_problem` (the run is
+    then recomputed and the file overwritten).
+    """
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
