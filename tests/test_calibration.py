@@ -177,6 +177,8 @@ def test_fit_rejects_bad_parameters():
         fit(targets, parameters=["adc_offset"], seeds=[0])
     with pytest.raises(ConfigError, match="outside"):
         fit(targets, parameters=["adc_offset"], start={"adc_offset": 3.0})
+    with pytest.raises(ConfigError, match="not free parameters"):
+        fit(targets, parameters=["adc_offset"], start={"out_noise": 0.1})
 
 
 def test_fit_recovers_known_parameters_from_data_simulated_with_them():
@@ -235,6 +237,8 @@ def test_calibrate_command_writes_the_fit(tmp_path, capsys):
             "2",
             "--max-evaluations",
             "8",
+            "--start",
+            "adc_offset=0.05",
             "--out",
             str(out),
         ]
@@ -245,3 +249,7 @@ def test_calibrate_command_writes_the_fit(tmp_path, capsys):
     assert doc["parameters"][0]["name"] == "adc_offset"
     assert "adc_offset =" in capsys.readouterr().out
     assert cli.main(["calibrate", "--targets", str(path), "--seeds", "1", "--out", str(out)]) == 2
+    bad_start = ["calibrate", "--targets", str(path), "--start", "adc_offset:0.1"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*bad_start, "--out", str(out)])
+    assert exit_info.value.code == 2

@@ -486,6 +486,9 @@ def fit(
         raise ConfigError(f"parameters must be distinct names from {sorted(_BY_NAME)}, got {names}")
     if len(seeds) < 2:
         raise ConfigError("fit needs at least 2 seeds (the simulated spread enters χ²)")
+    stray = sorted(set(start or {}) - set(names))
+    if stray:
+        raise ConfigError(f"start values for {stray}, which are not free parameters {names}")
     specs = [_BY_NAME[n] for n in names]
     start = {n: float(getattr(base, n)) for n in names} | dict(start or {})
     for p in specs:

@@ -207,6 +207,20 @@ def _tree_counts(text: str) -> tuple[int, int, int]:
     return counts  # type: ignore[return-value]
 
 
+def _assignments(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not sep or not name.strip() or number != number:
+            raise argparse.ArgumentTypeError(f"expected NAME=NUMBER,..., got {part!r}")
+        out[name.strip()] = number
+    return out
+
+
 def _nonneg_float(text: str) -> float:
     try:
         v = float(text)
@@ -570,6 +584,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(calibration_parameters),
         help=f"free parameters, comma-separated from {', '.join(calibration_parameters)}",
     )
+    cal.add_argument(
+        "--start",
+        type=_assignments,
+        default=None,
+        help="starting values NAME=VALUE,... of free parameters (default: those of hermes(); "
+        "the minimiser is local, so the start can decide which minimum it finds)",
+    )
     cal.add_argument("--seeds", type=_positive_int, default=2, help="simulation seeds 0..N-1")
     cal.add_argument(
         "--max-evaluations", type=_positive_int, default=150, help="budget of chi^2 evaluations"
@@ -756,6 +777,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         data_dir=args.data_dir,
         max_evaluations=args.max_evaluations,
+        start=args.start,
         progress=not _quiet(args),
     )
     print(result.summary())

@@ -322,6 +322,7 @@ def run_calibration(
     seeds: int,
     data_dir: str | None = None,
     max_evaluations: int,
+    start: dict[str, float] | None = None,
     progress: bool = True,
 ) -> Any:
     """Fit the chip model to measured kernel errors and write ``calibration.json``.
@@ -343,6 +344,8 @@ def run_calibration(
         Folder with the data files.
     max_evaluations : int
         Budget of chi^2 evaluations.
+    start : dict, optional
+        Starting values of free parameters (default: the base config's).
     progress : bool, default True
         Show the progress bar.
 
@@ -374,6 +377,7 @@ def run_calibration(
             seeds=range(seeds),
             data_dir=data_dir,
             max_evaluations=max_evaluations,
+            start=start,
             progress=step,
         )
     finally:
