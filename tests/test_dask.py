@@ -226,6 +226,27 @@ def test_generated_problem_is_reproducible_chunk_by_chunk():
         akdask.make_classification(0, 5)
 
 
+def test_generated_keys_keep_their_run_spec_across_computations():
+    """Dask's linear fusion must not give a key of the generated arrays (or of a
+    slice of them) another task in another computation: a distributed scheduler
+    that still holds the key warns "Detected different run_spec" and may fail with
+    a KeyError. It did when one tuple-valued task per chunk was split into X and y
+    (fused into X's chain only when y was not computed with it)."""
+    from dask.array.optimization import optimize
+    from dask.highlevelgraph import HighLevelGraph
+
+    X, y = akdask.make_classification(1000, 5, chunks=300, seed=4)
+
+    def graph(*arrays):
+        g = HighLevelGraph.merge(*[a.__dask_graph__() for a in arrays])
+        return dict(optimize(g, [a.__dask_keys__() for a in arrays]))
+
+    seen = {}
+    for arrays in [(X, y), (X,), (y,), (X[:400],), (X[:400], y[:400]), (X[:10],), (X, y)]:
+        for key, task in graph(*arrays).items():
+            assert seen.setdefault(key, task) == task, key
+
+
 # ---------------------------------------------------------------------------
 # sweeps
 

@@ -610,15 +610,37 @@ def transform(est: Any, X: Any) -> Any:
 # data generated chunk by chunk
 
 
-def _synthetic_chunk(
-    key: list[int], rows: int, means: np.ndarray, noise: float, dtype: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(key)
-    n_classes, per_class, _ = means.shape
+def _synthetic_means(
+    seed: int, n_classes: int, clusters_per_class: int, n_features: int
+) -> np.ndarray:
+    """The cluster means of :func:`make_classification`, drawn from ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    return 1.5 * rng.standard_normal((n_classes, clusters_per_class, n_features))
+
+
+def _synthetic_x(
+    seed: int,
+    split: int,
+    i: int,
+    rows: int,
+    n_classes: int,
+    clusters_per_class: int,
+    n_features: int,
+    noise: float,
+    dtype: Any,
+) -> np.ndarray:
+    """On a worker: the inputs of chunk ``i`` (the means are redrawn from the seed)."""
+    means = _synthetic_means(seed, n_classes, clusters_per_class, n_features)
+    rng = np.random.default_rng([seed, split, i])
     y = rng.integers(0, n_classes, size=rows)
-    cluster = rng.integers(0, per_class, size=rows)
-    x = means[y, cluster] + noise * rng.standard_normal((rows, means.shape[2]))
-    return x.astype(dtype, copy=False), y
+    cluster = rng.integers(0, clusters_per_class, size=rows)
+    x = means[y, cluster] + noise * rng.standard_normal((rows, n_features))
+    return x.astype(dtype, copy=False)
+
+
+def _synthetic_y(seed: int, split: int, i: int, rows: int, n_classes: int) -> np.ndarray:
+    """On a worker: the labels of chunk ``i`` (the first draws of its stream)."""
+    return np.random.default_rng([seed, split, i]).integers(0, n_classes, size=rows)
 
 
 def make_classification(
@@ -663,24 +685,62 @@ def make_classification(
     y : dask.array.Array of int64, shape (n_samples,)
     """
     da = require()
-    import dask
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
 
     for name, v in (("n_samples", n_samples), ("n_features", n_features), ("chunks", chunks)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise ConfigError(f"{name} must be a positive integer, got {v!r}")
     if n_classes < 2 or clusters_per_class < 1 or not noise > 0:
         raise ConfigError("n_classes >= 2, clusters_per_class >= 1 and noise > 0 are required")
-    rng = np.random.default_rng(seed)
-    means = 1.5 * rng.standard_normal((n_classes, clusters_per_class, n_features))
-    sizes = [b.stop - b.start for b in gen_batches(n_samples, chunks)]
-    xs, ys = [], []
-    means_d = _delayed(means)
-    for i, rows in enumerate(sizes):
-        key = [seed, split, i]
-        part = dask.delayed(_synthetic_chunk, nout=2)(key, rows, means_d, noise, dtype)
-        xs.append(da.from_delayed(part[0], shape=(rows, n_features), dtype=dtype))
-        ys.append(da.from_delayed(part[1], shape=(rows,), dtype=np.int64))
-    return da.concatenate(xs), da.concatenate(ys)
+    dtype = np.dtype(dtype)
+    seed, split, n_features = int(seed), int(split), int(n_features)
+    n_classes, clusters_per_class, noise = int(n_classes), int(clusters_per_class), float(noise)
+    sizes = tuple(b.stop - b.start for b in gen_batches(int(n_samples), int(chunks)))
+    # One layer per array, one task per chunk with no dependencies: its key is the
+    # array's own key. (A shared tuple-valued task split by getitem, from_delayed and
+    # concatenate make Dask's linear fusion alias the array's keys to fused tasks that
+    # depend on what else is computed, so later computations resubmit the same keys
+    # with another run_spec: "Detected different run_spec" and KeyErrors on a
+    # distributed scheduler.)
+    token = tokenize(
+        seed, split, sizes, n_features, n_classes, clusters_per_class, noise, dtype.str
+    )
+    name_x = f"make_classification-X-{token}"
+    name_y = f"make_classification-y-{token}"
+    dsk_x = {
+        (name_x, i, 0): (
+            _synthetic_x,
+            seed,
+            split,
+            i,
+            rows,
+            n_classes,
+            clusters_per_class,
+            n_features,
+            noise,
+            dtype,
+        )
+        for i, rows in enumerate(sizes)
+    }
+    dsk_y = {
+        (name_y, i): (_synthetic_y, seed, split, i, rows, n_classes) for i, rows in enumerate(sizes)
+    }
+    X = da.Array(
+        HighLevelGraph.from_collections(name_x, dsk_x, dependencies=()),
+        name_x,
+        (sizes, (n_features,)),
+        dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype),
+    )
+    y = da.Array(
+        HighLevelGraph.from_collections(name_y, dsk_y, dependencies=()),
+        name_y,
+        (sizes,),
+        dtype=np.int64,
+        meta=np.empty((0,), dtype=np.int64),
+    )
+    return X, y
 
 
 # ---------------------------------------------------------------------------
