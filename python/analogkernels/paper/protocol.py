@@ -450,6 +450,8 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
             "Paper rows: Büchel et al., Nat. Mach. Intell. 6, 1605–1615 (2024), measured on the "
             "IBM HERMES chip (mean over its 10 seeds and the samplers); in brackets our value "
             "relative to the paper's, (ours − paper)/paper.",
+            "",
+            *_paper_agreement(records, paper, samplers),
         ]
     seeds = sorted({r["seed"] for r in records})
     lines += [
@@ -461,6 +463,89 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+#: Relative tolerance of a chip error curve against the paper's (sampler mean, each k).
+ERROR_TOLERANCE = 0.15
+#: Smallest accuracy tolerance (points); otherwise two standard errors of the
+#: evaluation-set accuracy.
+ACCURACY_TOLERANCE_PP = 0.3
+
+
+def _paper_agreement(records: list[dict], paper: dict, samplers: list[str]) -> list[str]:
+    """Markdown rows saying whether the simulated chip reproduces the paper's chip.
+
+    Per dataset and kernel: the largest relative difference of the chip error curve
+    (sampler mean) over k against ``ERROR_TOLERANCE``; the best-k accuracy
+    differences (FP, chip, and the drop chip − FP) against ``max(0.3 pp, 2 standard
+    errors)`` of an accuracy on the evaluation set (``sqrt(p(1 − p)/n_eval)``).
+    """
+    analog = [r for r in records if r["backend"] == "analog"]
+    if not analog:
+        return []
+    errs = _group_mean(records, ("dataset", "kernel", "backend", "k"), "approximation_error")
+    acc = _group_mean(records, ("dataset", "kernel", "backend", "sampler", "k"), "accuracy")
+    lines = [
+        f"Agreement with the paper's chip: error curve within {ERROR_TOLERANCE:.0%} at every k; "
+        f"best-k accuracies (FP, chip) and the drop chip − FP within max("
+        f"{ACCURACY_TOLERANCE_PP} pp, 2 standard errors of the evaluation-set accuracy).",
+        "",
+        "| dataset | kernel | worst k: chip error vs paper | accuracy tolerance (pp) "
+        "| FP − paper | chip − paper | drop − paper's drop | all within |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    passed = total = 0
+    for ds in sorted({r["dataset"] for r in analog}):
+        for kern in [k for k in KERNELS if any(r["kernel"] == k for r in analog)]:
+            worst, worst_k = 0.0, None
+            for k in sorted({r["k"] for r in analog}):
+                ref = [
+                    m["hardware_err"].mean
+                    for c, m in paper.items()
+                    if c[:2] == (ds, kern) and c[3] == k and "hardware_err" in m
+                ]
+                ours = errs.get((ds, kern, "analog", k))
+                if not ref or ours is None:
+                    continue
+                rel = (ours[0] - float(np.mean(ref))) / float(np.mean(ref))
+                if worst_k is None or abs(rel) > abs(worst):
+                    worst, worst_k = rel, k
+            if worst_k is None:
+                continue
+            n_eval = next(r["n_eval"] for r in analog if (r["dataset"], r["kernel"]) == (ds, kern))
+            ours_acc = {
+                b: _best_k_mean(
+                    {
+                        (ds, kern, key[3], key[4]): v[0]
+                        for key, v in acc.items()
+                        if key[:3] == (ds, kern, b)
+                    },
+                    ds,
+                    kern,
+                    samplers,
+                )
+                for b in ("fp", "analog")
+            }
+            ref_acc = {
+                metric: _best_k_mean(
+                    {c: m[metric].mean for c, m in paper.items() if metric in m}, ds, kern, samplers
+                )
+                for metric in ("fp_acc", "hardware_acc")
+            }
+            p = ref_acc["hardware_acc"]
+            tol = max(ACCURACY_TOLERANCE_PP, 200 * math.sqrt(p * (1 - p) / n_eval))
+            d_fp = 100 * (ours_acc["fp"] - ref_acc["fp_acc"])
+            d_chip = 100 * (ours_acc["analog"] - ref_acc["hardware_acc"])
+            d_drop = d_chip - d_fp
+            ok = abs(worst) <= ERROR_TOLERANCE and max(abs(d_fp), abs(d_chip), abs(d_drop)) <= tol
+            passed += ok
+            total += 1
+            lines.append(
+                f"| {ds} | {kern} | k={worst_k}: {worst:+.0%} | {tol:.2f} | {d_fp:+.2f} "
+                f"| {d_chip:+.2f} | {d_drop:+.2f} | {'yes' if ok else 'no'} |"
+            )
+    lines += ["", f"{passed} of {total} dataset × kernel rows within every tolerance."]
+    return lines
 
 
 def _paper_error_cell(
