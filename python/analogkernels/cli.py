@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .calibration import PARAMETERS
     from .datasets import DATASETS
     from .paper.energy import PAPER_WIDTHS
-    from .paper.protocol import BACKENDS, KERNELS, PRESETS, SAMPLERS
+    from .paper.protocol import BACKENDS, KERNELS, PRESETS, PROGRAMMING, SAMPLERS
 
     calibration_parameters = tuple(p.name for p in PARAMETERS)
 
@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ridge.add_argument(
         "--programming",
-        choices=["statistical", "iterative"],
+        choices=PROGRAMMING,
         default="statistical",
         help="statistical noise model, or device-level program-and-verify (analogkernels.pcm)",
     )

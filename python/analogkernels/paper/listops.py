@@ -34,11 +34,12 @@ import json
 import logging
 import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .._io import atomic_write
 
 __all__ = [
     "LRA",
@@ -472,12 +473,11 @@ def load_or_generate(
     X, y = generate_vectorized(n, cfg, seed=seed, workers=workers)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
+        # Written whole or not at all (a half-written cache is never read: its
+        # checksum file is written after it).
+        with atomic_write(path, "wb") as f:
             np.savez(f, tokens=X, labels=y)
-        digest = _sha256(Path(tmp))
-        os.replace(tmp, path)
-        check.write_text(digest + "\n")
+        check.write_text(_sha256(path) + "\n")
     except OSError as exc:
         logger.warning("could not cache the ListOps trees in %s (%s)", cache_dir, exc)
     return X, y

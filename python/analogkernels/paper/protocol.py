@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, _core
 from ..analog import CrossbarConfig
 from ..datasets import Dataset, load, load_embedded
 from ..kernel_approximation import RandomFourierFeatures
@@ -77,6 +77,9 @@ class RunConfig:
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
+
+#: How a chip's devices are programmed (the core's names, ``CrossbarConfig.programming``).
+PROGRAMMING = tuple(_core._choices()["programming"])
 
 #: The chip presets of a run: published device parameters, those plus the
 #: systematic stages fitted to the measured chip, or an ideal crossbar.
@@ -136,8 +139,8 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     """Run one configuration; returns a flat record (see ``runs.csv``)."""
     if cfg.kernel not in KERNELS:
         raise ValueError(f"unknown kernel {cfg.kernel!r}; expected one of {KERNELS}")
-    if cfg.programming not in ("statistical", "iterative"):
-        raise ValueError(f"unknown programming {cfg.programming!r}")
+    if cfg.programming not in PROGRAMMING:
+        raise ValueError(f"unknown programming {cfg.programming!r}; expected one of {PROGRAMMING}")
     t0 = time.perf_counter()
     data = _dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir, cfg.skin_rows)
     X_tr, y_tr = _subsample(data.X_train, data.y_train, cfg.max_train)
