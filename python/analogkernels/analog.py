@@ -40,7 +40,8 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _core
-from .exceptions import ConfigError, DTypeError, ShapeError
+from ._validation import as_float_array
+from .exceptions import ConfigError
 
 __all__ = ["AnalogMatrix", "CrossbarConfig"]
 
@@ -380,17 +381,6 @@ def _as_float(value: Any, name: str) -> float:
     return float(value)
 
 
-def _as_matrix(a: Any, name: str, ndim_ok: tuple[int, ...]) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.dtype.kind == "c":
-        raise DTypeError(f"{name} must be real, got dtype {arr.dtype}")
-    if arr.ndim not in ndim_ok:
-        raise ShapeError(
-            f"{name} must have {' or '.join(map(str, ndim_ok))} dimensions, got shape {arr.shape}"
-        )
-    return arr
-
-
 def _as_u64(value: Any, name: str) -> int:
     """``value`` as an int in ``0 .. 2**64 - 1`` (seeds, row positions).
 
@@ -445,7 +435,9 @@ class AnalogMatrix:
         if not isinstance(config, CrossbarConfig):
             raise ConfigError(f"config must be a CrossbarConfig, got {type(config).__name__}")
         seed = _as_u64(seed, "seed")
-        w = np.array(_as_matrix(W, "W", (2,)), dtype=np.float64, order="C", copy=True)
+        # A private float64 copy, kept for pickling; its shape is checked by
+        # the bindings (through the same conversion helper), its values by the core.
+        w = np.array(as_float_array(W, "W"), dtype=np.float64, order="C", copy=True)
         self = object.__new__(cls)
         # A copy: ``config.set_params`` changes a config in place, and the chip
         # keeps the config it was programmed with (pickling rebuilds from it).
@@ -526,8 +518,9 @@ class AnalogMatrix:
         ``scale`` and ``offset`` are arrays with one entry per (tile, output row), in
         tile order; they are copied.
         """
-        s = np.array(_as_matrix(scale, "scale", (1, 2)), dtype=np.float64, copy=True).ravel()
-        b = np.array(_as_matrix(offset, "offset", (1, 2)), dtype=np.float64, copy=True).ravel()
+        # Private float64 copies, kept for pickling; shapes checked by the bindings.
+        s = np.array(as_float_array(scale, "scale"), dtype=np.float64, order="C", copy=True)
+        b = np.array(as_float_array(offset, "offset"), dtype=np.float64, order="C", copy=True)
         self._core.set_affine(s, b)
         self._affine = (s, b)
 
@@ -564,12 +557,9 @@ class AnalogMatrix:
         -------
         ndarray, shape (n, out_features) or (out_features,)
         """
-        x = _as_matrix(X, "X", (1, 2))
-        one = x.ndim == 1
-        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        # The bindings copy X before releasing the GIL (so no other thread can
-        # change it under the DAC): no copy here.
-        x2 = np.asarray(x.reshape(1, -1) if one else x, dtype=dtype)
+        # The bindings convert X (float32 kept, other real dtypes read as
+        # float64), check its shape (a vector is one row) and copy it before
+        # releasing the GIL (so no other thread can change it under the DAC).
         if seed is None and row_offset is not None:
             raise ConfigError(
                 "row_offset applies to a pinned read: pass seed= as well "
@@ -578,14 +568,12 @@ class AnalogMatrix:
         if t_inference is not None and float(t_inference) != self.t_inference:
             self.drift_to(t_inference)
         if seed is None:
-            y = self._core.read(x2)
-        else:
-            y = self._core.matmul(
-                x2,
-                _as_u64(seed, "seed"),
-                _as_u64(0 if row_offset is None else row_offset, "row_offset"),
-            )
-        return y[0] if one else y
+            return self._core.read(X)
+        return self._core.matmul(
+            X,
+            _as_u64(seed, "seed"),
+            _as_u64(0 if row_offset is None else row_offset, "row_offset"),
+        )
 
     def __repr__(self) -> str:
         """A one-line summary: shape, tile count, inference time, noise model, read position."""

@@ -207,9 +207,7 @@ class _ProjectionMixin:
         if self.random_weights_ is not None:
             return X @ self.random_weights_.T.astype(X.dtype, copy=False)
         # Fused: each row padded, transformed block by block in L1 (Rust).
-        return _core.sorf_project(
-            np.ascontiguousarray(X), self.sorf_signs_, self.n_components, self.projection_scale_
-        )
+        return _core.sorf_project(X, self.sorf_signs_, self.n_components, self.projection_scale_)
 
 
 class RandomFourierFeatures(
@@ -341,7 +339,6 @@ class RandomFourierFeatures(
         if self.kernel == "rbf" and self.analog_ is None:
             # Projection and cos/sin fused chunk by chunk, threaded; U is never
             # materialised (rust/core/src/features.rs, rbf_features_fused).
-            X = np.ascontiguousarray(X)
             if self.random_weights_ is not None:
                 w = self.random_weights_.astype(X.dtype, copy=False)
                 out = _core.rbf_features_fused(X, s, 1.0 / np.sqrt(s), weights=w)
@@ -357,7 +354,7 @@ class RandomFourierFeatures(
         u = self._project(X)
         if self.kernel == "rbf":
             # One pass, shared range reduction, threaded (rust/core/src/features.rs).
-            out = _core.rbf_features(np.ascontiguousarray(u), 1.0 / np.sqrt(s))
+            out = _core.rbf_features(u, 1.0 / np.sqrt(s))
             return self._finite_features(out, X, overflow)
         order = int(self.order)
         factor = u.dtype.type(np.sqrt(2.0 / s))

@@ -1,12 +1,12 @@
 //! Bindings of `analogkernels_core::crossbar`: a private `_AnalogMatrix` that
-//! the Python class `analogkernels.analog.AnalogMatrix` wraps. Arrays arrive as
-//! C-contiguous float64 (the Python layer converts); every computation runs
-//! through `errors::compute`.
+//! the Python class `analogkernels.analog.AnalogMatrix` wraps. Array arguments
+//! are converted and their shapes checked here (through `crate::arrays`), their
+//! values by the core; every computation runs through `errors::compute`.
 
 use analogkernels_core::crossbar::{AnalogMatrix, CrossbarParams};
 use analogkernels_core::hadamard::Float;
 use numpy::{
-    Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
@@ -14,7 +14,7 @@ use pyo3::types::PyDict;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::arrays::{as_float_array, FloatArray};
+use crate::arrays::{as_float_array, matrix_dims, FloatArray};
 use crate::config::{field, named_field};
 use crate::errors::{compute, internal_error, shape_error};
 
@@ -93,12 +93,22 @@ impl PyAnalogMatrix {
         let py = x.py();
         let (o, in_dim) = self.shared().shape();
         let shape = x.shape().to_vec();
-        if shape.len() != 2 || shape[1] != in_dim {
-            return Err(shape_error(format!(
-                "X has shape {shape:?} but the matrix has {in_dim} inputs (X must be n × {in_dim})"
-            )));
-        }
-        let n = shape[0];
+        // A vector is one row, and its result a vector.
+        let n = match *shape.as_slice() {
+            [i] | [_, i] if i != in_dim => {
+                return Err(shape_error(format!(
+                    "X has shape {shape:?} but the matrix has {in_dim} inputs \
+                     (X must be n × {in_dim} or a vector of {in_dim})"
+                )))
+            }
+            [_] => 1,
+            [n, _] => n,
+            _ => {
+                return Err(shape_error(format!(
+                    "X must be 1-D or 2-D (n × {in_dim}), got shape {shape:?}"
+                )))
+            }
+        };
         let y = new_output::<T>(py, n, o)?;
         // Buffer policy: the engine works on a private copy of X taken under
         // the GIL, so no other thread can change the data it validated.
@@ -113,6 +123,9 @@ impl PyAnalogMatrix {
                 Read::Pinned(seed, row) => m.matmul_into(&data, n, seed, row, out),
             }
         })?;
+        if shape.len() == 1 {
+            return Ok(y.reshape([o])?.into_any());
+        }
         Ok(y.into_any())
     }
 }
@@ -151,20 +164,15 @@ fn new_output<T: Element>(py: Python<'_>, n: usize, o: usize) -> PyResult<Bound<
 
 #[pymethods]
 impl PyAnalogMatrix {
-    /// Programs `w` (float64, C order) with the config dict and seed.
+    /// Programs `w` (out × in; any real dtype, read as float64) with the
+    /// config dict and seed.
     #[staticmethod]
-    fn program(
-        w: PyReadonlyArray2<'_, f64>,
-        config: &Bound<'_, PyDict>,
-        seed: u64,
-    ) -> PyResult<Self> {
+    fn program(w: &Bound<'_, PyAny>, config: &Bound<'_, PyDict>, seed: u64) -> PyResult<Self> {
         let py = w.py();
         let params = params_from_dict(config)?;
-        let (o, i) = (w.shape()[0], w.shape()[1]);
-        let data = w
-            .as_slice()
-            .map(<[f64]>::to_vec)
-            .map_err(|_| shape_error("W must be C-contiguous"))?;
+        let w = as_float_array(w, "W")?;
+        let (o, i) = matrix_dims(&w.shape(), "W")?;
+        let data: Vec<f64> = w.to_vec()?;
         let inner = compute(py, o.saturating_mul(i), || {
             AnalogMatrix::program(&data, o, i, &params, seed)
         })?;
@@ -274,21 +282,25 @@ impl PyAnalogMatrix {
         self.shared().tile_layout()
     }
 
-    /// Sets the per-(tile, output) affine correction.
-    fn set_affine(
-        &self,
-        scale: PyReadonlyArray1<'_, f64>,
-        offset: PyReadonlyArray1<'_, f64>,
-    ) -> PyResult<()> {
+    /// Sets the per-(tile, output) affine correction: `scale` and `offset`
+    /// 1-D or 2-D (read in C order), any real dtype, read as float64.
+    fn set_affine(&self, scale: &Bound<'_, PyAny>, offset: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = scale.py();
-        let s = scale
-            .as_slice()
-            .map(<[f64]>::to_vec)
-            .map_err(|_| shape_error("scale must be contiguous"))?;
-        let b = offset
-            .as_slice()
-            .map(<[f64]>::to_vec)
-            .map_err(|_| shape_error("offset must be contiguous"))?;
+        let mut values = [Vec::new(), Vec::new()];
+        for (v, (a, name)) in values
+            .iter_mut()
+            .zip([(scale, "scale"), (offset, "offset")])
+        {
+            let arr = as_float_array(a, name)?;
+            let shape = arr.shape();
+            if !matches!(shape.len(), 1 | 2) {
+                return Err(shape_error(format!(
+                    "{name} must be 1-D or 2-D, got shape {shape:?}"
+                )));
+            }
+            *v = arr.to_vec()?;
+        }
+        let [s, b] = values;
         compute(py, 0, || self.exclusive().set_affine(&s, &b))
     }
 

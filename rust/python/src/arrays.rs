@@ -8,6 +8,10 @@ use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
+use analogkernels_core::hadamard::Float;
+
+use crate::errors::shape_error;
+
 /// A float array of either supported precision.
 pub enum FloatArray<'py> {
     F32(Bound<'py, PyArrayDyn<f32>>),
@@ -20,6 +24,44 @@ impl FloatArray<'_> {
             FloatArray::F32(a) => a.shape().to_vec(),
             FloatArray::F64(a) => a.shape().to_vec(),
         }
+    }
+
+    /// The elements converted to `T`, in C order (a `MemoryError` when the
+    /// copy cannot be allocated).
+    pub fn to_vec<T: Float>(&self) -> PyResult<Vec<T>> {
+        // SAFETY: read under the GIL.
+        match self {
+            FloatArray::F32(a) => try_collect(
+                a.len(),
+                unsafe { a.as_array() }
+                    .iter()
+                    .map(|&v| T::from_f64(f64::from(v))),
+            ),
+            FloatArray::F64(a) => try_collect(
+                a.len(),
+                unsafe { a.as_array() }.iter().map(|&v| T::from_f64(v)),
+            ),
+        }
+    }
+}
+
+/// `(rows, cols)` of a 2-D array argument `name`, or a `ShapeError` naming it.
+pub fn matrix_dims(shape: &[usize], name: &str) -> PyResult<(usize, usize)> {
+    match *shape {
+        [rows, cols] => Ok((rows, cols)),
+        ref shape => Err(shape_error(format!(
+            "{name} must be 2-D, got shape {shape:?}"
+        ))),
+    }
+}
+
+/// The length of a 1-D array argument `name`, or a `ShapeError` naming it.
+pub fn vector_len(shape: &[usize], name: &str) -> PyResult<usize> {
+    match *shape {
+        [len] => Ok(len),
+        ref shape => Err(shape_error(format!(
+            "{name} must be 1-D, got shape {shape:?}"
+        ))),
     }
 }
 

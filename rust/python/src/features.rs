@@ -7,23 +7,13 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use crate::arrays::{
-    as_float_array, int_in_range, new_uninit, try_collect, with_c_slice, FloatArray,
+    as_float_array, int_in_range, matrix_dims, new_uninit, with_c_slice, FloatArray,
 };
 use crate::errors::{compute, config_error, guarded, shape_error};
 
 /// `n_components`: an integer from 0 to `isize::MAX` (`ConfigError` otherwise).
 fn components(n: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(int_in_range(n, "n_components", isize::MAX as u64)? as usize)
-}
-
-/// `(rows, cols)` of a 2-D array argument, or a `ShapeError` naming it.
-fn matrix_dims<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, name: &str) -> PyResult<(usize, usize)> {
-    match *a.shape() {
-        [rows, cols] => Ok((rows, cols)),
-        ref shape => Err(shape_error(format!(
-            "{name} must be 2-D, got shape {shape:?}"
-        ))),
-    }
 }
 
 /// `factor · n`, or a `ShapeError` naming `what` when it overflows (a
@@ -59,7 +49,7 @@ fn features_typed<T: SinCos + Element>(
     u: Bound<'_, PyArrayDyn<T>>,
     scale: f64,
 ) -> PyResult<Bound<'_, PyAny>> {
-    let (rows, s) = matrix_dims(&u, "U")?;
+    let (rows, s) = matrix_dims(u.shape(), "U")?;
     let sc = T::from_f64(scale);
     let cols = times(2, s, "the number of columns of U")?;
     new_filled(
@@ -85,7 +75,7 @@ fn sorf_typed<'py, T: Float + Element>(
     n_components: usize,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (rows, d) = matrix_dims(&x, "X")?;
+    let (rows, d) = matrix_dims(x.shape(), "X")?;
     let (signs_v, n) = sorf_signs::<T>(signs)?;
     let w = SorfMatrix {
         signs: &signs_v,
@@ -120,24 +110,6 @@ pub fn sorf_project<'py>(
     })
 }
 
-/// The elements of `a` (any float dtype) converted to `T`, C order (a
-/// `MemoryError` when the copy cannot be allocated).
-fn converted<T: Float>(a: FloatArray<'_>) -> PyResult<Vec<T>> {
-    // SAFETY: read under the GIL.
-    match a {
-        FloatArray::F32(a) => try_collect(
-            a.len(),
-            unsafe { a.as_array() }
-                .iter()
-                .map(|&v| T::from_f64(f64::from(v))),
-        ),
-        FloatArray::F64(a) => try_collect(
-            a.len(),
-            unsafe { a.as_array() }.iter().map(|&v| T::from_f64(v)),
-        ),
-    }
-}
-
 /// The `signs` array of a SORF matrix: shape (blocks, 3, n); returns `n`.
 fn sorf_signs<T: Float>(signs: &Bound<'_, PyAny>) -> PyResult<(Vec<T>, usize)> {
     let sg = as_float_array(signs, "signs")?;
@@ -148,7 +120,7 @@ fn sorf_signs<T: Float>(signs: &Bound<'_, PyAny>) -> PyResult<(Vec<T>, usize)> {
         )));
     }
     let n = sshape[2];
-    Ok((converted(sg)?, n))
+    Ok((sg.to_vec()?, n))
 }
 
 fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
@@ -159,7 +131,7 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
     projection_scale: f64,
     scale: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (rows, d) = matrix_dims(&x, "X")?;
+    let (rows, d) = matrix_dims(x.shape(), "X")?;
     let (w, n): (Vec<T>, usize) = match (weights, signs) {
         (Some(w), None) => {
             let wa = as_float_array(w, "W")?;
@@ -169,7 +141,7 @@ fn fused_typed<'py, T: SinCos + Gemm + Scratch + Element>(
                     wa.shape()
                 )));
             }
-            (converted(wa)?, 0)
+            (wa.to_vec()?, 0)
         }
         (None, Some(sg)) => sorf_signs(sg)?,
         _ => return Err(config_error("give exactly one of weights and signs")),

@@ -7,7 +7,7 @@ use numpy::ndarray::ArrayViewMutD;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use crate::arrays::{as_float_array, byte_span, new_uninit, try_collect, FloatArray};
+use crate::arrays::{as_float_array, byte_span, new_uninit, try_collect, vector_len, FloatArray};
 use crate::errors::{compute, config_error, dtype_error, guarded, shape_error, to_py};
 
 fn parse_isa(isa: Option<&str>) -> PyResult<Option<Isa>> {
@@ -127,25 +127,8 @@ fn copy_into<T: Element + Copy>(src: &Bound<'_, PyArrayDyn<T>>, dst: &Bound<'_, 
 /// A vector argument (signs, diagonals) as `Vec<T>` of the data's precision.
 fn vector_of<T: Float>(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<T>> {
     let arr = as_float_array(v, name)?;
-    let shape = arr.shape();
-    if shape.len() != 1 {
-        return Err(shape_error(format!(
-            "{name} must be 1-D, got shape {shape:?}"
-        )));
-    }
-    let len = shape[0];
-    // SAFETY: read under the GIL.
-    match arr {
-        FloatArray::F32(a) => try_collect(
-            len,
-            unsafe { a.as_array() }
-                .iter()
-                .map(|&e| T::from_f64(f64::from(e))),
-        ),
-        FloatArray::F64(a) => {
-            try_collect(len, unsafe { a.as_array() }.iter().map(|&e| T::from_f64(e)))
-        }
-    }
+    vector_len(&arr.shape(), name)?;
+    arr.to_vec()
 }
 
 /// Fast Walsh–Hadamard transform of a vector or of every row of a 2-D array.

@@ -4,13 +4,13 @@
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use analogkernels_core::pcm::{DeviceArray, YieldReport};
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::arrays::{as_float_array, int_in_range, try_collect, FloatArray};
+use crate::arrays::{as_float_array, int_in_range, vector_len};
 use crate::config::pcm_params_from_dict;
-use crate::errors::{compute, config_error, guarded, shape_error, to_py};
+use crate::errors::{compute, config_error, guarded, to_py};
 
 fn report_dict<'py>(py: Python<'py>, r: &YieldReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -66,22 +66,8 @@ impl PyPcmArray {
                 .map_err(|_| config_error("config must be a dict of PCMConfig fields"))?;
             let params = pcm_params_from_dict(config)?;
             let arr = as_float_array(targets, "targets")?;
-            let shape = arr.shape();
-            if shape.len() != 1 {
-                return Err(shape_error(format!(
-                    "targets must be 1-D, got shape {shape:?}"
-                )));
-            }
-            // SAFETY: read under the GIL.
-            let t: Vec<f64> = match arr {
-                FloatArray::F32(a) => try_collect(
-                    shape[0],
-                    unsafe { a.as_array() }.iter().map(|&v| f64::from(v)),
-                )?,
-                FloatArray::F64(a) => {
-                    try_collect(shape[0], unsafe { a.as_array() }.iter().copied())?
-                }
-            };
+            vector_len(&arr.shape(), "targets")?;
+            let t: Vec<f64> = arr.to_vec()?;
             Ok(PyPcmArray {
                 inner: Mutex::new(DeviceArray::new(&t, &params).map_err(to_py)?),
             })
