@@ -285,6 +285,10 @@ def test_paper_model_training_is_reproducible_on_cpu_with_bf16():
     # A time budget stops training early.
     short = lra.train(model, X, y, steps=1000, batch=4, time_budget=0.0, log_every=1000)
     assert len(short) == 1
+    # Training leaves the process's floating-point state alone: subnormals
+    # still survive arithmetic (flush-to-zero / denormals-are-zero would give 0).
+    tiny = np.array([5e-324]) * np.array([1.0])
+    assert tiny[0] > 0
 
 
 def test_full_listops_cli_end_to_end_on_cpu(tmp_path):

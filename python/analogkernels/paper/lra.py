@@ -487,9 +487,10 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, recipe.factor)
     hwa = [m for m in model.modules() if isinstance(m, HWALinear)]
     model.train()
-    if dev.type == "cpu":
-        # exp features underflow into denormals, which are slow on x86 CPUs.
-        torch.set_flush_denormal(True)
+    # Not torch.set_flush_denormal(True), although exp features underflow into
+    # slow denormals on x86 CPUs: it sets the process's floating-point state (FTZ
+    # and DAZ) for good, and every later computation in the process, numpy's and
+    # this package's Rust kernels included, would silently flush subnormals.
     losses: list[float] = []
     pending: list[torch.Tensor] = []
     t0 = time.perf_counter()
