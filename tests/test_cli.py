@@ -731,3 +731,26 @@ def test_old_module_paths_warn_and_alias_the_paper_modules(old, new):
         assert module._dataset is protocol._dataset
     with pytest.raises(AttributeError):
         module.no_such_name  # noqa: B018
+
+
+def test_figures_leave_the_callers_matplotlib_state_alone(tmp_path):
+    # A library must not switch the user's backend (e.g. inside a notebook) or
+    # leave figures open in pyplot's registry.
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from analogkernels.paper.figures import plot_dataset
+    from analogkernels.paper.protocol import RunConfig, run_one
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    try:
+        cfg = RunConfig(
+            dataset="sklearn:breast_cancer", kernel="rbf", sampler="rff", k=1, seed=0, backend="fp"
+        )
+        plot_dataset([run_one(cfg)], "sklearn:breast_cancer", tmp_path / "f.png")
+        assert (tmp_path / "f.png").stat().st_size > 0
+        assert matplotlib.get_backend() == "pdf"
+        assert plt.get_fignums() == []
+    finally:
+        matplotlib.use(previous)

@@ -2,7 +2,8 @@
 
 Every function draws one figure from result records (those of
 :mod:`analogkernels.paper.protocol`, :mod:`analogkernels.paper.lra`) and saves
-it as a PNG with matplotlib's Agg backend, so no display is needed.
+it as a PNG through a bare :class:`matplotlib.figure.Figure` (no pyplot): no display is
+needed, and the caller's matplotlib backend and open figures are left alone.
 """
 
 from __future__ import annotations
@@ -44,17 +45,13 @@ def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | No
         (:func:`~analogkernels.paper.protocol.load_paper_results`): its chip
         curves are drawn dotted ("paper chip"), one per sampler.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     rows = [r for r in records if r["dataset"] == dataset]
     kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)]
-    fig, axes = plt.subplots(
-        len(kernels), 2, figsize=(9, 3.3 * len(kernels) + 0.5), squeeze=False, layout="constrained"
-    )
+    fig = Figure(figsize=(9, 3.3 * len(kernels) + 0.5), layout="constrained")
+    axes = fig.subplots(len(kernels), 2, squeeze=False)
     colours = {"rff": "tab:blue", "orf": "tab:orange", "sorf": "tab:green"}
     styles = {"fp": "-", "analog": "--"}
     counts: set[int] = set()
@@ -131,7 +128,6 @@ def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | No
         fontsize=9,
     )
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_listops(record: dict[str, Any], path: Path) -> None:
@@ -151,12 +147,10 @@ def plot_listops(record: dict[str, Any], path: Path) -> None:
     path : Path
         Where to write the PNG.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.subplots()
     groups = [
         ("trained FP", record["fp"], record["attention_only"], record["full"]),
         (
@@ -204,7 +198,6 @@ def plot_listops(record: dict[str, Any], path: Path) -> None:
     )
     ax.legend(fontsize=8, loc="upper left", ncol=2)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 #: Axis label of the attention error.
@@ -229,16 +222,14 @@ def plot_attention_error(
     seeds : int, optional
         Number of seeds behind each point (default: the records' ``seeds`` field).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     seeds = seeds or next((r["seeds"] for r in records if "seeds" in r), None)
     sources = list(dict.fromkeys(r["source"] for r in records))
     ks = sorted({int(r["k"]) for r in records})
     by = {(r["source"], r["k"], r["backend"]): r for r in records}
-    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.subplots()
     colours = ("tab:blue", "tab:green", "tab:red", "tab:purple")
     for src, colour in zip(sources, colours, strict=False):
         for backend, style in (("fp", "-"), ("analog", "--")):
@@ -267,4 +258,3 @@ def plot_attention_error(
         fontsize=9,
     )
     fig.savefig(path, dpi=110)
-    plt.close(fig)
