@@ -68,6 +68,7 @@ __all__ = [
     "Target",
     "fit",
     "load_targets",
+    "read_results",
     "simulate_errors",
 ]
 
@@ -166,6 +167,56 @@ class Target:
     n: int
 
 
+def read_results(path: str | Path) -> dict[Cell, dict[str, Target]]:
+    """Every metric of every cell of a targets file.
+
+    Parameters
+    ----------
+    path : str or Path
+        JSON file in the format described in the module documentation.
+
+    Returns
+    -------
+    dict
+        ``(dataset, kernel, sampler, k) → {metric: Target}``, dataset names the
+        project's (``magic04``), after the file's ``dataset_names`` mapping.
+
+    Raises
+    ------
+    DataError
+        If the file is not valid JSON of that format or a value is not a finite
+        mean and standard deviation with a positive count (the message names it).
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        results = doc["results"]
+        names = doc.get("dataset_names", {})
+        if not isinstance(results, dict) or not isinstance(names, dict):
+            raise TypeError("results and dataset_names must be objects")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: not a targets file ({err})") from None
+    out: dict[Cell, dict[str, Target]] = {}
+    try:
+        for file_name, by_kernel in results.items():
+            dataset = names.get(file_name, file_name)
+            for kernel, by_sampler in by_kernel.items():
+                for sampler, by_k in by_sampler.items():
+                    for k_text, metrics in by_k.items():
+                        cell = (dataset, kernel, sampler, int(k_text))
+                        for metric, m in metrics.items():
+                            t = Target(float(m["mean"]), float(m["std"]), int(m["n"]))
+                            if not (math.isfinite(t.mean) and math.isfinite(t.std) and t.n > 0):
+                                raise DataError(
+                                    f"{path}: {'/'.join(map(str, cell[:3]))}/k={cell[3]}: "
+                                    f"invalid {metric} {m!r}"
+                                )
+                            out.setdefault(cell, {})[metric] = t
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise DataError(f"{path}: malformed targets file ({err!r})") from None
+    return out
+
+
 def load_targets(
     path: str | Path,
     *,
@@ -199,56 +250,22 @@ def load_targets(
         If the file is not valid JSON of that format, or a requested cell or
         the metric is missing (the message names it).
     """
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-        results = doc["results"]
-        names = doc.get("dataset_names", {})
-        if not isinstance(results, dict) or not isinstance(names, dict):
-            raise TypeError("results and dataset_names must be objects")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{path}: not a targets file ({err})") from None
-    want = {
-        "datasets": None if datasets is None else set(datasets),
-        "kernels": None if kernels is None else set(kernels),
-        "samplers": None if samplers is None else set(samplers),
-        "ks": None if ks is None else {int(k) for k in ks},
-    }
+    wanted = (
+        None if values is None else set(values)
+        for values in (datasets, kernels, samplers, None if ks is None else map(int, ks))
+    )
+    want = dict(zip(("datasets", "kernels", "samplers", "ks"), wanted, strict=True))
     out: dict[Cell, Target] = {}
-    try:
-        for file_name, by_kernel in results.items():
-            dataset = names.get(file_name, file_name)
-            if want["datasets"] is not None and dataset not in want["datasets"]:
-                continue
-            for kernel, by_sampler in by_kernel.items():
-                if want["kernels"] is not None and kernel not in want["kernels"]:
-                    continue
-                for sampler, by_k in by_sampler.items():
-                    if want["samplers"] is not None and sampler not in want["samplers"]:
-                        continue
-                    for k_text, metrics in by_k.items():
-                        k = int(k_text)
-                        if want["ks"] is not None and k not in want["ks"]:
-                            continue
-                        if metric not in metrics:
-                            raise DataError(
-                                f"{path}: {dataset}/{kernel}/{sampler}/k={k} has no "
-                                f"metric {metric!r}"
-                            )
-                        m = metrics[metric]
-                        t = Target(float(m["mean"]), float(m["std"]), int(m["n"]))
-                        if not (math.isfinite(t.mean) and math.isfinite(t.std) and t.n > 0):
-                            raise DataError(
-                                f"{path}: {dataset}/{kernel}/{sampler}/k={k}: invalid "
-                                f"{metric} {m!r}"
-                            )
-                        out[(dataset, kernel, sampler, k)] = t
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise DataError(f"{path}: malformed targets file ({err!r})") from None
-    for field, values in want.items():
+    for cell, metrics in read_results(path).items():
+        if any(w is not None and c not in w for c, w in zip(cell, want.values(), strict=True)):
+            continue
+        if metric not in metrics:
+            dataset, kernel, sampler, k = cell
+            raise DataError(f"{path}: {dataset}/{kernel}/{sampler}/k={k} has no metric {metric!r}")
+        out[cell] = metrics[metric]
+    for index, (field, values) in enumerate(want.items()):
         if values is None:
             continue
-        index = {"datasets": 0, "kernels": 1, "samplers": 2, "ks": 3}[field]
         missing = sorted(values - {c[index] for c in out}, key=str)
         if missing:
             raise DataError(f"{path}: no {metric} targets for {field} {missing}")
@@ -555,15 +572,15 @@ def fit(
         up, down = z.copy(), z.copy()
         up[j], down[j] = min(z[j] + h, 1.0), max(z[j] - h, 0.0)
         jac[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
-    scale = max(chi2_min / dof, 1.0)
-    stderr: dict[str, float] = {}
+    # Covariance (JᵀJ)⁻¹ scaled by the reduced χ²; a singular JᵀJ means a
+    # parameter the residuals do not depend on: its error is not determined.
     jtj = jac.T @ jac
-    for j, p in enumerate(specs):
-        if np.linalg.matrix_rank(jtj) < len(names) or jtj[j, j] == 0:
-            stderr[p.name] = math.nan
-            continue
-        cov = np.linalg.inv(jtj) * scale
-        stderr[p.name] = float(math.sqrt(max(cov[j, j], 0.0)) * span[j])
+    identified = np.linalg.matrix_rank(jtj) == len(names)
+    cov = np.linalg.inv(jtj) * max(chi2_min / dof, 1.0) if identified else None
+    stderr = {
+        p.name: float(math.sqrt(max(cov[j, j], 0.0)) * span[j]) if cov is not None else math.nan
+        for j, p in enumerate(specs)
+    }
     values = {p.name: float(low[j] + z[j] * span[j]) for j, p in enumerate(specs)}
     before = _cell_rows(sim0, targets, cells, r0)
     after = _cell_rows(sim, targets, cells, r)

@@ -289,20 +289,12 @@ def load_paper_results(path: str | Path) -> dict[tuple[str, str, str, int], dict
         ``(dataset, kernel, sampler, k) → {metric: Target}`` for the metrics of
         :data:`PAPER_METRICS` present in the file.
     """
-    from ..calibration import load_targets
-    from ..exceptions import DataError
+    from ..calibration import read_results
 
-    out: dict[tuple[str, str, str, int], dict[str, Any]] = {}
-    for metric in PAPER_METRICS:
-        try:
-            values = load_targets(path, metric=metric)
-        except DataError as err:
-            if "has no metric" in str(err):
-                continue
-            raise
-        for cell, target in values.items():
-            out.setdefault(cell, {})[metric] = target
-    return out
+    return {
+        cell: {m: t for m, t in metrics.items() if m in PAPER_METRICS}
+        for cell, metrics in read_results(path).items()
+    }
 
 
 #: The file name of the paper's measured results in a data folder.
@@ -502,15 +494,11 @@ def _paper_agreement(records: list[dict], paper: dict, samplers: list[str]) -> l
         for kern in [k for k in KERNELS if any(r["kernel"] == k for r in analog)]:
             worst, worst_k = 0.0, None
             for k in sorted({r["k"] for r in analog}):
-                ref = [
-                    m["hardware_err"].mean
-                    for c, m in paper.items()
-                    if c[:2] == (ds, kern) and c[3] == k and "hardware_err" in m
-                ]
+                ref = _paper_mean(paper, ds, kern, k, "hardware_err")
                 ours = errs.get((ds, kern, "analog", k))
-                if not ref or ours is None:
+                if ref is None or ours is None:
                     continue
-                rel = (ours[0] - float(np.mean(ref))) / float(np.mean(ref))
+                rel = (ours[0] - ref) / ref
                 if worst_k is None or abs(rel) > abs(worst):
                     worst, worst_k = rel, k
             if worst_k is None:
@@ -551,18 +539,23 @@ def _paper_agreement(records: list[dict], paper: dict, samplers: list[str]) -> l
     return lines
 
 
-def _paper_error_cell(
-    paper: dict, ds: str, kern: str, k: int, metric: str, errs: dict, backend: str
-) -> str:
-    """The paper's sampler-mean error at k, with our relative difference."""
+def _paper_mean(paper: dict, ds: str, kern: str, k: int, metric: str) -> float | None:
+    """The paper's ``metric`` at k, mean over the samplers (None if it has none)."""
     vals = [
         m[metric].mean
         for c, m in paper.items()
         if c[:2] == (ds, kern) and c[3] == k and metric in m
     ]
-    if not vals:
+    return float(np.mean(vals)) if vals else None
+
+
+def _paper_error_cell(
+    paper: dict, ds: str, kern: str, k: int, metric: str, errs: dict, backend: str
+) -> str:
+    """The paper's sampler-mean error at k, with our relative difference."""
+    value = _paper_mean(paper, ds, kern, k, metric)
+    if value is None:
         return "-"
-    value = float(np.mean(vals))
     ours = errs.get((ds, kern, backend, k))
     if ours is None or value == 0:
         return f"{value:.4f}"
