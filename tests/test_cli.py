@@ -367,7 +367,7 @@ def test_data_dir_that_is_a_file_is_named(tmp_path, capsys):
     f = tmp_path / "data.txt"
     f.write_text("")
     assert cli_code(["ridge", "--data-dir", str(f)]) == 2
-    assert f"{f} is a file, not a folder" in capsys.readouterr().err
+    assert f"{f} is not a folder" in capsys.readouterr().err
 
 
 def test_a_model_file_that_is_not_a_model_is_one_line(tmp_path, capsys):

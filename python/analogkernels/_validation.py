@@ -15,6 +15,40 @@ from sklearn.utils import check_array
 from .exceptions import ConfigError, DataError, DTypeError, ShapeError
 
 
+def as_real_array(x: Any, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a numpy array of real numbers, keeping its dtype if it is one.
+
+    Booleans, integers and floats of any width pass through unchanged (no
+    copy), so the caller can choose the promotion (e.g. ``np.result_type``
+    with float32 keeps int8 and float16 input in single precision); anything
+    else that reads as real numbers (e.g. objects holding floats) becomes float64.
+
+    Parameters
+    ----------
+    x : array_like
+        The argument to convert.
+    name : str
+        Its name, used in error messages.
+
+    Raises
+    ------
+    DTypeError
+        If ``x`` is complex or cannot be read as real numbers.
+    """
+    arr = np.asarray(x)
+    if arr.dtype.kind == "c":
+        raise DTypeError(
+            f"{name} has complex dtype {arr.dtype}; only real input is supported "
+            "(transform the real and imaginary parts separately)"
+        )
+    if arr.dtype.kind in "biuf":
+        return arr
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"{name} cannot be read as real numbers (dtype {arr.dtype})") from exc
+
+
 def as_float_array(x: Any, name: str = "x") -> np.ndarray:
     """Return ``x`` as a float32 or float64 numpy array.
 
@@ -33,21 +67,10 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
     DTypeError
         If ``x`` is complex or cannot be read as real numbers.
     """
-    arr = np.asarray(x)
-    kind = arr.dtype.kind
-    if kind == "c":
-        raise DTypeError(
-            f"{name} has complex dtype {arr.dtype}; only real input is supported "
-            "(transform the real and imaginary parts separately)"
-        )
+    arr = as_real_array(x, name)
     if arr.dtype in (np.float32, np.float64):
         return arr
-    if kind in "biuf":
-        return arr.astype(np.float64)
-    try:
-        return arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DTypeError(f"{name} cannot be read as real numbers (dtype {arr.dtype})") from exc
+    return arr.astype(np.float64)
 
 
 def check_int(value: Any, name: str, *, low: int = 0, high: int = 2**64 - 1) -> int:

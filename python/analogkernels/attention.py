@@ -29,30 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import as_real_array
 from .exceptions import DataError, DTypeError, ShapeError
 from .kernel_approximation import FavorPlusFeatures
 
 __all__ = ["attention_error", "favor_attention", "favor_features", "softmax_attention"]
 
 
-def _real(a: Any, name: str) -> np.ndarray:
-    """``a`` as a numpy array of real numbers (bool, integer or float)."""
-    arr = np.asarray(a)
-    if arr.dtype.kind == "c":
-        raise DTypeError(
-            f"{name} has complex dtype {arr.dtype}; attention takes real inputs "
-            "(the imaginary part would be dropped)"
-        )
-    if arr.dtype.kind not in "biuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise DTypeError(f"{name} cannot be read as real numbers (dtype {arr.dtype})") from None
-    return arr
-
-
 def _check(Q: Any, K: Any, V: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    Q, K, V = (_real(a, name) for a, name in ((Q, "Q"), (K, "K"), (V, "V")))
+    Q, K, V = (as_real_array(a, name) for a, name in ((Q, "Q"), (K, "K"), (V, "V")))
     dtype = np.result_type(Q, K, V, np.float32)
     if dtype not in (np.float32, np.float64):
         dtype = np.float64

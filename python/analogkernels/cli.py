@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,22 +155,20 @@ def _scheduler_address(text: str) -> str:
     return text
 
 
-def _existing_dir(text: str) -> str:
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"the folder {text} does not exist")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
-    return text
+def _existing(kind: str) -> Callable[[str], Path]:
+    """An argparse ``type=`` that accepts a path to an existing ``kind`` ("file" or "folder")."""
+    is_kind = Path.is_file if kind == "file" else Path.is_dir
 
+    def convert(text: str) -> Path:
+        path = Path(text)
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"the {kind} {text} does not exist")
+        if not is_kind(path):
+            raise argparse.ArgumentTypeError(f"{text} is not a {kind}")
+        return path
 
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"the file {text} does not exist")
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is not a file")
-    return path
+    convert.__name__ = f"existing {kind}"  # argparse names the type in its messages
+    return convert
 
 
 def _positive_int(text: str) -> int:
@@ -418,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ridge.add_argument(
         "--data-dir",
-        type=_existing_dir,
+        type=_existing("folder"),
         default=None,
         help="folder with the data files (default: $ANALOGKERNELS_DATA, then the download "
         "cache ~/.cache/analogkernels, then download)",
@@ -426,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument("--no-progress", action="store_true", help="no progress bar")
     ridge.add_argument(
         "--paper",
-        type=_existing_file,
+        type=_existing("file"),
         default=None,
         help="the paper's measured results (paper-hermes-results.json) to show beside ours "
         "in summary.md and the figures (default: that file in the data folder, if there)",
@@ -545,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     err.add_argument("--quick", action="store_true", help="k in 1..4, at most 3 seeds")
     err.add_argument(
         "--model",
-        type=_existing_file,
+        type=_existing("file"),
         default=None,
         help="ListOps model (model.pt from 'attention listops') to capture Q/K/V from "
         "(default: Gaussian Q/K/V only)",
@@ -567,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--targets",
-        type=_existing_file,
+        type=_existing("file"),
         required=True,
         help="JSON file of measured errors (format: paper-hermes-results.json of the "
         "project's test data; see analogkernels.calibration)",
@@ -597,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--data-dir",
-        type=_existing_dir,
+        type=_existing("folder"),
         default=None,
         help="folder with the data files (default: $ANALOGKERNELS_DATA, then the cache)",
     )

@@ -65,6 +65,11 @@ class RunConfig:
     max_eval: int | None = None
     data_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        """Store a path-like ``data_dir`` as its string (the key and the records are JSON)."""
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+
     def key(self) -> str:
         """The run's cache key.
 

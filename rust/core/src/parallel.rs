@@ -498,19 +498,7 @@ pub fn for_each_chunk_mut<T: Send>(
     chunk_len: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let len = data.len();
-    if len == 0 {
-        return;
-    }
-    let chunk_len = chunk_len.max(1);
-    let shared = DisjointMut::new(data);
-    for_each_index(len.div_ceil(chunk_len), |i| {
-        let start = i * chunk_len;
-        // SAFETY: chunk i is [start, start + chunk_len) ∩ data; chunks are
-        // disjoint and for_each_index runs each index at most once.
-        let chunk = unsafe { shared.slice(start, chunk_len.min(len - start)) };
-        f(i, chunk);
-    });
+    chunks_mut(data, chunk_len, false, f);
 }
 
 /// [`for_each_chunk_mut`] through [`for_each_index_populating`]: for a large,
@@ -521,6 +509,16 @@ pub fn for_each_chunk_mut_populating<T: Send>(
     chunk_len: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
+    chunks_mut(data, chunk_len, true, f);
+}
+
+/// The body of both chunk loops above.
+fn chunks_mut<T: Send>(
+    data: &mut [T],
+    chunk_len: usize,
+    populate: bool,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
     let len = data.len();
     if len == 0 {
         return;
@@ -528,15 +526,22 @@ pub fn for_each_chunk_mut_populating<T: Send>(
     let chunk_len = chunk_len.max(1);
     let bytes = std::mem::size_of_val(data);
     let shared = DisjointMut::new(data);
-    // SAFETY: the populate only faults pages in (contents unchanged), so it
-    // may overlap the tasks' writes; see `for_each_index_populating`.
-    let start_ptr = unsafe { shared.ptr_at(0) }.cast::<u8>();
-    for_each_index_populating(len.div_ceil(chunk_len), start_ptr, bytes, |i| {
+    let task = |i: usize| {
         let start = i * chunk_len;
-        // SAFETY: as in `for_each_chunk_mut`.
+        // SAFETY: chunk i is [start, start + chunk_len) ∩ data; chunks are
+        // disjoint and for_each_index runs each index at most once.
         let chunk = unsafe { shared.slice(start, chunk_len.min(len - start)) };
         f(i, chunk);
-    });
+    };
+    let count = len.div_ceil(chunk_len);
+    if populate {
+        // SAFETY: the populate only faults pages in (contents unchanged), so
+        // it may overlap the tasks' writes; see `for_each_index_populating`.
+        let start_ptr = unsafe { shared.ptr_at(0) }.cast::<u8>();
+        for_each_index_populating(count, start_ptr, bytes, task);
+    } else {
+        for_each_index(count, task);
+    }
 }
 
 /// [`for_each_chunk_mut`] over two buffers of equal length in lockstep:

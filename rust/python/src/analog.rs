@@ -5,16 +5,13 @@
 
 use analogkernels_core::crossbar::{AnalogMatrix, CrossbarParams};
 use analogkernels_core::hadamard::Float;
-use numpy::{
-    Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray2,
-    PyUntypedArrayMethods,
-};
+use numpy::{Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::arrays::{as_float_array, matrix_dims, FloatArray};
+use crate::arrays::{as_float_array, c_order_copy, matrix_dims, new_uninit, FloatArray};
 use crate::config::{field, named_field};
 use crate::errors::{compute, internal_error, shape_error};
 
@@ -109,7 +106,8 @@ impl PyAnalogMatrix {
                 )))
             }
         };
-        let y = new_output::<T>(py, n, o)?;
+        // SAFETY: the engine writes every element before `y` is returned.
+        let y = unsafe { new_uninit::<T>(py, &[n, o]) }?;
         // Buffer policy: the engine works on a private copy of X taken under
         // the GIL, so no other thread can change the data it validated.
         let data = c_order_copy(&x)?;
@@ -128,38 +126,6 @@ impl PyAnalogMatrix {
         }
         Ok(y.into_any())
     }
-}
-
-/// The elements of `x` in C order, copied (a memcpy when `x` is C-contiguous).
-fn c_order_copy<T: Element + Copy>(x: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Vec<T>> {
-    let view = x
-        .try_readonly()
-        .map_err(|_| shape_error("X is being written by another call"))?;
-    // `as_slice` also accepts Fortran order (memory order ≠ C order): only a
-    // C-contiguous array is copied as one block.
-    Ok(match view.as_slice() {
-        Ok(s) if x.is_c_contiguous() => s.to_vec(),
-        _ => view.as_array().iter().copied().collect(),
-    })
-}
-
-/// A new uninitialised C-order `n × o` array, allocated by numpy so that a
-/// size it cannot hold raises `MemoryError` (or a clear `ShapeError`) instead of
-/// a panic.
-fn new_output<T: Element>(py: Python<'_>, n: usize, o: usize) -> PyResult<Bound<'_, PyArray2<T>>> {
-    let bytes = n
-        .checked_mul(o)
-        .and_then(|e| e.checked_mul(std::mem::size_of::<T>()))
-        .filter(|&b| isize::try_from(b).is_ok());
-    if bytes.is_none() {
-        return Err(shape_error(format!(
-            "the output of {n} × {o} elements is larger than any array can be"
-        )));
-    }
-    let dtype = numpy::dtype::<T>(py);
-    let empty = py.import("numpy")?.getattr("empty")?;
-    let array = empty.call1(((n, o), dtype))?;
-    Ok(array.cast_into::<PyArray2<T>>()?)
 }
 
 #[pymethods]
@@ -220,7 +186,7 @@ impl PyAnalogMatrix {
     #[allow(clippy::type_complexity)]
     fn _read_terms<'py>(
         &self,
-        x: PyReadonlyArray2<'py, f64>,
+        x: Bound<'py, PyArrayDyn<f64>>,
         seed: u64,
         row_offset: u64,
     ) -> PyResult<(
@@ -229,11 +195,8 @@ impl PyAnalogMatrix {
         Bound<'py, PyArrayDyn<f64>>,
     )> {
         let py = x.py();
-        let n = x.shape()[0];
-        let data = x
-            .as_slice()
-            .map(<[f64]>::to_vec)
-            .map_err(|_| shape_error("X must be C-contiguous"))?;
+        let n = matrix_dims(x.shape(), "X")?.0;
+        let data = c_order_copy(&x)?;
         let terms = compute(py, 0, || {
             self.shared().read_terms(&data, n, seed, row_offset)
         })?;

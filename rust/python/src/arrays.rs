@@ -174,14 +174,37 @@ pub unsafe fn new_uninit<'py, T: Element>(
 /// cannot be reserved (an infallible `Vec` would abort the process).
 pub fn try_collect<T>(len: usize, items: impl Iterator<Item = T>) -> PyResult<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        PyMemoryError::new_err(format!(
-            "cannot allocate a copy of {len} elements of {} bytes",
-            std::mem::size_of::<T>()
-        ))
-    })?;
+    v.try_reserve_exact(len).map_err(|_| copy_error::<T>(len))?;
     v.extend(items.take(len));
     Ok(v)
+}
+
+fn copy_error<T>(len: usize) -> PyErr {
+    PyMemoryError::new_err(format!(
+        "cannot allocate a copy of {len} elements of {} bytes",
+        std::mem::size_of::<T>()
+    ))
+}
+
+/// The elements of `x` in C order in a private copy (a memcpy when `x` is
+/// C-contiguous; a `MemoryError` when the copy cannot be allocated): the
+/// engine then works on data no other thread can change after validation.
+pub fn c_order_copy<T: Element + Copy>(x: &Bound<'_, PyArrayDyn<T>>) -> PyResult<Vec<T>> {
+    let view = x
+        .try_readonly()
+        .map_err(|_| shape_error("X is being written by another call"))?;
+    // `as_slice` also accepts Fortran order (memory order ≠ C order): only a
+    // C-contiguous array is copied as one block.
+    match view.as_slice() {
+        Ok(s) if x.is_c_contiguous() => {
+            let mut v = Vec::new();
+            v.try_reserve_exact(s.len())
+                .map_err(|_| copy_error::<T>(s.len()))?;
+            v.extend_from_slice(s);
+            Ok(v)
+        }
+        _ => try_collect(x.len(), view.as_array().iter().copied()),
+    }
 }
 
 /// Runs `f` on the elements of `a` in C order: a read-only view when `a` is
