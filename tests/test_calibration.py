@@ -16,9 +16,11 @@ from analogkernels.calibration import (
     Target,
     fit,
     load_targets,
+    simulate_accuracy_drops,
     simulate_errors,
 )
 from analogkernels.exceptions import ConfigError, DataError
+from analogkernels.paper.protocol import RunConfig, run_one
 
 # A bundled dataset keeps the fit tests free of downloads (d = 30).
 EMBEDDED = "sklearn:breast_cancer"
@@ -112,11 +114,17 @@ def test_common_offset_biases_the_step_kernel_but_not_the_rbf_kernel():
 # --- targets --------------------------------------------------------------------
 
 
-def _targets_file(tmp_path, cells: dict, names=None):
+def _targets_file(tmp_path, cells: dict, names=None, accuracies: dict | None = None):
+    """A targets file: ``cells`` are hardware errors, ``accuracies`` map a cell to
+    ``{"hardware_acc": (mean, std, n), "fp_acc": (...)}``."""
     results: dict = {}
     for (dataset, kernel, sampler, k), (mean, std, n) in cells.items():
         node = results.setdefault(dataset, {}).setdefault(kernel, {}).setdefault(sampler, {})
         node[str(k)] = {"hardware_err": {"mean": mean, "std": std, "n": n}}
+    for (dataset, kernel, sampler, k), metrics in (accuracies or {}).items():
+        node = results[dataset][kernel][sampler][str(k)]
+        for metric, (mean, std, n) in metrics.items():
+            node[metric] = {"mean": mean, "std": std, "n": n}
     path = tmp_path / "targets.json"
     path.write_text(json.dumps({"results": results, "dataset_names": names or {}}))
     return path
@@ -141,6 +149,21 @@ def test_load_targets_maps_names_and_filters(tmp_path):
         load_targets(path, datasets=["cod-rna"])
     with pytest.raises(DataError, match="metric 'fp_acc'"):
         load_targets(path, metric="fp_acc")
+
+
+def test_accuracy_drop_is_chip_minus_fp_with_the_unpaired_spread(tmp_path):
+    cell = ("magic", "rbf", "rff", 5)
+    path = _targets_file(
+        tmp_path,
+        {cell: (0.2, 0.01, 10), ("magic", "rbf", "rff", 4): (0.2, 0.01, 10)},
+        accuracies={cell: {"hardware_acc": (0.84, 0.003, 10), "fp_acc": (0.85, 0.004, 8)}},
+    )
+    drop = load_targets(path, metric="accuracy_drop", ks=[5])[cell]
+    assert drop.mean == pytest.approx(0.84 - 0.85, abs=1e-15)
+    assert drop.std == pytest.approx(0.005, rel=1e-12) and drop.n == 8
+    # k = 4 has errors but no accuracies: asking for it names the missing metric.
+    with pytest.raises(DataError, match="k=4 has no metric 'hardware_acc'"):
+        load_targets(path, metric="accuracy_drop")
 
 
 @pytest.mark.parametrize(
@@ -205,6 +228,41 @@ def test_fit_recovers_known_parameters_from_data_simulated_with_them():
     assert {"simulated_base", "residual_base", "relative_difference"} <= set(result.cells[0])
 
 
+def test_simulated_accuracy_drop_is_the_protocols_chip_minus_fp_run():
+    # The same seed, data and chip as two runs of the paper's protocol.
+    cell = (EMBEDDED, "arccos0", "sorf", 2)
+    runs = {
+        backend: run_one(RunConfig(*cell, seed=3, backend=backend, preset="hermes"))
+        for backend in ("fp", "analog")
+    }
+    drops = simulate_accuracy_drops(CrossbarConfig.hermes(), [cell], [3, 4])[cell]
+    assert drops.shape == (2,)
+    assert drops[0] == runs["analog"]["accuracy"] - runs["fp"]["accuracy"]
+
+
+def test_fit_adds_accuracy_drops_to_chi2():
+    err_cells = [(EMBEDDED, "arccos0", "rff", k) for k in (1, 2)]
+    acc_cell = (EMBEDDED, "arccos0", "rff", 2)
+    truth = CrossbarConfig.hermes(adc_offset=0.1)
+    measured = simulate_errors(truth, err_cells, range(100, 104))
+    targets = {
+        c: Target(float(e.mean()), float(e.std(ddof=1)), e.size) for c, e in measured.items()
+    }
+    drops = simulate_accuracy_drops(truth, [acc_cell], range(100, 104))[acc_cell]
+    acc = {acc_cell: Target(float(drops.mean()), max(float(drops.std(ddof=1)), 0.01), 4)}
+    with_acc = fit(
+        targets, accuracy_drops=acc, parameters=["adc_offset"], seeds=range(2), max_evaluations=4
+    )
+    without = fit(targets, parameters=["adc_offset"], seeds=range(2), max_evaluations=4)
+    assert [c["metric"] for c in with_acc.cells] == ["hardware_err"] * 2 + ["accuracy_drop"]
+    assert with_acc.dof == 3 - 1 and without.dof == 2 - 1
+    # χ² is the sum of the squared standardised residuals of every term.
+    start = math.fsum(c["residual_base"] ** 2 for c in with_acc.cells)
+    assert with_acc.start_chi2 == pytest.approx(start, rel=1e-9)
+    assert with_acc.start_chi2 > without.start_chi2
+    assert "accuracy drops: 1 of the 3 terms" in with_acc.summary()
+
+
 def test_hermes_measured_is_hermes_plus_the_fitted_values():
     config = CrossbarConfig.hermes_measured()
     for name, value in HERMES_MEASURED.items():
@@ -221,8 +279,11 @@ def test_calibrate_command_writes_the_fit(tmp_path, capsys):
     measured = simulate_errors(
         CrossbarConfig.hermes(adc_offset=0.1), [(EMBEDDED, "arccos0", "rff", 2)], range(50, 54)
     )
+    cell = (EMBEDDED, "arccos0", "rff", 2)
     path = _targets_file(
-        tmp_path, {c: (float(e.mean()), float(e.std(ddof=1)), e.size) for c, e in measured.items()}
+        tmp_path,
+        {c: (float(e.mean()), float(e.std(ddof=1)), e.size) for c, e in measured.items()},
+        accuracies={cell: {"hardware_acc": (0.90, 0.01, 10), "fp_acc": (0.92, 0.01, 10)}},
     )
     out = tmp_path / "cal"
     code = cli.main(
@@ -248,6 +309,14 @@ def test_calibrate_command_writes_the_fit(tmp_path, capsys):
     assert set(doc["values"]) == {"adc_offset"}
     assert doc["parameters"][0]["name"] == "adc_offset"
     assert "adc_offset =" in capsys.readouterr().out
+    # By default the accuracy drop of the largest k with accuracies is fitted too.
+    assert [c["metric"] for c in doc["cells"]] == ["hardware_err", "accuracy_drop"]
+    assert doc["cells"][1]["target"] == pytest.approx(-0.02)
+    base = ["-q", "calibrate", "--targets", str(path), "--parameters", "adc_offset"]
+    quick = ["--seeds", "2", "--max-evaluations", "2", "--out", str(out)]
+    assert cli.main([*base, "--accuracy-k", "none", *quick]) == 0
+    doc = json.loads((out / "calibration.json").read_text())
+    assert [c["metric"] for c in doc["cells"]] == ["hardware_err"]
     assert cli.main(["calibrate", "--targets", str(path), "--seeds", "1", "--out", str(out)]) == 2
     bad_start = ["calibrate", "--targets", str(path), "--start", "adc_offset:0.1"]
     with pytest.raises(SystemExit) as exit_info:

@@ -291,7 +291,7 @@ def test_paper_run_reads_training_evaluation_and_kernel_points_in_turn():
     assert experiments.run_one(cfg)["accuracy"] == record["accuracy"]  # reproducible
     # The same run by hand: one chip, read in turn for the training rows, the
     # evaluation rows and the kernel-error points (independent reads).
-    data = experiments._dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir)
+    data = experiments._dataset(cfg.dataset, cfg.ijcnn1_encoding, cfg.data_dir, cfg.skin_rows)
     fm = experiments.feature_map(cfg, data.X_train.shape[1]).fit(data.X_train)
     train = fm.transform(data.X_train)
     evaluation = fm.transform(data.X_eval)

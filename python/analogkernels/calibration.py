@@ -33,6 +33,12 @@ standardised residuals at the minimum (central differences), scaled by the
 reduced χ² when it exceeds 1. One parameter set serves every dataset and kernel:
 nothing is fitted per dataset.
 
+The measured *accuracy drops* (chip − floating point accuracy of the kernel ridge
+classifier, full training and evaluation sets) enter the same sum as further
+terms when given (``accuracy_drops``; the command uses the largest ``k`` of the
+file by default): an error floor that leaves the classifier intact and one that
+costs accuracy are different chips.
+
 The targets file has the format of the paper's summary that ships with the
 project's test data (``paper-hermes-results.json``)::
 
@@ -69,6 +75,7 @@ __all__ = [
     "fit",
     "load_targets",
     "read_results",
+    "simulate_accuracy_drops",
     "simulate_errors",
 ]
 
@@ -234,7 +241,9 @@ def load_targets(
         JSON file in the format described in the module documentation.
     metric : str, default "hardware_err"
         Which metric to read (``hardware_err``, ``fp_err``, ``hardware_acc``,
-        ``fp_acc``).
+        ``fp_acc``), or ``accuracy_drop``: ``hardware_acc − fp_acc``, with the
+        standard deviation ``hypot(std_hw, std_fp)`` (the file does not give
+        the seed-paired spread of the drop, so its weight is conservative).
     datasets, kernels, samplers, ks : iterables or None
         Keep only these cells (None: all in the file). Dataset names are the
         project's (``magic04``), after the file's ``dataset_names`` mapping.
@@ -259,10 +268,18 @@ def load_targets(
     for cell, metrics in read_results(path).items():
         if any(w is not None and c not in w for c, w in zip(cell, want.values(), strict=True)):
             continue
-        if metric not in metrics:
+        needed = ("hardware_acc", "fp_acc") if metric == "accuracy_drop" else (metric,)
+        absent = [m for m in needed if m not in metrics]
+        if absent:
             dataset, kernel, sampler, k = cell
-            raise DataError(f"{path}: {dataset}/{kernel}/{sampler}/k={k} has no metric {metric!r}")
-        out[cell] = metrics[metric]
+            raise DataError(
+                f"{path}: {dataset}/{kernel}/{sampler}/k={k} has no metric {absent[0]!r}"
+            )
+        if metric == "accuracy_drop":
+            hw, fp = metrics["hardware_acc"], metrics["fp_acc"]
+            out[cell] = Target(hw.mean - fp.mean, math.hypot(hw.std, fp.std), min(hw.n, fp.n))
+        else:
+            out[cell] = metrics[metric]
     for index, (field, values) in enumerate(want.items()):
         if values is None:
             continue
@@ -277,9 +294,11 @@ def load_targets(
 @functools.lru_cache(maxsize=16)
 def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int):
     from .kernels import arccos_kernel, rbf_kernel
-    from .paper.protocol import APPROX_POINTS, GAMMA, _dataset
+    from .paper.protocol import APPROX_POINTS, GAMMA, KERNELS, _dataset
 
-    data = _dataset(dataset, "paper", data_dir)
+    if kernel not in KERNELS:
+        raise ConfigError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
+    data = _dataset(dataset, "paper", data_dir, "paper")
     X = data.X_eval[: min(points, APPROX_POINTS)]
     K = rbf_kernel(X, gamma=GAMMA) if kernel == "rbf" else arccos_kernel(X, order=0)
     return X, K
@@ -319,33 +338,76 @@ def simulate_errors(
     dict
         ``cell → array of one error per seed``.
     """
-    from .kernel_approximation import RandomFourierFeatures
     from .kernels import approximation_error
-    from .paper.protocol import GAMMA, TRUNCATION
+    from .paper.protocol import paper_feature_map
 
     out: dict[Cell, np.ndarray] = {}
     for cell in cells:
         dataset, kernel, sampler, k = cell
-        if kernel not in ("rbf", "arccos0"):
-            raise ConfigError(f"unknown kernel {kernel!r}; expected 'rbf' or 'arccos0'")
         X, K = _kernel_points(dataset, kernel, data_dir, points)
-        d = X.shape[1]
         errors = []
         for seed in seeds:
-            fm = RandomFourierFeatures(
-                kernel="rbf" if kernel == "rbf" else "arccos",
-                gamma=GAMMA,
-                order=0,
-                n_components=2**k * d - k,
-                sampler=sampler,
-                truncation=TRUNCATION,
-                backend=config,
-                backend_seed=seed,
-                random_state=seed,
-            ).fit(X)
+            fm = paper_feature_map(kernel, sampler, k, X.shape[1], seed, config).fit(X)
             phi = fm.transform(X)
             errors.append(approximation_error(K, phi @ phi.T))
         out[cell] = np.asarray(errors)
+    return out
+
+
+def _accuracy(config: Any, cell: Cell, seed: int, data_dir: str | None) -> float:
+    from .paper.protocol import _dataset, paper_feature_map, ridge_accuracy
+
+    dataset, kernel, sampler, k = cell
+    data = _dataset(dataset, "paper", data_dir, "paper")
+    fm = paper_feature_map(kernel, sampler, k, data.X_train.shape[1], seed, config)
+    return ridge_accuracy(data.X_train, data.y_train, data.X_eval, data.y_eval, fm)[1]
+
+
+#: Floating-point accuracies do not depend on the chip: computed once per process.
+_fp_accuracy = functools.lru_cache(maxsize=4096)(
+    lambda cell, seed, data_dir: _accuracy(None, cell, seed, data_dir)
+)
+
+
+def simulate_accuracy_drops(
+    config: Any,
+    cells: Iterable[Cell],
+    seeds: Sequence[int],
+    *,
+    data_dir: str | None = None,
+) -> dict[Cell, np.ndarray]:
+    """Accuracy drops (chip − floating point) of the paper's kernel ridge classifier.
+
+    For each cell and seed, the full protocol of :func:`analogkernels.paper.protocol.run_one`
+    (all training and evaluation rows) once on the chip and once in floating point,
+    with the same seed: the same projections and the same rows, so the difference
+    isolates what the chip changes (floating-point accuracies are computed once and
+    cached, since they do not depend on ``config``).
+
+    Parameters
+    ----------
+    config : CrossbarConfig
+        The chip.
+    cells : iterable of (dataset, kernel, sampler, k)
+        The protocol cells.
+    seeds : sequence of int
+        One run per seed.
+    data_dir : str or None
+        Where the datasets are (see :func:`analogkernels.datasets.load`).
+
+    Returns
+    -------
+    dict
+        ``cell → array of one drop per seed`` (fractions, e.g. −0.004 for 0.4 points).
+    """
+    out: dict[Cell, np.ndarray] = {}
+    for cell in cells:
+        out[cell] = np.array(
+            [
+                _accuracy(config, cell, seed, data_dir) - _fp_accuracy(cell, seed, data_dir)
+                for seed in seeds
+            ]
+        )
     return out
 
 
@@ -367,7 +429,8 @@ class CalibrationResult:
     start_chi2 : float
         χ² at the start values (before the fit).
     cells : list of dict
-        Per cell: target mean and standard error, simulated mean and standard
+        Per term of χ² (``metric`` ``"hardware_err"`` or ``"accuracy_drop"``, and
+        the cell): target mean and standard error, simulated mean and standard
         error, standardised residual, relative difference — before and after.
     base : dict
         The config the free parameters were added to (its fields).
@@ -410,11 +473,17 @@ class CalibrationResult:
             err_text = "not determined" if not math.isfinite(err) else f"± {err:.3g}"
             lines.append(f"  {name} = {value:.4g} {err_text} ({p.unit}; allowed {p.low}..{p.high})")
         worst = sorted(self.cells, key=lambda c: -abs(c["residual"]))[:8]
-        lines.append("largest residuals (dataset kernel sampler k: target / simulated):")
+        lines.append("largest residuals (metric dataset kernel sampler k: target / simulated):")
         for c in worst:
             lines.append(
-                f"  {c['dataset']} {c['kernel']} {c['sampler']} k={c['k']}: "
-                f"{c['target']:.3f} / {c['simulated']:.3f} ({c['residual']:+.1f} σ)"
+                f"  {c['metric']} {c['dataset']} {c['kernel']} {c['sampler']} k={c['k']}: "
+                f"{c['target']:.4f} / {c['simulated']:.4f} ({c['residual']:+.1f} σ)"
+            )
+        drops = [c for c in self.cells if c["metric"] == "accuracy_drop"]
+        if drops:
+            chi2_drops = sum(c["residual"] ** 2 for c in drops)
+            lines.append(
+                f"accuracy drops: {len(drops)} of the {len(self.cells)} terms, χ² {chi2_drops:.1f}"
             )
         return "\n".join(lines)
 
@@ -432,13 +501,18 @@ def _standardised(
 
 
 def _cell_rows(
-    sim: dict[Cell, np.ndarray], targets: dict[Cell, Target], cells: list[Cell], r: np.ndarray
+    sim: dict[Cell, np.ndarray],
+    targets: dict[Cell, Target],
+    cells: list[Cell],
+    r: np.ndarray,
+    metric: str,
 ) -> list[dict[str, Any]]:
     rows = []
     for c, ri in zip(cells, r, strict=True):
         t, e = targets[c], sim[c]
         rows.append(
             {
+                "metric": metric,
                 "dataset": c[0],
                 "kernel": c[1],
                 "sampler": c[2],
@@ -457,6 +531,7 @@ def _cell_rows(
 def fit(
     targets: dict[Cell, Target],
     *,
+    accuracy_drops: dict[Cell, Target] | None = None,
     parameters: Sequence[str] = tuple(p.name for p in PARAMETERS),
     base: Any = None,
     start: dict[str, float] | None = None,
@@ -465,12 +540,19 @@ def fit(
     max_evaluations: int = 150,
     progress: Callable[[int, float], None] | None = None,
 ) -> CalibrationResult:
-    """Fit the free parameters of the chip model to measured kernel errors.
+    """Fit the free parameters of the chip model to measured kernel errors and accuracies.
 
     Parameters
     ----------
     targets : dict
         Measured errors per cell (:func:`load_targets`).
+    accuracy_drops : dict or None
+        Measured accuracy drops (chip − floating point) per cell
+        (``load_targets(path, metric="accuracy_drop")``), compared with
+        :func:`simulate_accuracy_drops` in the same χ² (None: errors only). The
+        drop, not the chip accuracy, is fitted: the chip's parameters decide the
+        drop, while a difference in the floating-point accuracy (data, solver)
+        is none of theirs.
     parameters : sequence of str
         Free parameters, names from :data:`PARAMETERS`.
     base : CrossbarConfig or None
@@ -516,6 +598,8 @@ def fit(
         if not p.low <= start[p.name] <= p.high:
             raise ConfigError(f"start value of {p.name} {start[p.name]} outside {p.low}..{p.high}")
     cells = sorted(targets)
+    acc_cells = sorted(accuracy_drops or {})
+    acc_targets = dict(accuracy_drops or {})
     low = np.array([p.low for p in specs])
     span = np.array([p.high - p.low for p in specs])
     evaluations = 0
@@ -524,9 +608,19 @@ def fit(
         values = low + np.clip(z, 0.0, 1.0) * span
         return dataclasses.replace(base, **dict(zip(names, map(float, values), strict=True)))
 
+    def simulate(z: np.ndarray) -> tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]]:
+        config = config_at(z)
+        errors = simulate_errors(config, cells, seeds, data_dir=data_dir)
+        drops = simulate_accuracy_drops(config, acc_cells, seeds, data_dir=data_dir)
+        return errors, drops
+
+    def standardised(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]]) -> np.ndarray:
+        return np.concatenate(
+            [_standardised(sim[0], targets, cells), _standardised(sim[1], acc_targets, acc_cells)]
+        )
+
     def residuals(z: np.ndarray) -> np.ndarray:
-        sim = simulate_errors(config_at(z), cells, seeds, data_dir=data_dir)
-        return _standardised(sim, targets, cells)
+        return standardised(simulate(z))
 
     def chi2(z: np.ndarray) -> float:
         nonlocal evaluations
@@ -537,8 +631,8 @@ def fit(
         return value
 
     z0 = (np.array([start[n] for n in names]) - low) / span
-    sim0 = simulate_errors(config_at(z0), cells, seeds, data_dir=data_dir)
-    r0 = _standardised(sim0, targets, cells)
+    sim0 = simulate(z0)
+    r0 = standardised(sim0)
     # The first simplex spans 10 % of every range (scipy's default would step
     # 0.00025 from a parameter that starts at 0, its lower bound).
     simplex = [z0]
@@ -559,15 +653,15 @@ def fit(
         },
     )
     z = np.clip(res.x, 0.0, 1.0)
-    sim = simulate_errors(config_at(z), cells, seeds, data_dir=data_dir)
-    r = _standardised(sim, targets, cells)
+    sim = simulate(z)
+    r = standardised(sim)
     chi2_min = float(np.sum(r**2))
-    dof = max(len(cells) - len(names), 1)
+    dof = max(r.size - len(names), 1)
     # Gauss–Newton covariance from central differences in the unit box (a step
     # of 2 % of each range: wide enough to average over the discreteness of
     # sign flips, small against the ranges).
     h = 0.02
-    jac = np.empty((len(cells), len(names)))
+    jac = np.empty((r.size, len(names)))
     for j in range(len(names)):
         up, down = z.copy(), z.copy()
         up[j], down[j] = min(z[j] + h, 1.0), max(z[j] - h, 0.0)
@@ -582,8 +676,14 @@ def fit(
         for j, p in enumerate(specs)
     }
     values = {p.name: float(low[j] + z[j] * span[j]) for j, p in enumerate(specs)}
-    before = _cell_rows(sim0, targets, cells, r0)
-    after = _cell_rows(sim, targets, cells, r)
+
+    def rows(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]], r: np.ndarray):
+        return _cell_rows(sim[0], targets, cells, r[: len(cells)], "hardware_err") + _cell_rows(
+            sim[1], acc_targets, acc_cells, r[len(cells) :], "accuracy_drop"
+        )
+
+    before = rows(sim0, r0)
+    after = rows(sim, r)
     for row, row0 in zip(after, before, strict=True):
         row["simulated_base"] = row0["simulated"]
         row["residual_base"] = row0["residual"]

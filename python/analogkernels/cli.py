@@ -155,6 +155,11 @@ def _scheduler_address(text: str) -> str:
     return text
 
 
+def _k_range_or_none(text: str) -> list[int]:
+    """``_k_range``, or no k at all for ``none``."""
+    return [] if text == "none" else _k_range(text)
+
+
 def _existing(kind: str) -> Callable[[str], Path]:
     """An argparse ``type=`` that accepts a path to an existing ``kind`` ("file" or "folder")."""
     is_kind = Path.is_file if kind == "file" else Path.is_dir
@@ -590,6 +595,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="starting values NAME=VALUE,... of free parameters (default: those of hermes(); "
         "the minimiser is local, so the start can decide which minimum it finds)",
     )
+    cal.add_argument(
+        "--accuracy-k",
+        type=_k_range_or_none,
+        default=None,
+        help="k values whose measured accuracy drops (chip - FP, hardware_acc and fp_acc in "
+        "the file) are fitted too, e.g. 5 or 3..5, or 'none' (default: the largest k of the "
+        "file, when it has accuracies)",
+    )
     cal.add_argument("--seeds", type=_positive_int, default=2, help="simulation seeds 0..N-1")
     cal.add_argument(
         "--max-evaluations", type=_positive_int, default=150, help="budget of chi^2 evaluations"
@@ -759,19 +772,38 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         ``--seeds`` below 2 (the simulated spread enters χ²), or an unusable
         ``--out``.
     """
-    from .calibration import load_targets
+    from .calibration import load_targets, read_results
     from .paper.sweep import run_calibration
 
     if args.seeds < 2:
         raise UsageError("--seeds must be at least 2 (the simulated spread enters chi^2)")
     targets = load_targets(args.targets, datasets=args.dataset)
+    accuracy_k = args.accuracy_k
+    if accuracy_k is None:
+        # Default: the largest k, where the file has both accuracies.
+        with_acc = [
+            c[3]
+            for c, m in read_results(args.targets).items()
+            if {"hardware_acc", "fp_acc"} <= set(m) and c in targets
+        ]
+        accuracy_k = [max(with_acc)] if with_acc else []
+    accuracy_drops = (
+        load_targets(args.targets, metric="accuracy_drop", datasets=args.dataset, ks=accuracy_k)
+        if accuracy_k
+        else None
+    )
     out = prepare_out(args.out)
     logger.info(
-        "fitting %s to %d cells with %d seeds", ",".join(args.parameters), len(targets), args.seeds
+        "fitting %s to %d error cells and %d accuracy drops with %d seeds",
+        ",".join(args.parameters),
+        len(targets),
+        len(accuracy_drops or {}),
+        args.seeds,
     )
     result = run_calibration(
         targets,
         out,
+        accuracy_drops=accuracy_drops,
         parameters=args.parameters,
         seeds=args.seeds,
         data_dir=args.data_dir,

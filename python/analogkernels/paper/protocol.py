@@ -31,6 +31,7 @@ import numpy as np
 from .. import __version__, _core
 from ..analog import CrossbarConfig
 from ..datasets import Dataset, load, load_embedded
+from ..exceptions import ConfigError
 from ..kernel_approximation import RandomFourierFeatures
 from ..kernels import approximation_error, arccos_kernel, rbf_kernel
 from ..linear_model import RidgeClassifier
@@ -103,7 +104,7 @@ def crossbar_config(preset: str, programming: str = "statistical") -> CrossbarCo
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(name: str, encoding: str, data_dir: str | None, skin_rows: str = "paper") -> Dataset:
+def _dataset(name: str, encoding: str, data_dir: str | None, skin_rows: str) -> Dataset:
     if name.startswith("sklearn:"):
         return load_embedded(name.split(":", 1)[1])
     return load(name, data_dir=data_dir, ijcnn1_encoding=encoding, skin_rows=skin_rows)
@@ -121,29 +122,96 @@ def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndar
     return X[rows], y[rows]
 
 
-def feature_map(cfg: RunConfig, d: int) -> RandomFourierFeatures:
-    """The random-feature map of a run."""
-    s = 2**cfg.k * d - cfg.k
-    kernel = "rbf" if cfg.kernel == "rbf" else "arccos"
-    backend = crossbar_config(cfg.preset, cfg.programming) if cfg.backend == "analog" else None
+def paper_feature_map(
+    kernel: str,
+    sampler: str,
+    k: int,
+    d: int,
+    seed: int,
+    backend: CrossbarConfig | None = None,
+    t_inference: float = 0.0,
+) -> RandomFourierFeatures:
+    """The random-feature map of the paper's protocol (unfitted).
+
+    ``s = 2**k · d − k`` projections (so that ``log2(s/d) ≈ k``) drawn from a normal
+    truncated at ±:data:`TRUNCATION`, RBF with γ = :data:`GAMMA` or arc-cosine of
+    order 0; on the chip ``backend`` programmed with ``seed``, drawn with ``seed``.
+
+    Parameters
+    ----------
+    kernel : {"rbf", "arccos0"}
+        The kernel.
+    sampler : {"rff", "orf", "sorf"}
+        How the projections are drawn.
+    k : int
+        ``log2(s/d)``, rounded.
+    d : int
+        Number of input features.
+    seed : int
+        ``random_state`` and ``backend_seed``.
+    backend : CrossbarConfig or None
+        The chip (None: floating point).
+    t_inference : float, default 0
+        Seconds after programming at which the chip is read.
+
+    Returns
+    -------
+    RandomFourierFeatures
+    """
+    if kernel not in KERNELS:
+        raise ConfigError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
     return RandomFourierFeatures(
-        kernel=kernel,
+        kernel="rbf" if kernel == "rbf" else "arccos",
         gamma=GAMMA,
         order=0,
-        n_components=s,
-        sampler=cfg.sampler,
+        n_components=2**k * d - k,
+        sampler=sampler,
         truncation=TRUNCATION,
         backend=backend,
-        t_inference=cfg.t_inference,
-        backend_seed=cfg.seed,
-        random_state=cfg.seed,
+        t_inference=t_inference,
+        backend_seed=seed,
+        random_state=seed,
     )
+
+
+def feature_map(cfg: RunConfig, d: int) -> RandomFourierFeatures:
+    """The random-feature map of a run."""
+    backend = crossbar_config(cfg.preset, cfg.programming) if cfg.backend == "analog" else None
+    return paper_feature_map(cfg.kernel, cfg.sampler, cfg.k, d, cfg.seed, backend, cfg.t_inference)
+
+
+def ridge_accuracy(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_eval: np.ndarray,
+    y_eval: np.ndarray,
+    feature_map: RandomFourierFeatures,
+) -> tuple[RidgeClassifier, float]:
+    """Fit the paper's kernel ridge classifier on ``feature_map`` and score it.
+
+    Ridge with α = :data:`ALPHA` (intercept regularised), 0/1 targets for two
+    classes and ±1 one-vs-rest otherwise. On the chip, every feature is a fresh
+    read of one programmed chip: the training rows, then the evaluation rows.
+
+    Returns
+    -------
+    classifier : RidgeClassifier
+        The fitted classifier (its ``feature_map_`` is the fitted map).
+    accuracy : float
+        Fraction of evaluation rows classified correctly.
+    """
+    binary = len(np.unique(y_train)) <= 2
+    clf = RidgeClassifier(
+        alpha=ALPHA,
+        regularize_intercept=True,
+        targets="01" if binary else "pm1",
+        feature_map=feature_map,
+    ).fit(X_train, y_train)
+    return clf, float(np.mean(clf.predict(X_eval) == y_eval))
 
 
 def run_one(cfg: RunConfig) -> dict[str, Any]:
     """Run one configuration; returns a flat record (see ``runs.csv``)."""
-    if cfg.kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {cfg.kernel!r}; expected one of {KERNELS}")
     if cfg.programming not in PROGRAMMING:
         raise ValueError(f"unknown programming {cfg.programming!r}; expected one of {PROGRAMMING}")
     t0 = time.perf_counter()
@@ -151,20 +219,13 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     X_tr, y_tr = _subsample(data.X_train, data.y_train, cfg.max_train)
     X_ev, y_ev = _subsample(data.X_eval, data.y_eval, cfg.max_eval)
     d = X_tr.shape[1]
-    binary = len(np.unique(y_tr)) <= 2
     # One map per run, fitted once (W from the run's seed; on the chip: programmed
     # once with backend_seed = the run's seed). All features are then reads of
     # that one chip, in order and each with fresh noise: the training rows (fit),
     # the evaluation rows (predict), the kernel-error points — independent reads,
     # reproducible from the seed.
-    clf = RidgeClassifier(
-        alpha=ALPHA,
-        regularize_intercept=True,
-        targets="01" if binary else "pm1",
-        feature_map=feature_map(cfg, d),
-    ).fit(X_tr, y_tr)
+    clf, accuracy = ridge_accuracy(X_tr, y_tr, X_ev, y_ev, feature_map(cfg, d))
     fm = clf.feature_map_
-    accuracy = float(np.mean(clf.predict(X_ev) == y_ev))
     Xa = X_ev[:APPROX_POINTS]
     K = rbf_kernel(Xa, gamma=GAMMA) if cfg.kernel == "rbf" else arccos_kernel(Xa, order=0)
     phi = fm.transform(Xa)

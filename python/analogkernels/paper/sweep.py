@@ -318,6 +318,7 @@ def run_calibration(
     targets: dict[Any, Any],
     out: Path,
     *,
+    accuracy_drops: dict[Any, Any] | None = None,
     parameters: Sequence[str],
     seeds: int,
     data_dir: str | None = None,
@@ -334,6 +335,8 @@ def run_calibration(
     ----------
     targets : dict
         The measured errors per cell (:func:`analogkernels.calibration.load_targets`).
+    accuracy_drops : dict, optional
+        The measured accuracy drops per cell (``metric="accuracy_drop"``), fitted too.
     out : Path
         The output folder (it must exist).
     parameters : sequence of str
@@ -373,6 +376,7 @@ def run_calibration(
     try:
         result = fit(
             targets,
+            accuracy_drops=accuracy_drops,
             parameters=parameters,
             seeds=range(seeds),
             data_dir=data_dir,
