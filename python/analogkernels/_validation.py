@@ -73,7 +73,11 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def check_int(value: Any, name: str, *, low: int = 0, high: int = 2**64 - 1) -> int:
+#: The largest seed, row position or other unsigned 64-bit count the core takes.
+U64_MAX = 2**64 - 1
+
+
+def check_int(value: Any, name: str, *, low: int = 0, high: int = U64_MAX) -> int:
     """Return ``value`` as an ``int`` in ``[low, high]``.
 
     Only Python and numpy integers are accepted: a bool, a float (even 3.0) or
@@ -102,7 +106,7 @@ def check_seed(value: Any, name: str = "seed") -> int:
     ConfigError
         Naming ``name``, for anything else (strings and floats included).
     """
-    return check_int(value, name, low=0, high=2**64 - 1)
+    return check_int(value, name, low=0, high=U64_MAX)
 
 
 def check_real(value: Any, name: str) -> float:

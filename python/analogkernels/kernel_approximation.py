@@ -56,13 +56,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._validation import Interval, Options, validate_params
+from ._validation import U64_MAX, Interval, Options, validate_params
 from .analog import AnalogMatrix, CrossbarConfig
 from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError
 from .hadamard import sorf_block
 
-__all__ = ["FavorPlusFeatures", "RandomFourierFeatures", "paper_feature_counts"]
+__all__ = ["SAMPLERS", "FavorPlusFeatures", "RandomFourierFeatures", "paper_feature_counts"]
+
+#: How the random projections are drawn: independent Gaussian rows (``"rff"``),
+#: orthogonal blocks (``"orf"``; Yu et al., NeurIPS 2016) or structured
+#: Hadamard–diagonal products (``"sorf"``; same paper).
+SAMPLERS: tuple[str, ...] = ("rff", "orf", "sorf")
 
 
 def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
@@ -112,11 +117,11 @@ def _orthogonal_rows(rng, s: int, d: int, truncation: float | None) -> np.ndarra
 #: Parameter constraints shared by every map with a random projection.
 _PROJECTION_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-    "sampler": [Options({"rff", "orf", "sorf"})],
+    "sampler": [Options(set(SAMPLERS))],
     "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
     "backend": [None, CrossbarConfig],
     "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
-    "backend_seed": [None, Interval(numbers.Integral, 0, 2**64 - 1, closed="both")],
+    "backend_seed": [None, Interval(numbers.Integral, 0, U64_MAX, closed="both")],
     "random_state": ["random_state"],
 }
 
