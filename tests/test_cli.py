@@ -754,3 +754,23 @@ def test_figures_leave_the_callers_matplotlib_state_alone(tmp_path):
         assert plt.get_fignums() == []
     finally:
         matplotlib.use(previous)
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "analogkernels", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("analogkernels ")
+    bad = subprocess.run(
+        [sys.executable, "-m", "analogkernels", "no-such-command"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "analogkernels" in bad.stderr

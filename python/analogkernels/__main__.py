@@ -1,0 +1,8 @@
+"""``python -m analogkernels``: the command line, as the ``analogkernels`` script."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
