@@ -131,6 +131,25 @@ def test_shape_errors():
         attention_error(np.ones(3), np.ones(4))
 
 
+def test_attention_error_is_the_kernel_metric():
+    # issue 17: one relative-error implementation (kernels.approximation_error);
+    # a zero reference is refused as there, not turned into NaN.
+    from analogkernels.exceptions import ConfigError
+    from analogkernels.kernels import approximation_error
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((2, 3, 5, 4))
+    A_hat = A + 0.1 * rng.standard_normal(A.shape)
+    flat = (A.reshape(-1, 4), A_hat.reshape(-1, 4))
+    assert attention_error(A, A_hat) == approximation_error(*flat)
+    with pytest.raises(ConfigError, match=r"A is all zeros.*undefined"):
+        attention_error(np.zeros((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ShapeError, match=r"A has shape \(3,\) but A_hat has shape \(4,\)"):
+        attention_error(np.ones(3), np.ones(4))
+    with pytest.raises(DTypeError, match="A_hat has complex"):
+        attention_error(np.ones(3), np.ones(3) + 1j)
+
+
 # Error classes (issue 12): NaN/inf is bad data (DataError), a mask of the
 # wrong dtype or complex input a DTypeError, never silently converted.
 @pytest.mark.parametrize("which", [0, 1, 2])

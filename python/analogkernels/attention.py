@@ -32,6 +32,7 @@ import numpy as np
 from ._validation import as_real_array
 from .exceptions import DataError, DTypeError, ShapeError
 from .kernel_approximation import FavorPlusFeatures
+from .kernels import _relative_error
 
 __all__ = ["attention_error", "favor_attention", "favor_features", "softmax_attention"]
 
@@ -183,9 +184,16 @@ def favor_attention(
 
 
 def attention_error(A: Any, A_hat: Any) -> float:
-    """Relative Frobenius error ``‖A − Â‖_F / ‖A‖_F`` of attention outputs."""
-    A = np.asarray(A, dtype=np.float64)
-    A_hat = np.asarray(A_hat, dtype=np.float64)
-    if A.shape != A_hat.shape:
-        raise ShapeError(f"A has shape {A.shape} but A_hat has shape {A_hat.shape}")
-    return float(np.linalg.norm(A - A_hat) / np.linalg.norm(A))
+    """Relative Frobenius error ``‖A − Â‖_F / ‖A‖_F`` of attention outputs.
+
+    The metric of :func:`analogkernels.kernels.approximation_error`, applied to
+    attention outputs (the errors name ``A`` and ``A_hat``).
+
+    Raises
+    ------
+    ShapeError
+        If the shapes differ.
+    ConfigError
+        If ``A`` is all zeros (the relative error is undefined).
+    """
+    return _relative_error(A, A_hat, "A", "A_hat")

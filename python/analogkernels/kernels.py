@@ -151,12 +151,25 @@ def approximation_error(K: Any, K_hat: Any) -> float:
     ------
     ShapeError
         If the shapes differ.
+    ConfigError
+        If ``K`` is all zeros (the relative error is undefined).
     """
-    K = as_float_array(K, "K").astype(np.float64, copy=False)
-    K_hat = as_float_array(K_hat, "K_hat").astype(np.float64, copy=False)
-    if K.shape != K_hat.shape:
-        raise ShapeError(f"K has shape {K.shape} but K_hat has shape {K_hat.shape}")
-    norm = np.linalg.norm(K)
+    return _relative_error(K, K_hat, "K", "K_hat")
+
+
+def _relative_error(ref: Any, approx: Any, ref_name: str, approx_name: str) -> float:
+    """``‖ref − approx‖_F / ‖ref‖_F`` in float64, the errors naming the arguments.
+
+    The one implementation of the relative error, behind
+    :func:`approximation_error` and :func:`analogkernels.attention.attention_error`.
+    """
+    ref = as_float_array(ref, ref_name).astype(np.float64, copy=False)
+    approx = as_float_array(approx, approx_name).astype(np.float64, copy=False)
+    if ref.shape != approx.shape:
+        raise ShapeError(
+            f"{ref_name} has shape {ref.shape} but {approx_name} has shape {approx.shape}"
+        )
+    norm = np.linalg.norm(ref)
     if norm == 0:
-        raise ConfigError("K is all zeros: the relative error is undefined")
-    return float(np.linalg.norm(K - K_hat) / norm)
+        raise ConfigError(f"{ref_name} is all zeros: the relative error is undefined")
+    return float(np.linalg.norm(ref - approx) / norm)
