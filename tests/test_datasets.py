@@ -452,3 +452,35 @@ def test_skin_rows_paper_is_the_head_of_the_file_the_paper_evaluated(data_dir):
     assert paper.y_train.sum() + paper.y_eval.sum() == 50_859
     with pytest.raises(datasets.ConfigError, match="skin_rows"):
         datasets.load("skin", data_dir=data_dir, skin_rows="half")
+
+
+def test_loaders_give_the_widths_of_the_metadata_table(data_dir, tmp_path):
+    # WIDTHS is the one table of input widths (the energy model reads it too).
+    for name in ("ijcnn1", "cod-rna", "skin", "magic04"):
+        assert (
+            datasets.load(name, data_dir=data_dir, download=False).n_features
+            == (datasets.WIDTHS[name])
+        )
+    full = datasets.load("ijcnn1", data_dir=data_dir, download=False, ijcnn1_encoding="full")
+    assert full.n_features == datasets.IJCNN1_FULL_WIDTH
+    from analogkernels.paper.energy import PAPER_WIDTHS
+
+    assert all(datasets.WIDTHS[name] == d for name, d in PAPER_WIDTHS.items())
+
+
+def test_choices_of_the_loaders_are_their_constants(tmp_path, isolated_cache):
+    with pytest.raises(ValueError, match="encoding must be 'paper' or 'full', got 'x'"):
+        datasets.load("ijcnn1", data_dir=tmp_path, download=False, ijcnn1_encoding="x")
+    assert datasets.IJCNN1_ENCODINGS == datasets.SKIN_ROWS == ("paper", "full")
+    assert datasets.DEFAULT_IJCNN1_ENCODING in datasets.IJCNN1_ENCODINGS
+    assert datasets.DEFAULT_SKIN_ROWS in datasets.SKIN_ROWS
+
+
+def test_data_folder_is_the_argument_then_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANALOGKERNELS_DATA", raising=False)
+    assert datasets.data_folder() is None
+    monkeypatch.setenv("ANALOGKERNELS_DATA", "")
+    assert datasets.data_folder() is None  # empty counts as unset
+    monkeypatch.setenv("ANALOGKERNELS_DATA", str(tmp_path / "env"))
+    assert datasets.data_folder() == tmp_path / "env"
+    assert datasets.data_folder(tmp_path / "arg") == tmp_path / "arg"

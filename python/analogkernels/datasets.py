@@ -57,9 +57,15 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_IJCNN1_ENCODING",
+    "DEFAULT_SKIN_ROWS",
+    "IJCNN1_ENCODINGS",
+    "SKIN_ROWS",
+    "WIDTHS",
     "Dataset",
     "DatasetNotFoundError",
     "cache_dir",
+    "data_folder",
     "load",
     "load_ijcnn1",
     "parse_arff",
@@ -168,6 +174,32 @@ FILES: dict[str, list[RemoteFile]] = {
 #: Dataset names accepted by :func:`load`.
 DATASETS = tuple(FILES)
 
+#: Features per row of every dataset as :func:`load` returns it by default (ijcnn1
+#: in the paper's encoding; ``ijcnn1_encoding="full"`` gives
+#: :data:`IJCNN1_FULL_WIDTH`). The loaders parse the files with these widths, and
+#: the energy model (:data:`analogkernels.paper.energy.PAPER_WIDTHS`) takes them
+#: from here; EEG eye state has 15 attributes, the last the label.
+WIDTHS: dict[str, int] = {
+    "ijcnn1": 13,
+    "cod-rna": 8,
+    "skin": 3,
+    "magic04": 10,
+    "eeg": 14,
+    "letter": 16,
+    "covtype": 54,
+}
+#: Columns of ijcnn1 in its LIBSVM files (``ijcnn1_encoding="full"``).
+IJCNN1_FULL_WIDTH = 22
+
+#: How ijcnn1 is encoded (``ijcnn1_encoding`` of :func:`load`): the paper's
+#: 13 columns, or the 22 LIBSVM columns.
+IJCNN1_ENCODINGS = ("paper", "full")
+DEFAULT_IJCNN1_ENCODING = "paper"
+#: Which rows of the skin file are used (``skin_rows`` of :func:`load`): the
+#: paper's first 175,394 rows, or all of them.
+SKIN_ROWS = ("paper", "full")
+DEFAULT_SKIN_ROWS = "paper"
+
 
 @dataclass
 class Dataset:
@@ -202,10 +234,43 @@ class Dataset:
 # where files come from
 
 
+#: The package's folder in the user cache (:func:`cache_dir`).
+CACHE_FOLDER = "analogkernels"
+#: The environment variable naming the data folder (:func:`data_folder`).
+DATA_ENV = "ANALOGKERNELS_DATA"
+
+
 def cache_dir() -> Path:
-    """The download cache, ``$XDG_CACHE_HOME/analogkernels`` (default ``~/.cache``)."""
+    """The download cache, ``$XDG_CACHE_HOME/analogkernels`` (default ``~/.cache``).
+
+    Returns
+    -------
+    Path
+        The folder (it may not exist yet); the ListOps trees are cached in its
+        ``listops`` sub-folder.
+    """
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "analogkernels"
+    return Path(base) / CACHE_FOLDER
+
+
+def data_folder(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The data folder: ``explicit``, else ``$ANALOGKERNELS_DATA``, else None.
+
+    Parameters
+    ----------
+    explicit : str or path-like, optional
+        A folder given by the caller (``data_dir=`` of :func:`load`, ``--data-dir``).
+
+    Returns
+    -------
+    Path or None
+        The folder to look in first, or None when neither is set (an empty
+        ``ANALOGKERNELS_DATA`` counts as unset).
+    """
+    if explicit is not None:
+        return Path(explicit)
+    env = os.environ.get(DATA_ENV)
+    return Path(env) if env else None
 
 
 def _candidates(root: Path, dataset: str, name: str) -> list[Path]:
@@ -424,12 +489,8 @@ def _fetch(
     base_url: str | None,
 ) -> tuple[Path, bytes]:
     remote = next(f for f in FILES[dataset] if f.name == name)
-    roots = []
-    env = os.environ.get("ANALOGKERNELS_DATA")
-    if data_dir is not None:
-        roots.append(Path(data_dir))
-    elif env:
-        roots.append(Path(env))
+    first = data_folder(data_dir)
+    roots = [first] if first is not None else []
     roots.append(cache_dir())
     cache = cache_dir()
     for root in roots:
@@ -686,16 +747,18 @@ def _ijcnn1_paper_encoding(
     active one-hot category 1–10) as a number, then the values of the other 12
     pairs.
     """
+    # One output column per stored pair: the category's index, then 12 values.
+    pairs = WIDTHS["ijcnn1"]
     indptr, indices = stored
     counts = np.diff(indptr)
-    bad = np.flatnonzero(counts != 13)
+    bad = np.flatnonzero(counts != pairs)
     if bad.size:
         raise DataError(
-            f"{path}, line {bad[0] + 1}: the paper's ijcnn1 encoding needs 13 stored "
+            f"{path}, line {bad[0] + 1}: the paper's ijcnn1 encoding needs {pairs} stored "
             f"pairs per row, found {counts[bad[0]]}"
         )
-    idx = indices.reshape(-1, 13)
-    out = np.empty((X.shape[0], 13))
+    idx = indices.reshape(-1, pairs)
+    out = np.empty((X.shape[0], pairs))
     out[:, 0] = idx[:, 0]
     out[:, 1:] = np.take_along_axis(X, idx[:, 1:] - 1, axis=1)
     return out
@@ -706,7 +769,11 @@ def _ijcnn1_paper_encoding(
 
 
 def load_ijcnn1(
-    *, encoding: str = "paper", data_dir: Any = None, download: bool = True, base_url: Any = None
+    *,
+    encoding: str = DEFAULT_IJCNN1_ENCODING,
+    data_dir: Any = None,
+    download: bool = True,
+    base_url: Any = None,
 ) -> Dataset:
     """ijcnn1: tr (35,000) / val (14,990) / t (91,701), each z-scored on its own.
 
@@ -714,12 +781,12 @@ def load_ijcnn1(
     (``imka-ridge-regression/hwkeap/utils/dataload.py``: index of the one-hot
     entry, then the 12 stored real values); ``"full"``: the 22 LIBSVM columns.
     """
-    if encoding not in ("paper", "full"):
-        raise ConfigError(f"encoding must be 'paper' or 'full', got {encoding!r}")
+    if encoding not in IJCNN1_ENCODINGS:
+        raise ConfigError(f"encoding must be {_either(IJCNN1_ENCODINGS)}, got {encoding!r}")
     parts = []
     for name in ("ijcnn1.tr", "ijcnn1.val", "ijcnn1.t"):
         path, data = _fetch("ijcnn1", name, data_dir, download, base_url)
-        X, y, idx = parse_libsvm(data, n_features=22, path=str(path))
+        X, y, idx = parse_libsvm(data, n_features=IJCNN1_FULL_WIDTH, path=str(path))
         if encoding == "paper":
             X = _ijcnn1_paper_encoding(X, idx, str(path))
         parts.append((zscore(X), (y == 1).astype(np.int64)))
@@ -727,11 +794,17 @@ def load_ijcnn1(
     return Dataset("ijcnn1", a, ya, b, yb, c, yc, {"encoding": encoding})
 
 
+def _either(choices: tuple[str, ...]) -> str:
+    """``'a' or 'b'``: the choices as an error message names them."""
+    return " or ".join(map(repr, choices))
+
+
 def _load_codrna(data_dir, download, base_url) -> Dataset:
+    d = WIDTHS["cod-rna"]
     path, data = _fetch("cod-rna", "cod-rna", data_dir, download, base_url)
-    X, y, _ = parse_libsvm(data, n_features=8, path=str(path))
+    X, y, _ = parse_libsvm(data, n_features=d, path=str(path))
     path_t, data_t = _fetch("cod-rna", "cod-rna.t", data_dir, download, base_url)
-    Xt, yt, _ = parse_libsvm(data_t, n_features=8, path=str(path_t))
+    Xt, yt, _ = parse_libsvm(data_t, n_features=d, path=str(path_t))
     X, Xt = zscore(X), zscore(Xt)
     y, yt = (y == 1).astype(np.int64), (yt == 1).astype(np.int64)
     half = Xt.shape[0] // 2
@@ -743,30 +816,32 @@ def _load_codrna(data_dir, download, base_url) -> Dataset:
 SKIN_PAPER_ROWS = 175_394
 
 
-def _load_skin(data_dir, download, base_url, seed, subset="paper") -> Dataset:
+def _load_skin(data_dir, download, base_url, seed, subset=DEFAULT_SKIN_ROWS) -> Dataset:
+    d = WIDTHS["skin"]
     path, data = _fetch("skin", "Skin_NonSkin.txt", data_dir, download, base_url)
     if b":" in data[:200]:  # the LIBSVM form skin_nonskin: label 1:B 2:G 3:R
-        X, labels, _ = parse_libsvm(data, n_features=3, path=str(path))
+        X, labels, _ = parse_libsvm(data, n_features=d, path=str(path))
     else:
-        rows = parse_delimited(data, columns=4, delimiter=None, path=str(path))
-        values = _floats(rows, slice(0, 4), str(path))
-        X, labels = values[:, :3], values[:, 3]
+        rows = parse_delimited(data, columns=d + 1, delimiter=None, path=str(path))
+        values = _floats(rows, slice(0, d + 1), str(path))
+        X, labels = values[:, :d], values[:, d]
     if not np.all(np.isin(labels, (1, 2))):
         raise DataError(f"{path}: skin labels must be 1 or 2")
     y = (labels == 1).astype(np.int64)
+    if subset not in SKIN_ROWS:
+        raise ConfigError(f"skin_rows must be {_either(SKIN_ROWS)}, got {subset!r}")
     if subset == "paper":
         X, y = X[:SKIN_PAPER_ROWS], y[:SKIN_PAPER_ROWS]
-    elif subset != "full":
-        raise ConfigError(f"skin_rows must be 'paper' or 'full', got {subset!r}")
     meta = {"seed": seed, "rows": subset}
     return Dataset("skin", *_split_50_25_25(zscore(X), y, seed), meta)
 
 
 def _load_magic(data_dir, download, base_url, seed) -> Dataset:
     path, data = _fetch("magic04", "magic04.data", data_dir, download, base_url)
-    rows = parse_delimited(data, columns=11, delimiter=",", path=str(path))
-    X = _floats(rows, slice(0, 10), str(path))
-    cls = [r[10] for r in rows]
+    d = WIDTHS["magic04"]  # then the class
+    rows = parse_delimited(data, columns=d + 1, delimiter=",", path=str(path))
+    X = _floats(rows, slice(0, d), str(path))
+    cls = [r[d] for r in rows]
     bad = next((i for i, c in enumerate(cls) if c not in ("g", "h")), None)
     if bad is not None:
         raise DataError(f"{path}, data row {bad + 1}: class must be 'g' or 'h', got {cls[bad]!r}")
@@ -786,9 +861,10 @@ def _load_eeg(data_dir, download, base_url, seed) -> Dataset:
 
 
 def _load_letter(data_dir, download, base_url, binary: bool) -> Dataset:
+    d = WIDTHS["letter"]  # after the letter
     path, data = _fetch("letter", "letter-recognition.data", data_dir, download, base_url)
-    rows = parse_delimited(data, columns=17, delimiter=",", path=str(path))
-    X = _floats(rows, slice(1, 17), str(path))
+    rows = parse_delimited(data, columns=d + 1, delimiter=",", path=str(path))
+    X = _floats(rows, slice(1, d + 1), str(path))
     letters = [r[0] for r in rows]
     bad = next((i for i, c in enumerate(letters) if len(c) != 1 or not "A" <= c <= "Z"), None)
     if bad is not None:
@@ -817,14 +893,15 @@ def _load_letter(data_dir, download, base_url, binary: bool) -> Dataset:
 
 
 def _load_covtype(data_dir, download, base_url, seed) -> Dataset:
+    d = WIDTHS["covtype"]  # then the class
     path, data = _fetch("covtype", "covtype.data", data_dir, download, base_url)
     if b":" in data[:500]:  # LIBSVM covtype.binary: labels 1/2
-        X, labels, _ = parse_libsvm(data, n_features=54, path=str(path))
+        X, labels, _ = parse_libsvm(data, n_features=d, path=str(path))
         y = (labels == 2).astype(np.int64)
     else:
-        rows = parse_delimited(data, columns=55, delimiter=",", path=str(path))
-        values = _floats(rows, slice(0, 55), str(path))
-        X, y = values[:, :54], (values[:, 54] == 2).astype(np.int64)
+        rows = parse_delimited(data, columns=d + 1, delimiter=",", path=str(path))
+        values = _floats(rows, slice(0, d + 1), str(path))
+        X, y = values[:, :d], (values[:, d] == 2).astype(np.int64)
     return Dataset("covtype", *_split_50_25_25(zscore(X), y, seed), {"binary": "class 2 vs rest"})
 
 
@@ -835,9 +912,9 @@ def load(
     download: bool = True,
     base_url: str | None = None,
     seed: int = 0,
-    ijcnn1_encoding: str = "paper",
+    ijcnn1_encoding: str = DEFAULT_IJCNN1_ENCODING,
     letter_binary: bool = True,
-    skin_rows: str = "paper",
+    skin_rows: str = DEFAULT_SKIN_ROWS,
 ) -> Dataset:
     """Load a dataset with the paper's split and z-scoring.
 
