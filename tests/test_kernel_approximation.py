@@ -388,6 +388,8 @@ def test_paper_feature_counts():
     for ks in (3, [1, -1], [1.5], [True]):
         with pytest.raises(ConfigError, match="ks"):
             paper_feature_counts(13, ks)
+    with pytest.raises(ConfigError, match=r"`ks\[1\]`.*got -1"):
+        paper_feature_counts(13, [1, -1])
     assert paper_feature_counts(4, [0, 2]) == [4, 14]
 
 

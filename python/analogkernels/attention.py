@@ -115,6 +115,11 @@ def favor_features(X: np.ndarray, features: FavorPlusFeatures, *, query: bool) -
     Queries are shifted by their row maximum, keys by one global maximum (constants
     that cancel in the attention normaliser). Trigonometric features are returned
     unshifted. With a map on the chip: one fresh read of every row of ``X``.
+
+    The features are those of ``features.transform``; only the stabilising shift,
+    applied to the exponents before ``exp``, is added here.
+    :class:`analogkernels.torch.FavorAttention` repeats this rule in torch
+    (its gradients need torch operations).
     """
     d = X.shape[-1]
     flat = X.reshape(-1, d) * X.dtype.type(d**-0.25)
@@ -122,15 +127,12 @@ def favor_features(X: np.ndarray, features: FavorPlusFeatures, *, query: bool) -
         out = features.transform(flat)
         return out.reshape(*X.shape[:-1], -1)
     u = features._project(flat)  # the projection: digital or on the chip
-    half_sq = 0.5 * np.einsum("ij,ij->i", flat, flat)[:, None]
-    logits = np.concatenate([u - half_sq, -u - half_sq], axis=1)
-    logits = logits.reshape(*X.shape[:-1], -1)
+    logits = features._positive_exponents(flat, u).reshape(*X.shape[:-1], -1)
     if query:
         shift = logits.max(axis=-1, keepdims=True)
     else:
         shift = logits.max(axis=tuple(range(logits.ndim - 2, logits.ndim)), keepdims=True)
-    # A numpy float64 scalar would promote float32 features to float64 (NEP 50).
-    return np.exp(logits - shift) * logits.dtype.type(1.0 / np.sqrt(2 * features.n_components))
+    return features._positive_features(logits - shift)
 
 
 def favor_attention(

@@ -47,6 +47,7 @@ deterministic: ``transform`` is a pure function of the fitted ``W``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._validation import U64_MAX, Interval, Options, validate_params
+from ._validation import U64_MAX, Interval, Options, check_int, validate_params
 from .analog import AnalogMatrix, CrossbarConfig
 from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError
@@ -69,6 +70,16 @@ __all__ = ["SAMPLERS", "FavorPlusFeatures", "RandomFourierFeatures", "paper_feat
 #: Hadamard–diagonal products (``"sorf"``; same paper).
 SAMPLERS: tuple[str, ...] = ("rff", "orf", "sorf")
 
+# The feature maps (``kind``) of FavorPlusFeatures and its defaults, shared with
+# analogkernels.torch.FavorAttention, whose parameters mean the same.
+_FAVOR_KINDS: tuple[str, ...] = ("positive", "trig")
+_FAVOR_N_COMPONENTS = 128
+_FAVOR_KIND = "positive"
+_FAVOR_SAMPLER = "orf"
+
+# The input dtypes the maps compute in (others are converted to float64).
+_FLOAT_DTYPES = [np.float64, np.float32]
+
 
 def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
     """The paper's numbers of random projections ``s = 2**k · d − k``.
@@ -80,20 +91,25 @@ def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
     ks : iterable of int
         The exponents ``k = log2(s/d)`` (default 1..5).
     """
-    if isinstance(d, (bool, np.bool_)) or not (isinstance(d, numbers.Integral) and d >= 1):
-        raise ConfigError(f"invalid value for `d`: must be a positive integer, got {d!r}")
+    d = check_int(d, "d", low=1)
     try:
         exps = list(ks)
     except TypeError:
         raise ConfigError(
             f"invalid value for `ks`: must be an iterable of integers, got {ks!r}"
         ) from None
-    for k in exps:
-        if isinstance(k, (bool, np.bool_)) or not (isinstance(k, numbers.Integral) and k >= 0):
-            raise ConfigError(
-                f"invalid value in `ks`: each exponent must be a non-negative integer, got {k!r}"
-            )
-    return [int(2 ** int(k) * int(d) - int(k)) for k in exps]
+    exps = [check_int(k, f"ks[{i}]", low=0) for i, k in enumerate(exps)]
+    return [2**k * d - k for k in exps]
+
+
+def _half_sq_norms(X: np.ndarray) -> np.ndarray:
+    """``‖x‖²/2`` of every row of ``X``, as a column (``n × 1``).
+
+    An overflow gives inf silently: in ``exp(−‖x‖²/2)`` that is 0, the rounded
+    exact value.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return 0.5 * np.einsum("ij,ij->i", X, X)[:, None]
 
 
 def _normal(rng: np.random.RandomState, shape: tuple[int, ...], truncation: float | None):
@@ -112,6 +128,20 @@ def _orthogonal_rows(rng, s: int, d: int, truncation: float | None) -> np.ndarra
         blocks.append(q.T)
     w = np.vstack(blocks)[:s]
     return w * np.sqrt(rng.chisquare(d, size=s))[:, None]
+
+
+def _program_chip(
+    weights: np.ndarray, config: CrossbarConfig, seed: int, t_inference: float
+) -> AnalogMatrix:
+    """A new chip holding ``weights``, drifted to ``t_inference`` seconds after programming.
+
+    The drift uses the programming seed; ``t_inference = 0`` reads right after
+    programming (no drift). Shared by the feature maps and the torch layers.
+    """
+    chip = AnalogMatrix.program(weights, config, seed=seed)
+    if t_inference != 0:
+        chip.drift_to(float(t_inference))  # with the programming seed
+    return chip
 
 
 #: Parameter constraints shared by every map with a random projection.
@@ -139,6 +169,32 @@ class _ProjectionMixin:
     t_inference: float
     backend_seed: int | None
     random_state: Any
+    #: The features of rows already validated by :meth:`_transform` (each map's own).
+    _map: Callable[[np.ndarray], np.ndarray]
+
+    def _fit_input(self, X: Any) -> np.ndarray:
+        """The opening of ``fit``: the parameters checked and ``X`` validated.
+
+        ``fit`` uses only the shape of ``X``: of a dask ``X`` one row is computed, not n.
+        """
+        validate_params(self)
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            X = _dask.head(X)
+        return validate_data(self, X, dtype=_FLOAT_DTYPES)
+
+    def _transform(self, X: Any) -> Any:
+        """``transform``: :meth:`_map` of ``X`` validated against the fit.
+
+        A dask ``X`` gives the lazy transform (a dask array) instead.
+        """
+        check_is_fitted(self, "projection_scale_")
+        if is_dask_collection(X):
+            from . import dask as _dask
+
+            return _dask.transform(self, X)
+        return self._map(validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False))
 
     def _fit_projection(self, d: int, scale: float) -> None:
         rng = check_random_state(self.random_state)
@@ -159,12 +215,9 @@ class _ProjectionMixin:
             if seed is None:
                 seed = int(rng.randint(0, 2**31 - 1))
             self.backend_seed_ = int(seed)
-            chip = AnalogMatrix.program(
-                self.projection_matrix(), self.backend, seed=self.backend_seed_
+            self.analog_ = _program_chip(
+                self.projection_matrix(), self.backend, self.backend_seed_, self.t_inference
             )
-            if self.t_inference != 0:
-                chip.drift_to(float(self.t_inference))  # with the programming seed
-            self.analog_ = chip
         else:
             self.analog_ = None
 
@@ -314,12 +367,7 @@ class RandomFourierFeatures(
         For an analog backend: program it on a new chip and drift it to
         ``t_inference``; the chip's read position starts at 0.
         """
-        validate_params(self)
-        if is_dask_collection(X):  # only the shape is used: one row, not n
-            from . import dask as _dask
-
-            X = _dask.head(X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = self._fit_input(X)
         scale = np.sqrt(2.0 * self.gamma) if self.kernel == "rbf" else 1.0
         self._fit_projection(X.shape[1], float(scale))
         return self
@@ -333,12 +381,9 @@ class RandomFourierFeatures(
         repeat a read. A :mod:`dask.array` ``X`` gives a lazy dask array
         (:func:`analogkernels.dask.transform`).
         """
-        check_is_fitted(self, "projection_scale_")
-        if is_dask_collection(X):
-            from . import dask as _dask
+        return self._transform(X)
 
-            return _dask.transform(self, X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+    def _map(self, X: np.ndarray) -> np.ndarray:
         s = self.n_components
         overflow = "the projection W·x overflows"
         if self.kernel == "rbf" and self.analog_ is None:
@@ -404,15 +449,15 @@ class FavorPlusFeatures(
 
     _parameter_constraints: dict = {  # noqa: RUF012
         **_PROJECTION_CONSTRAINTS,
-        "kind": [Options({"positive", "trig"})],
+        "kind": [Options(set(_FAVOR_KINDS))],
     }
 
     def __init__(
         self,
         *,
-        n_components: int = 128,
-        kind: str = "positive",
-        sampler: str = "orf",
+        n_components: int = _FAVOR_N_COMPONENTS,
+        kind: str = _FAVOR_KIND,
+        sampler: str = _FAVOR_SAMPLER,
         truncation: float | None = None,
         backend: CrossbarConfig | None = None,
         t_inference: float = 0.0,
@@ -434,12 +479,7 @@ class FavorPlusFeatures(
         For an analog backend: program it on a new chip and drift it to
         ``t_inference``.
         """
-        validate_params(self)
-        if is_dask_collection(X):  # only the shape is used: one row, not n
-            from . import dask as _dask
-
-            X = _dask.head(X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = self._fit_input(X)
         self._fit_projection(X.shape[1], 1.0)
         return self
 
@@ -449,32 +489,41 @@ class FavorPlusFeatures(
         Analog backend: one fresh read of the chip per row. A :mod:`dask.array` ``X``
         gives a lazy dask array.
         """
-        check_is_fitted(self, "projection_scale_")
-        if is_dask_collection(X):
-            from . import dask as _dask
+        return self._transform(X)
 
-            return _dask.transform(self, X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+    def _map(self, X: np.ndarray) -> np.ndarray:
         u = self._finite_features(self._project(X), X, "the projection W·x overflows")
+        if self.kind == "positive":
+            out = self._positive_features(self._positive_exponents(X, u))
+            return self._finite_features(out, X, "exp(±W·x − ‖x‖²/2) overflows")
         s = self.n_components
         out = np.empty((X.shape[0], 2 * s), dtype=u.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            # ‖x‖² may overflow: exp(−inf) = 0 is then the rounded exact value.
-            half_sq = 0.5 * np.einsum("ij,ij->i", X, X)[:, None]
-            if self.kind == "positive":
-                np.exp(u - half_sq, out=out[:, :s])
-                np.exp(-u - half_sq, out=out[:, s:])
-                out *= u.dtype.type(1.0 / np.sqrt(2 * s))
-                why = "exp(±W·x − ‖x‖²/2) overflows"
-            else:
-                np.cos(u, out=out[:, :s])
-                np.sin(u, out=out[:, s:])
-                out *= (np.exp(half_sq) / np.sqrt(s)).astype(u.dtype)
-                why = (
-                    "exp(‖x‖²/2) overflows (scale queries and keys by d^(-1/4), "
-                    "or use kind='positive')"
-                )
+            np.cos(u, out=out[:, :s])
+            np.sin(u, out=out[:, s:])
+            out *= (np.exp(_half_sq_norms(X)) / np.sqrt(s)).astype(u.dtype)
+        why = "exp(‖x‖²/2) overflows (scale queries and keys by d^(-1/4), or use kind='positive')"
         return self._finite_features(out, X, why)
+
+    # The positive map in two steps, so that attention.favor_features can put
+    # its stabilising shift between them (the map's one implementation).
+    def _positive_exponents(self, X: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``[u − ‖x‖²/2, −u − ‖x‖²/2]`` per row: the positive features' exponents.
+
+        ``u`` holds the projections ``W·x`` of the rows ``x`` of ``X`` (``n × s``);
+        the result is ``n × 2s``.
+        """
+        half_sq = _half_sq_norms(X)
+        with np.errstate(over="ignore"):
+            return np.concatenate([u - half_sq, -u - half_sq], axis=1)
+
+    def _positive_features(self, exponents: np.ndarray) -> np.ndarray:
+        """``exp(exponents) / sqrt(2s)``, computed in place in ``exponents``."""
+        with np.errstate(over="ignore"):
+            np.exp(exponents, out=exponents)
+        # A numpy float64 scalar would promote float32 features to float64 (NEP 50).
+        exponents *= exponents.dtype.type(1.0 / np.sqrt(2 * self.n_components))
+        return exponents
 
     @property
     def _n_features_out(self) -> int:
