@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from analogkernels.analog import CrossbarConfig  # noqa: E402
-from analogkernels.attention import favor_attention, softmax_attention  # noqa: E402
+from analogkernels.attention import favor_attention, favor_features, softmax_attention  # noqa: E402
 from analogkernels.torch import (  # noqa: E402
     AnalogLinear,
     FavorAttention,
@@ -34,6 +34,40 @@ def test_torch_matches_numpy_path(causal, kind):
     got = attn(*(torch.from_numpy(a) for a in (Q, K, V)), key_padding_mask=torch.from_numpy(mask))
     ref = favor_attention(Q, K, V, attn._numpy_features(3), causal=causal, key_padding_mask=mask)
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("query", [True, False])
+@pytest.mark.parametrize("kind", ["positive", "trig"])
+def test_torch_features_match_favor_features(kind, query):
+    # issue 17: FavorAttention._features repeats the maps and the stabiliser
+    # (per-row shift for queries, one for the keys) in torch, for autograd; it
+    # must agree with attention.favor_features, which uses FavorPlusFeatures.
+    X = qkv()[0]
+    attn = FavorAttention(8, 64, kind=kind, random_state=3)
+    got = attn._features(torch.from_numpy(X), query=query).numpy()
+    ref = favor_features(X, attn._numpy_features(3), query=query)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
+
+
+def test_favor_attention_shares_the_defaults_and_checks_of_favor_plus_features():
+    # issue 17: one set of defaults, and n_components checked once (by
+    # FavorPlusFeatures, naming it) before any tensor is made.
+    import inspect
+
+    from analogkernels.exceptions import ConfigError
+    from analogkernels.kernel_approximation import FavorPlusFeatures
+
+    ours = inspect.signature(FavorAttention).parameters
+    theirs = inspect.signature(FavorPlusFeatures).parameters
+    for name in ("n_components", "kind", "sampler"):
+        assert ours[name].default == theirs[name].default
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ConfigError, match="`n_components`"):
+            FavorAttention(8, bad)
+    for bad in (0, -1, 8.0):
+        with pytest.raises(ConfigError, match="`dim_heads`"):
+            FavorAttention(bad)
 
 
 def test_analog_path_gives_the_numpy_bits():

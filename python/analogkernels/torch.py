@@ -65,13 +65,32 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .analog import AnalogMatrix, CrossbarConfig
+from ._validation import check_int
+from .analog import CrossbarConfig
 from .exceptions import ConfigError, DTypeError, ShapeError
-from .kernel_approximation import FavorPlusFeatures
+from .kernel_approximation import (
+    _FAVOR_KIND,
+    _FAVOR_KINDS,
+    _FAVOR_N_COMPONENTS,
+    _FAVOR_SAMPLER,
+    SAMPLERS,
+    FavorPlusFeatures,
+    _program_chip,
+)
 
 __all__ = ["AnalogLinear", "FavorAttention", "HWALinear", "convert_to_analog", "sync_analog"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: FavorAttention's feature maps: FavorPlusFeatures' and the digital-only ReLU map.
+_KINDS = (*_FAVOR_KINDS, "relu")
+#: FavorAttention's samplers: those of FavorPlusFeatures with a dense ``W`` (no SORF).
+_SAMPLERS = tuple(s for s in SAMPLERS if s != "sorf")
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    """``'a', 'b' or 'c'``."""
+    return ", ".join(map(repr, names[:-1])) + f" or {names[-1]!r}"
 
 
 def _renamed_parameters(**renamed: str | tuple[str, Callable[[Any], Any]]) -> Callable[[_F], _F]:
@@ -205,21 +224,20 @@ class FavorAttention(nn.Module):
     def __init__(
         self,
         dim_heads: int,
-        n_components: int = 128,
+        n_components: int = _FAVOR_N_COMPONENTS,
         *,
         causal: bool = False,
-        kind: str = "positive",
+        kind: str = _FAVOR_KIND,
         redraw_interval: int | None = None,
-        sampler: str = "orf",
+        sampler: str = _FAVOR_SAMPLER,
         random_state: int = 0,
     ) -> None:
         super().__init__()
-        if kind not in ("positive", "trig", "relu"):
-            raise ConfigError(f"kind must be 'positive', 'trig' or 'relu', got {kind!r}")
-        if sampler not in ("orf", "rff"):
-            raise ConfigError(f"sampler must be 'orf' or 'rff', got {sampler!r}")
-        if dim_heads < 1 or n_components < 1:
-            raise ConfigError("dim_heads and n_components must be positive")
+        if kind not in _KINDS:
+            raise ConfigError(f"kind must be {_one_of(_KINDS)}, got {kind!r}")
+        if sampler not in _SAMPLERS:
+            raise ConfigError(f"sampler must be {_one_of(_SAMPLERS)}, got {sampler!r}")
+        dim_heads = check_int(dim_heads, "dim_heads", low=1)
         if redraw_interval is not None and redraw_interval < 1:
             raise ConfigError(f"redraw_interval must be None or >= 1, got {redraw_interval}")
         self.dim_heads = dim_heads
@@ -232,9 +250,9 @@ class FavorAttention(nn.Module):
         self._draws = 0
         self._calls = 0
         self._analog: FavorPlusFeatures | None = None
-        self.register_buffer(
-            "projection", torch.empty(n_components, dim_heads, dtype=torch.float64)
-        )
+        # Set by the first draw: FavorPlusFeatures checks n_components there (a
+        # ConfigError naming it) before any tensor of that size is made.
+        self.register_buffer("projection", None)
         self.redraw(random_state)
 
     nb_features = _deprecated_attribute("nb_features", "n_components")
@@ -264,8 +282,11 @@ class FavorAttention(nn.Module):
         """
         seed = self.random_state + self._draws if seed is None else seed
         self._current_seed = seed
-        w = self._numpy_features(seed).projection_matrix()
-        self.projection.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+        w = torch.from_numpy(np.ascontiguousarray(self._numpy_features(seed).projection_matrix()))
+        if self.projection is None:  # the first draw, in __init__
+            self.projection = w
+        else:  # in place: keeps the buffer's device and dtype
+            self.projection.copy_(w)
         self._draws += 1
         self._analog = None
 
@@ -315,6 +336,10 @@ class FavorAttention(nn.Module):
     def _features(
         self, x: torch.Tensor, *, query: bool, u: torch.Tensor | None = None
     ) -> torch.Tensor:
+        # The maps of FavorPlusFeatures and the stabiliser of
+        # attention.favor_features (per-row shift for queries, one shift for the
+        # keys), written again in torch: autograd and devices need torch
+        # operations. tests/test_torch.py checks that the two agree.
         d = x.shape[-1]
         xs = x * d**-0.25
         if u is None:
@@ -543,9 +568,8 @@ class AnalogLinear(nn.Module):
         The seed is ``seed +`` the number of earlier programmings.
         """
         w = self.weight.detach().cpu().double().numpy()
-        self.analog = AnalogMatrix.program(w, self.config, seed=self.seed + self.programmings)
-        if self.t_inference != 0:
-            self.analog.drift_to(self.t_inference)  # with the programming seed
+        seed = self.seed + self.programmings
+        self.analog = _program_chip(w, self.config, seed, self.t_inference)
         self.programmings += 1
         self._programmed_version = self.weight._version
 
@@ -605,7 +629,14 @@ class AnalogLinear(nn.Module):
 #: leaves digital (reported); embeddings and normalisation are digital by
 #: design (as in Büchel et al. 2024) and only listed.
 _UNMAPPED = (
-    nn.modules.conv._ConvNd,
+    # The public convolutions; their lazy, QAT and fused (ConvBn…) variants
+    # subclass them (the same classes as torch's private base _ConvNd).
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
     nn.Bilinear,
     nn.MultiheadAttention,
     nn.RNNBase,
