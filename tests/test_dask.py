@@ -224,6 +224,17 @@ def test_generated_problem_is_reproducible_chunk_by_chunk():
     assert set(np.unique(y.compute())) <= set(range(7))
     with pytest.raises(ConfigError):
         akdask.make_classification(0, 5)
+    # issue 17: the argument checks of _validation, each naming its argument.
+    for kw, name in (
+        ({"n_features": 2.0}, "n_features"),
+        ({"chunks": True}, "chunks"),
+        ({"n_classes": 1}, "n_classes"),
+        ({"clusters_per_class": 0}, "clusters_per_class"),
+        ({"noise": 0.0}, "noise"),
+        ({"noise": "1"}, "noise"),
+    ):
+        with pytest.raises(ConfigError, match=f"`{name}`"):
+            akdask.make_classification(**{"n_samples": 10, "n_features": 2, **kw})
 
 
 def test_generated_keys_keep_their_run_spec_across_computations():

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from analogkernels import linear_model
 from analogkernels.analog import CrossbarConfig
-from analogkernels.exceptions import DataError, ShapeError
+from analogkernels.exceptions import ConfigError, DataError, ShapeError
 from analogkernels.kernel_approximation import RandomFourierFeatures
 from analogkernels.kernels import (
     approximation_error,
@@ -121,6 +121,20 @@ def test_cv_matches_scikit_learn_leave_one_out():
     np.testing.assert_array_equal(ours.predict(P), ref.predict(P))
     with pytest.raises(ValueError, match="alphas"):
         RidgeClassifierCV(alphas=[0.0]).fit(P, y)
+
+
+def test_cv_shares_the_constraints_and_defaults_of_ridge_classifier():
+    # issue 17: the shared parameters are constrained and defaulted once.
+    import inspect
+
+    ours = RidgeClassifierCV._parameter_constraints
+    theirs = RidgeClassifier._parameter_constraints
+    for name in ("fit_intercept", "feature_map", "batch_size"):
+        assert ours[name] is theirs[name]
+    cv, base = (inspect.signature(c).parameters for c in (RidgeClassifierCV, RidgeClassifier))
+    for name in ("fit_intercept", "feature_map", "batch_size"):
+        assert cv[name].default == base[name].default
+    assert list(ours) == ["alphas", "fit_intercept", "feature_map", "batch_size"]
 
 
 def test_paper_targets_01_with_threshold_half():
@@ -340,3 +354,20 @@ def test_ridge_scores_that_overflow_raise():
     assert np.abs(clf.coef_).sum() > 1
     with pytest.raises(DataError, match="row 2"):
         clf.predict(huge)
+
+
+def test_paper_protocol_takes_s_and_the_kernel_from_their_owners():
+    from analogkernels.kernel_approximation import SAMPLERS, paper_feature_counts
+    from analogkernels.paper import protocol
+
+    assert list(protocol.PAPER_KS) == [1, 2, 3, 4, 5]
+    assert protocol.SAMPLERS == SAMPLERS
+    for k in protocol.PAPER_KS:
+        fm = protocol.paper_feature_map("rbf", "rff", k, 13, 0)
+        assert fm.n_components == paper_feature_counts(13, [k])[0] == 2**k * 13 - k
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    np.testing.assert_array_equal(
+        protocol.exact_kernel("rbf", X), rbf_kernel(X, gamma=protocol.GAMMA)
+    )
+    with pytest.raises(ConfigError, match="unknown kernel"):
+        protocol.exact_kernel("arccos", X)

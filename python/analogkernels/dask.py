@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import gen_batches
 
-from ._validation import validate_params
+from ._validation import check_int, check_real, validate_params
 from .exceptions import ConfigError, DataError, ShapeError
 
 __all__ = [
@@ -332,16 +332,13 @@ def _chunk_sums(
     """On a worker: the augmented Gram matrix of one chunk (rows ``start ..``)."""
     from .linear_model import RidgeClassifier, _NormalEquations
 
-    eq = _NormalEquations()
     if x.shape[0] == 0:
-        return eq
+        return _NormalEquations()
     x = _check_chunk(x)
     helper = RidgeClassifier(batch_size=batch_size)
     helper.feature_map_ = _view(fm, positions, start)
     Y = y if lb is None else lb.transform(y).astype(np.float64)
-    for sl, phi in helper._features(x):
-        eq.add(phi, Y[sl], None if w is None else w[sl])
-    return eq.detach()
+    return helper._accumulate(x, Y, w).detach()
 
 
 def _merge(a: Any, b: Any) -> Any:
@@ -386,25 +383,26 @@ def _sums(
 
 
 def _fitted_map(clf: Any, X: Any) -> Any:
+    """The classifier's own copy of its feature map, an unfitted one fitted on ``X``.
+
+    Only analogkernels' own maps, whose ``fit`` uses only the shape of ``X`` (one
+    row is computed), can be fitted on a dask ``X``.
+    """
     from sklearn.base import clone
-    from sklearn.utils.validation import check_is_fitted
 
     from .kernel_approximation import _ProjectionMixin
+    from .linear_model import _own_feature_map
 
-    fm = clf.feature_map
-    if fm is None:
-        return None
-    try:
-        check_is_fitted(fm)
-    except Exception:
-        if isinstance(fm, _ProjectionMixin):  # fit uses only the shape of X
+    def fit_on_head(fm: Any) -> Any:
+        if isinstance(fm, _ProjectionMixin):
             return clone(fm).fit(head(X))
         raise ConfigError(
             f"the feature map {type(fm).__name__} is not fitted: with a dask X pass it "
             "fitted (only analogkernels' own maps, whose fit uses only the shape of X, "
             "are fitted here)"
         ) from None
-    return copy.deepcopy(fm)
+
+    return _own_feature_map(clf.feature_map, fit_on_head)
 
 
 def fit(clf: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
@@ -428,8 +426,6 @@ def fit(clf: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     RidgeClassifier
         ``clf``, fitted; its ``feature_map_`` has read ``n`` rows.
     """
-    from sklearn.preprocessing import LabelBinarizer
-
     da = require()
     validate_params(clf)
     X, names = _as_matrix(X)
@@ -440,7 +436,7 @@ def fit(clf: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     Y = _as_rows(y, chunks, "y")
     W = None if sample_weight is None else _as_rows(sample_weight, chunks, "sample_weight", float)
     classes = np.unique(np.asarray(da.unique(Y).compute()))
-    lb = LabelBinarizer(pos_label=1, neg_label=clf._neg_label()).fit(classes)
+    lb = clf._new_label_binarizer().fit(classes)
     fm = _fitted_map(clf, X)
     positions = _positions(fm)
     eq = _sums(X, Y, W, fm, positions, lb, int(clf.batch_size))
@@ -491,17 +487,13 @@ def _chunk_scores(
 ) -> np.ndarray:
     from .linear_model import RidgeClassifier
 
-    scores = np.empty((x.shape[0], coef.shape[0]))
     if x.shape[0] == 0:
-        return scores
+        return np.empty((0, coef.shape[0]))
     x = _check_chunk(x)
     helper = RidgeClassifier(batch_size=batch_size)
     helper.feature_map_ = _view(fm, positions, _start(block_info))
-    for sl, phi in helper._features(x):
-        scores[sl] = np.asarray(phi, dtype=np.float64) @ coef.T + intercept
-    if shift:
-        scores -= shift
-    return scores
+    helper.coef_, helper.intercept_ = coef, intercept
+    return helper._scores(x, shift)
 
 
 def _check_width(est: Any, X: Any) -> None:
@@ -525,14 +517,13 @@ def decision_function(clf: Any, X: Any) -> Any:
     fm = clf.feature_map_
     positions = _positions(fm)
     k = clf.coef_.shape[0]
-    shift = 0.5 if (k == 1 and clf._neg_label() == 0) else 0.0
     scores = X.map_blocks(
         _chunk_scores,
         _delayed(fm),
         positions,
         clf.coef_,
         clf.intercept_,
-        shift,
+        clf._score_shift(),
         int(clf.batch_size),
         chunks=(X.chunks[0], (k,)),
         dtype=np.float64,
@@ -542,13 +533,10 @@ def decision_function(clf: Any, X: Any) -> Any:
     return scores[:, 0] if k == 1 else scores
 
 
-def _labels(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    idx = (scores > 0).astype(np.intp) if scores.ndim == 1 else np.argmax(scores, axis=1)
-    return np.take(classes, idx, axis=0)
-
-
 def predict(clf: Any, X: Any) -> Any:
     """Lazy class labels of a dask array ``X`` (a dask array of shape (n,))."""
+    from .linear_model import _labels
+
     scores = decision_function(clf, X)
     classes = clf.classes_
     meta = np.empty((0,), dtype=classes.dtype)
@@ -688,15 +676,17 @@ def make_classification(
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
-    for name, v in (("n_samples", n_samples), ("n_features", n_features), ("chunks", chunks)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-    if n_classes < 2 or clusters_per_class < 1 or not noise > 0:
-        raise ConfigError("n_classes >= 2, clusters_per_class >= 1 and noise > 0 are required")
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    n_features = check_int(n_features, "n_features", low=1)
+    chunks = check_int(chunks, "chunks", low=1)
+    n_classes = check_int(n_classes, "n_classes", low=2)
+    clusters_per_class = check_int(clusters_per_class, "clusters_per_class", low=1)
+    noise = check_real(noise, "noise")
+    if not noise > 0:
+        raise ConfigError(f"invalid value for `noise`: must be > 0, got {noise}")
     dtype = np.dtype(dtype)
-    seed, split, n_features = int(seed), int(split), int(n_features)
-    n_classes, clusters_per_class, noise = int(n_classes), int(clusters_per_class), float(noise)
-    sizes = tuple(b.stop - b.start for b in gen_batches(int(n_samples), int(chunks)))
+    seed, split = int(seed), int(split)
+    sizes = tuple(b.stop - b.start for b in gen_batches(n_samples, chunks))
     # One layer per array, one task per chunk with no dependencies: its key is the
     # array's own key. (A shared tuple-valued task split by getitem, from_delayed and
     # concatenate make Dask's linear fusion alias the array's keys to fused tasks that

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import copy
 import numbers
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,10 @@ __all__ = ["BLOCK_ROWS", "RidgeClassifier", "RidgeClassifierCV"]
 #: whatever ``batch_size`` is, so the floating-point summation order — hence
 #: every bit of the result — does not depend on how the rows were batched.
 BLOCK_ROWS = 4096
+
+# The default ``batch_size`` of both classifiers (rows the feature map transforms
+# at once); unrelated to BLOCK_ROWS, which fixes the summation order.
+_DEFAULT_BATCH_SIZE = 4096
 
 
 def _non_deterministic(estimator: Any) -> bool:
@@ -230,6 +234,32 @@ class _NormalEquations:
         return gram_c, xty_c, mu, ybar
 
 
+def _labels(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The predicted classes of ``scores``, as scikit-learn's linear classifiers.
+
+    The class with the largest score; for two classes (1-D scores) the positive
+    one where the score is above 0.
+    """
+    idx = (scores > 0).astype(np.intp) if scores.ndim == 1 else np.argmax(scores, axis=1)
+    return np.take(classes, idx, axis=0)
+
+
+def _own_feature_map(feature_map: Any, fit: Callable[[Any], Any]) -> Any:
+    """The classifier's own fitted copy of ``feature_map`` (None stays None).
+
+    ``fit(feature_map)`` when it is not fitted, else a :func:`copy.deepcopy`:
+    reading through the map advances its state (a chip's read position), which
+    must not change the caller's object.
+    """
+    if feature_map is None:
+        return None
+    try:
+        check_is_fitted(feature_map)
+    except Exception:
+        return fit(feature_map)
+    return copy.deepcopy(feature_map)
+
+
 def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     try:
         return scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, check_finite=False), b)
@@ -292,7 +322,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         fit_intercept: bool = True,
         regularize_intercept: bool = False,
         feature_map: Any = None,
-        batch_size: int = 4096,
+        batch_size: int = _DEFAULT_BATCH_SIZE,
         targets: str = "pm1",
     ) -> None:
         self.alpha = alpha
@@ -306,23 +336,24 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
     def _neg_label(self) -> int:
         return 0 if getattr(self, "targets", "pm1") == "01" else -1
 
+    def _new_label_binarizer(self) -> LabelBinarizer:
+        """The (unfitted) encoder of the labels as the per-class regression targets."""
+        return LabelBinarizer(pos_label=1, neg_label=self._neg_label())
+
+    def _score_shift(self) -> float:
+        """What the scores are shifted by: the class boundary of the fitted targets.
+
+        0.5 for two classes with 0/1 targets, else 0.
+        """
+        return 0.5 if self.coef_.shape[0] == 1 and self._neg_label() == 0 else 0.0
+
     def _prepare(self, X: Any, y: Any):
         validate_params(self)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=False)
-        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
+        self._label_binarizer = self._new_label_binarizer()
         Y = self._label_binarizer.fit_transform(y).astype(np.float64)
         self.classes_ = self._label_binarizer.classes_
-        if self.feature_map is None:
-            self.feature_map_ = None
-        else:
-            fm = self.feature_map
-            try:
-                check_is_fitted(fm)
-            except Exception:
-                self.feature_map_ = clone(fm).fit(X)
-            else:
-                # Ours, not the caller's: reading through it advances its state.
-                self.feature_map_ = copy.deepcopy(fm)
+        self.feature_map_ = _own_feature_map(self.feature_map, lambda fm: clone(fm).fit(X))
         return X, Y
 
     def _features(
@@ -371,6 +402,18 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         for sl, phi in self._features(X):
             eq.add(phi, Y[sl], None if weights is None else weights[sl])
         return eq
+
+    def _scores(self, X: np.ndarray, shift: float) -> np.ndarray:
+        """``Φ(X)·coef_ᵀ + intercept_ − shift``, shape (n, n_targets), unchecked.
+
+        Block by block through the feature map (for a map on the chip: a fresh read).
+        """
+        scores = np.empty((X.shape[0], self.coef_.shape[0]))
+        for sl, phi in self._features(X):
+            scores[sl] = np.asarray(phi, dtype=np.float64) @ self.coef_.T + self.intercept_
+        if shift:
+            scores -= shift
+        return scores
 
     def _set_solution(self, eq: _NormalEquations, alpha: float) -> None:
         d = eq.gram.shape[0]
@@ -424,7 +467,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
         :mod:`dask.array`: its chunk sums are computed on the Dask workers.
         """
         validate_params(self)
-        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=self._neg_label())
+        self._label_binarizer = self._new_label_binarizer()
         self._label_binarizer.fit(np.asarray(classes))
         self.classes_ = self._label_binarizer.classes_
         self.feature_map_ = None
@@ -458,11 +501,9 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
 
             return _dask.decision_function(self, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        k = self.coef_.shape[0]
-        scores = np.empty((X.shape[0], k))
         with np.errstate(over="ignore", invalid="ignore"):
-            for sl, phi in self._features(X):
-                scores[sl] = np.asarray(phi, dtype=np.float64) @ self.coef_.T + self.intercept_
+            # For 0/1 targets the class boundary at 0.5 is moved to 0.
+            scores = self._scores(X, self._score_shift())
         bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
         if bad.size:
             raise DataError(
@@ -471,9 +512,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
                 "large for float64. Rescale X (e.g. sklearn.preprocessing.StandardScaler) "
                 "or check the feature map"
             )
-        if k == 1 and self._neg_label() == 0:
-            scores -= 0.5  # 0/1 targets: the class boundary is at 0.5
-        return scores.ravel() if k == 1 else scores
+        return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X: Any) -> Any:
         """Class labels of ``X`` (a lazy dask array for a :mod:`dask.array` ``X``)."""
@@ -481,11 +520,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
             from . import dask as _dask
 
             return _dask.predict(self, X)
-        # The class with the largest score (two classes: the positive one where
-        # the score is above 0), as scikit-learn's linear classifiers.
-        scores = self.decision_function(X)
-        indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[indices]
+        return _labels(self.decision_function(X), self.classes_)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy on ``X``, ``y``.
@@ -537,9 +572,10 @@ class RidgeClassifierCV(RidgeClassifier):
 
     _parameter_constraints: dict = {  # noqa: RUF012
         "alphas": ["array-like"],
-        "fit_intercept": ["boolean"],
-        "feature_map": [None, HasMethods(["fit", "transform"])],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        **{
+            name: RidgeClassifier._parameter_constraints[name]
+            for name in ("fit_intercept", "feature_map", "batch_size")
+        },
     }
 
     def __init__(
@@ -548,7 +584,7 @@ class RidgeClassifierCV(RidgeClassifier):
         alphas: Any = (0.1, 1.0, 10.0),
         fit_intercept: bool = True,
         feature_map: Any = None,
-        batch_size: int = 4096,
+        batch_size: int = _DEFAULT_BATCH_SIZE,
     ) -> None:
         self.alphas = alphas
         self.fit_intercept = fit_intercept
