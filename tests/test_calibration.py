@@ -322,3 +322,55 @@ def test_calibrate_command_writes_the_fit(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*bad_start, "--out", str(out)])
     assert exit_info.value.code == 2
+
+
+def test_accuracy_ks_are_the_cells_with_both_accuracies(tmp_path):
+    from analogkernels.calibration import FP_ACC, HARDWARE_ACC, accuracy_ks
+
+    cells = {
+        ("magic04", "rbf", "rff", 1): (0.2, 0.01, 10),
+        ("magic04", "rbf", "rff", 3): (0.1, 0.01, 10),
+        ("skin", "rbf", "rff", 5): (0.1, 0.01, 10),
+    }
+    both = {HARDWARE_ACC: (0.9, 0.01, 10), FP_ACC: (0.92, 0.01, 10)}
+    path = _targets_file(
+        tmp_path,
+        cells,
+        accuracies={
+            ("magic04", "rbf", "rff", 1): both,
+            ("magic04", "rbf", "rff", 3): {FP_ACC: (0.92, 0.01, 10)},  # one is not enough
+            ("skin", "rbf", "rff", 5): both,
+        },
+    )
+    assert accuracy_ks(path) == [1, 5]
+    assert accuracy_ks(path, datasets=["magic04"]) == [1]
+    assert accuracy_ks(path, datasets=["magic04"]) == sorted(
+        {c[3] for c in load_targets(path, metric="accuracy_drop", datasets=["magic04"], ks=[1])}
+    )
+
+
+def test_one_seed_check_for_the_fit_and_the_command(tmp_path, capsys):
+    from analogkernels.calibration import DEFAULT_SEEDS, MIN_SEEDS, check_seeds
+
+    assert len(DEFAULT_SEEDS) == MIN_SEEDS and check_seeds(DEFAULT_SEEDS) == DEFAULT_SEEDS
+    with pytest.raises(ConfigError, match=f"at least {MIN_SEEDS} seeds"):
+        fit({}, seeds=range(MIN_SEEDS - 1))
+    path = _targets_file(tmp_path, {(EMBEDDED, "rbf", "rff", 1): (0.2, 0.01, 10)})
+    argv = ["calibrate", "--targets", str(path), "--seeds", "1", "--out", str(tmp_path / "o")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"at least {MIN_SEEDS} seeds" in err
+    assert not (tmp_path / "o").exists()  # refused before any output
+
+
+def test_kernel_points_are_the_protocols():
+    from analogkernels.calibration import _kernel_points
+    from analogkernels.paper import protocol
+
+    # The same exact kernel and points as run_one: APPROX_POINTS by default.
+    X, K = _kernel_points(EMBEDDED, "arccos0", None, None)
+    data = protocol._dataset(EMBEDDED, "paper", None, "paper")
+    np.testing.assert_array_equal(X, data.X_eval[: protocol.APPROX_POINTS])
+    np.testing.assert_array_equal(K, protocol.exact_kernel("arccos0", X))
+    with pytest.raises(ConfigError, match="unknown kernel"):
+        simulate_errors(None, [(EMBEDDED, "poly", "rff", 1)], [0])

@@ -67,11 +67,22 @@ import numpy as np
 from .exceptions import ConfigError, DataError
 
 __all__ = [
+    "ACCURACY_DROP",
+    "DEFAULT_MAX_EVALUATIONS",
+    "DEFAULT_SEEDS",
+    "FP_ACC",
+    "FP_ERR",
+    "HARDWARE_ACC",
+    "HARDWARE_ERR",
     "HERMES_MEASURED",
+    "METRICS",
+    "MIN_SEEDS",
     "PARAMETERS",
     "CalibrationResult",
     "Parameter",
     "Target",
+    "accuracy_ks",
+    "check_seeds",
     "fit",
     "load_targets",
     "read_results",
@@ -164,6 +175,55 @@ _BY_NAME = {p.name: p for p in PARAMETERS}
 #: A cell of the protocol: (dataset, kernel, sampler, k = log2(s/d)).
 Cell = tuple[str, str, str, int]
 
+#: The metrics of a targets file: accuracy of the classifier and kernel
+#: approximation error, in floating point and on the chip.
+FP_ACC = "fp_acc"
+HARDWARE_ACC = "hardware_acc"
+FP_ERR = "fp_err"
+HARDWARE_ERR = "hardware_err"
+METRICS = (FP_ACC, HARDWARE_ACC, FP_ERR, HARDWARE_ERR)
+#: The derived metric ``hardware_acc − fp_acc`` (:func:`load_targets`).
+ACCURACY_DROP = "accuracy_drop"
+
+
+def _needs(metric: str) -> tuple[str, ...]:
+    """The metrics of the file that a cell needs for ``metric``."""
+    return (HARDWARE_ACC, FP_ACC) if metric == ACCURACY_DROP else (metric,)
+
+
+#: Fewest simulation seeds of a fit: the simulated spread enters χ².
+MIN_SEEDS = 2
+#: Simulation seeds of :func:`fit` unless told otherwise.
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(MIN_SEEDS))
+#: Budget of χ² evaluations of :func:`fit` unless told otherwise.
+DEFAULT_MAX_EVALUATIONS = 150
+
+
+def check_seeds(seeds: Sequence[int]) -> Sequence[int]:
+    """Check that a fit has at least :data:`MIN_SEEDS` simulation seeds.
+
+    Parameters
+    ----------
+    seeds : sequence of int
+        The seeds.
+
+    Returns
+    -------
+    sequence of int
+        ``seeds``.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than :data:`MIN_SEEDS` seeds.
+    """
+    if len(seeds) < MIN_SEEDS:
+        raise ConfigError(
+            f"fit needs at least {MIN_SEEDS} seeds (the simulated spread enters χ²), "
+            f"got {len(seeds)}"
+        )
+    return seeds
+
 
 @dataclass(frozen=True)
 class Target:
@@ -227,7 +287,7 @@ def read_results(path: str | Path) -> dict[Cell, dict[str, Target]]:
 def load_targets(
     path: str | Path,
     *,
-    metric: str = "hardware_err",
+    metric: str = HARDWARE_ERR,
     datasets: Iterable[str] | None = None,
     kernels: Iterable[str] | None = None,
     samplers: Iterable[str] | None = None,
@@ -268,15 +328,14 @@ def load_targets(
     for cell, metrics in read_results(path).items():
         if any(w is not None and c not in w for c, w in zip(cell, want.values(), strict=True)):
             continue
-        needed = ("hardware_acc", "fp_acc") if metric == "accuracy_drop" else (metric,)
-        absent = [m for m in needed if m not in metrics]
+        absent = [m for m in _needs(metric) if m not in metrics]
         if absent:
             dataset, kernel, sampler, k = cell
             raise DataError(
                 f"{path}: {dataset}/{kernel}/{sampler}/k={k} has no metric {absent[0]!r}"
             )
-        if metric == "accuracy_drop":
-            hw, fp = metrics["hardware_acc"], metrics["fp_acc"]
+        if metric == ACCURACY_DROP:
+            hw, fp = metrics[HARDWARE_ACC], metrics[FP_ACC]
             out[cell] = Target(hw.mean - fp.mean, math.hypot(hw.std, fp.std), min(hw.n, fp.n))
         else:
             out[cell] = metrics[metric]
@@ -291,17 +350,48 @@ def load_targets(
     return out
 
 
-@functools.lru_cache(maxsize=16)
-def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int):
-    from .kernels import arccos_kernel, rbf_kernel
-    from .paper.protocol import APPROX_POINTS, GAMMA, KERNELS, _dataset
+def accuracy_ks(path: str | Path, *, datasets: Iterable[str] | None = None) -> list[int]:
+    """The k of a targets file's cells that have both accuracies.
 
-    if kernel not in KERNELS:
-        raise ConfigError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
+    Those whose accuracy drop can be fitted (``load_targets(path,
+    metric="accuracy_drop", ks=...)``).
+
+    Parameters
+    ----------
+    path : str or Path
+        JSON file in the format described in the module documentation.
+    datasets : iterable of str or None
+        Only the cells of these datasets (None: all).
+
+    Returns
+    -------
+    list of int
+        Sorted, each once; empty when no cell has both.
+
+    Raises
+    ------
+    DataError
+        If the file is not a targets file.
+    """
+    wanted = None if datasets is None else set(datasets)
+    return sorted(
+        {
+            cell[3]
+            for cell, metrics in read_results(path).items()
+            if (wanted is None or cell[0] in wanted)
+            and all(m in metrics for m in _needs(ACCURACY_DROP))
+        }
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int | None):
+    from .paper.protocol import APPROX_POINTS, _dataset, check_kernel, exact_kernel
+
+    check_kernel(kernel)  # before loading any data
     data = _dataset(dataset, "paper", data_dir, "paper")
-    X = data.X_eval[: min(points, APPROX_POINTS)]
-    K = rbf_kernel(X, gamma=GAMMA) if kernel == "rbf" else arccos_kernel(X, order=0)
-    return X, K
+    X = data.X_eval[: APPROX_POINTS if points is None else min(points, APPROX_POINTS)]
+    return X, exact_kernel(kernel, X)
 
 
 def simulate_errors(
@@ -310,7 +400,7 @@ def simulate_errors(
     seeds: Sequence[int],
     *,
     data_dir: str | None = None,
-    points: int = 1000,
+    points: int | None = None,
 ) -> dict[Cell, np.ndarray]:
     """Kernel-approximation errors of the simulated chip under the paper's protocol.
 
@@ -330,8 +420,9 @@ def simulate_errors(
         One run per seed.
     data_dir : str or None
         Where the datasets are (see :func:`analogkernels.datasets.load`).
-    points : int, default 1000
-        Evaluation points of the error (the paper: 1000).
+    points : int, optional
+        Evaluation points of the error, at most (and by default)
+        :data:`analogkernels.paper.protocol.APPROX_POINTS`, the paper's 1000.
 
     Returns
     -------
@@ -479,7 +570,7 @@ class CalibrationResult:
                 f"  {c['metric']} {c['dataset']} {c['kernel']} {c['sampler']} k={c['k']}: "
                 f"{c['target']:.4f} / {c['simulated']:.4f} ({c['residual']:+.1f} σ)"
             )
-        drops = [c for c in self.cells if c["metric"] == "accuracy_drop"]
+        drops = [c for c in self.cells if c["metric"] == ACCURACY_DROP]
         if drops:
             chi2_drops = sum(c["residual"] ** 2 for c in drops)
             lines.append(
@@ -535,9 +626,9 @@ def fit(
     parameters: Sequence[str] = tuple(p.name for p in PARAMETERS),
     base: Any = None,
     start: dict[str, float] | None = None,
-    seeds: Sequence[int] = (0, 1),
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     data_dir: str | None = None,
-    max_evaluations: int = 150,
+    max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
     progress: Callable[[int, float], None] | None = None,
 ) -> CalibrationResult:
     """Fit the free parameters of the chip model to measured kernel errors and accuracies.
@@ -559,11 +650,11 @@ def fit(
         The config the parameters are set on (None: ``CrossbarConfig.hermes()``).
     start : dict or None
         Starting values (None: the base config's values).
-    seeds : sequence of int, default (0, 1)
-        Simulation seeds (fixed during the fit).
+    seeds : sequence of int, default :data:`DEFAULT_SEEDS`
+        Simulation seeds (fixed during the fit), at least :data:`MIN_SEEDS`.
     data_dir : str or None
         Dataset folder.
-    max_evaluations : int, default 150
+    max_evaluations : int, default :data:`DEFAULT_MAX_EVALUATIONS`
         Budget of χ² evaluations of the minimiser.
     progress : callable or None
         Called as ``progress(evaluation, chi2)`` after each evaluation.
@@ -587,8 +678,7 @@ def fit(
     unknown = [n for n in names if n not in _BY_NAME]
     if unknown or not names or len(set(names)) != len(names):
         raise ConfigError(f"parameters must be distinct names from {sorted(_BY_NAME)}, got {names}")
-    if len(seeds) < 2:
-        raise ConfigError("fit needs at least 2 seeds (the simulated spread enters χ²)")
+    check_seeds(seeds)
     stray = sorted(set(start or {}) - set(names))
     if stray:
         raise ConfigError(f"start values for {stray}, which are not free parameters {names}")
@@ -678,8 +768,8 @@ def fit(
     values = {p.name: float(low[j] + z[j] * span[j]) for j, p in enumerate(specs)}
 
     def rows(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]], r: np.ndarray):
-        return _cell_rows(sim[0], targets, cells, r[: len(cells)], "hardware_err") + _cell_rows(
-            sim[1], acc_targets, acc_cells, r[len(cells) :], "accuracy_drop"
+        return _cell_rows(sim[0], targets, cells, r[: len(cells)], HARDWARE_ERR) + _cell_rows(
+            sim[1], acc_targets, acc_cells, r[len(cells) :], ACCURACY_DROP
         )
 
     before = rows(sim0, r0)

@@ -13,9 +13,38 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import BACKEND_LABELS, BACKENDS, KERNELS, SAMPLERS
+from .protocol import (
+    BACKEND_LABELS,
+    BACKEND_STYLES,
+    BACKENDS,
+    KERNELS,
+    PAPER_ACCURACY,
+    PAPER_ERROR,
+    SAMPLERS,
+)
 
 __all__ = ["plot_attention_error", "plot_dataset", "plot_listops"]
+
+
+#: The samplers' colours, by position in :data:`~analogkernels.paper.protocol.SAMPLERS`
+#: (matplotlib's tab10, cycled: a new sampler gets the next colour).
+PALETTE = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:gray",
+    "tab:olive",
+    "tab:cyan",
+)
+
+
+def _colours(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """One colour of :data:`PALETTE` per name, by position (cycled)."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
 #: Axis label of the kernel approximation error.
@@ -52,8 +81,7 @@ def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | No
     kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)]
     fig = Figure(figsize=(9, 3.3 * len(kernels) + 0.5), layout="constrained")
     axes = fig.subplots(len(kernels), 2, squeeze=False)
-    colours = {"rff": "tab:blue", "orf": "tab:orange", "sorf": "tab:green"}
-    styles = {"fp": "-", "analog": "--"}
+    colours = _colours(SAMPLERS)
     counts: set[int] = set()
     for i, kern in enumerate(kernels):
         for j, (metric, label) in enumerate(
@@ -80,12 +108,14 @@ def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | No
                         [scale * np.mean(v) for v in vals],
                         yerr=[scale * np.std(v) for v in vals],
                         color=colours[smp],
-                        linestyle=styles[backend],
+                        linestyle=BACKEND_STYLES[backend],
                         marker="o",
                         markersize=3,
                         capsize=2,
                     )
-            paper_metric = "hardware_err" if metric == "approximation_error" else "hardware_acc"
+            paper_metric = (PAPER_ERROR if metric == "approximation_error" else PAPER_ACCURACY)[
+                "analog"
+            ]
             for smp in SAMPLERS if paper else ():
                 curve = sorted(
                     (c[3], m[paper_metric])
@@ -114,7 +144,7 @@ def plot_dataset(records: list[dict], dataset: str, path: Path, paper: dict | No
         for s in SAMPLERS
         if any(r["sampler"] == s for r in rows)
     ] + [
-        Line2D([], [], color="k", linestyle=styles[b], label=BACKEND_LABELS[b])
+        Line2D([], [], color="k", linestyle=BACKEND_STYLES[b], label=BACKEND_LABELS[b])
         for b in BACKENDS
         if any(r["backend"] == b for r in rows)
     ]
@@ -232,7 +262,7 @@ def plot_attention_error(
     ax = fig.subplots()
     colours = ("tab:blue", "tab:green", "tab:red", "tab:purple")
     for src, colour in zip(sources, colours, strict=False):
-        for backend, style in (("fp", "-"), ("analog", "--")):
+        for backend, style in BACKEND_STYLES.items():
             rs = [by[(src, k, backend)] for k in ks if (src, k, backend) in by]
             if not rs:
                 continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -28,11 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, _core
+from .. import __version__, _core, kernel_approximation
 from ..analog import CrossbarConfig
-from ..datasets import Dataset, load, load_embedded
+from ..calibration import FP_ACC, FP_ERR, HARDWARE_ACC, HARDWARE_ERR, METRICS
+from ..datasets import (
+    DEFAULT_IJCNN1_ENCODING,
+    DEFAULT_SKIN_ROWS,
+    Dataset,
+    data_folder,
+    load,
+    load_embedded,
+)
 from ..exceptions import ConfigError
-from ..kernel_approximation import RandomFourierFeatures
+from ..kernel_approximation import RandomFourierFeatures, paper_feature_counts
 from ..kernels import approximation_error, arccos_kernel, rbf_kernel
 from ..linear_model import RidgeClassifier
 
@@ -42,9 +51,18 @@ GAMMA = 0.05
 ALPHA = 0.5
 TRUNCATION = 3.0
 APPROX_POINTS = 1000
+#: The paper's kernels: RBF, and the arc-cosine kernel of order 0.
 KERNELS = ("rbf", "arccos0")
-SAMPLERS = ("rff", "orf", "sorf")
+#: How the projections are drawn (:data:`analogkernels.kernel_approximation.SAMPLERS`).
+SAMPLERS = kernel_approximation.SAMPLERS
+#: Where the projection runs: in floating point, or on the simulated chip.
 BACKENDS = ("fp", "analog")
+#: The paper's exponents ``k = log2(s/d)``: the default of
+#: :func:`~analogkernels.kernel_approximation.paper_feature_counts` (1..5).
+PAPER_KS = inspect.signature(paper_feature_counts).parameters["ks"].default
+#: Seeds per setting in the paper's experiments (ridge sweeps, ListOps chip
+#: evaluations, attention error).
+PAPER_SEEDS = 10
 
 
 @dataclass(frozen=True)
@@ -58,10 +76,10 @@ class RunConfig:
     seed: int
     backend: str
     preset: str = "hermes"
-    programming: str = "statistical"
+    programming: str = CrossbarConfig.programming
     t_inference: float = 0.0
-    ijcnn1_encoding: str = "paper"
-    skin_rows: str = "paper"
+    ijcnn1_encoding: str = DEFAULT_IJCNN1_ENCODING
+    skin_rows: str = DEFAULT_SKIN_ROWS
     max_train: int | None = None
     max_eval: int | None = None
     data_dir: str | None = None
@@ -92,7 +110,7 @@ PROGRAMMING = tuple(_core._choices()["programming"])
 PRESETS = ("hermes", "hermes-measured", "ideal")
 
 
-def crossbar_config(preset: str, programming: str = "statistical") -> CrossbarConfig:
+def crossbar_config(preset: str, programming: str = CrossbarConfig.programming) -> CrossbarConfig:
     """The hardware preset of a run (one of :data:`PRESETS`)."""
     if preset == "hermes":
         return CrossbarConfig.hermes(programming=programming)
@@ -120,6 +138,49 @@ def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndar
         return X, y
     rows = np.sort(np.random.default_rng(12345).choice(X.shape[0], size=limit, replace=False))
     return X[rows], y[rows]
+
+
+def check_kernel(kernel: str) -> str:
+    """Check that ``kernel`` is one of the paper's :data:`KERNELS`.
+
+    Parameters
+    ----------
+    kernel : str
+        The name.
+
+    Returns
+    -------
+    str
+        ``kernel``.
+
+    Raises
+    ------
+    ConfigError
+        For any other name.
+    """
+    if kernel not in KERNELS:
+        raise ConfigError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
+    return kernel
+
+
+def exact_kernel(kernel: str, X: np.ndarray) -> np.ndarray:
+    """The exact kernel matrix the paper's features approximate.
+
+    Parameters
+    ----------
+    kernel : {"rbf", "arccos0"}
+        RBF with γ = :data:`GAMMA`, or arc-cosine of order 0.
+    X : ndarray of shape (n, d)
+        The points.
+
+    Returns
+    -------
+    ndarray of shape (n, n)
+        ``K[i, j] = k(x_i, x_j)``.
+    """
+    if check_kernel(kernel) == "rbf":
+        return rbf_kernel(X, gamma=GAMMA)
+    return arccos_kernel(X, order=0)
 
 
 def paper_feature_map(
@@ -158,13 +219,11 @@ def paper_feature_map(
     -------
     RandomFourierFeatures
     """
-    if kernel not in KERNELS:
-        raise ConfigError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
     return RandomFourierFeatures(
-        kernel="rbf" if kernel == "rbf" else "arccos",
+        kernel="rbf" if check_kernel(kernel) == "rbf" else "arccos",
         gamma=GAMMA,
         order=0,
-        n_components=2**k * d - k,
+        n_components=paper_feature_counts(d, [k])[0],
         sampler=sampler,
         truncation=TRUNCATION,
         backend=backend,
@@ -227,7 +286,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     clf, accuracy = ridge_accuracy(X_tr, y_tr, X_ev, y_ev, feature_map(cfg, d))
     fm = clf.feature_map_
     Xa = X_ev[:APPROX_POINTS]
-    K = rbf_kernel(Xa, gamma=GAMMA) if cfg.kernel == "rbf" else arccos_kernel(Xa, order=0)
+    K = exact_kernel(cfg.kernel, Xa)
     phi = fm.transform(Xa)
     error = approximation_error(K, phi @ phi.T)
     return {
@@ -325,7 +384,13 @@ def versions_line(records: list[dict]) -> str:
 
 #: How the backends are named in text written for people (the CLI value and
 #: the ``backend`` field of a record stay ``fp`` and ``analog``).
-BACKEND_LABELS = {"fp": "FP", "analog": "chip"}
+BACKEND_LABELS = dict(zip(BACKENDS, ("FP", "chip"), strict=True))
+#: How the backends are drawn in the figures: FP solid, chip dashed.
+BACKEND_STYLES = dict(zip(BACKENDS, ("-", "--"), strict=True))
+#: The paper's measured accuracy and kernel error of each backend (metrics of
+#: the targets file, :mod:`analogkernels.calibration`).
+PAPER_ACCURACY = dict(zip(BACKENDS, (FP_ACC, HARDWARE_ACC), strict=True))
+PAPER_ERROR = dict(zip(BACKENDS, (FP_ERR, HARDWARE_ERR), strict=True))
 
 
 def _group_mean(records: list[dict], keys: tuple[str, ...], value: str) -> dict:
@@ -335,8 +400,9 @@ def _group_mean(records: list[dict], keys: tuple[str, ...], value: str) -> dict:
     return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in acc.items()}
 
 
-#: The paper's measured metrics (see :func:`load_paper_results`).
-PAPER_METRICS = ("fp_acc", "hardware_acc", "fp_err", "hardware_err")
+#: The paper's measured metrics (see :func:`load_paper_results`): those of
+#: :data:`analogkernels.calibration.METRICS`.
+PAPER_METRICS = METRICS
 
 
 def load_paper_results(path: str | Path) -> dict[tuple[str, str, str, int], dict[str, Any]]:
@@ -381,10 +447,10 @@ def find_paper_results(data_dir: str | os.PathLike[str] | None = None) -> Path |
         ``data_dir / PAPER_RESULTS_FILE`` (:data:`PAPER_RESULTS_FILE`) if that
         file exists, else None (also when no data folder is set).
     """
-    folder = data_dir or os.environ.get("ANALOGKERNELS_DATA")
-    if not folder or not (Path(folder) / PAPER_RESULTS_FILE).is_file():
+    folder = data_folder(data_dir or None)
+    if folder is None or not (folder / PAPER_RESULTS_FILE).is_file():
         return None
-    return Path(folder) / PAPER_RESULTS_FILE
+    return folder / PAPER_RESULTS_FILE
 
 
 def _best_k_mean(values: dict, ds: str, kern: str, samplers: list[str]) -> float:
@@ -468,7 +534,7 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
                         kern,
                         samplers,
                     )
-                    for metric in ("fp_acc", "hardware_acc")
+                    for metric in (PAPER_ACCURACY[b] for b in BACKENDS)
                 )
                 ours = dict(zip(backends, row, strict=True))
                 cells += (
@@ -496,15 +562,12 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
                     for k in ks
                 )
                 lines.append(f"| {ds} | {kern} | {BACKEND_LABELS[b]} | {cells} |")
-            for metric, label in (("fp_err", "paper FP"), ("hardware_err", "paper chip")):
-                if not paper:
-                    break
+            for backend in BACKENDS if paper else ():
                 cells = " | ".join(
-                    _paper_error_cell(paper, ds, kern, k, metric, errs, backend)
+                    _paper_error_cell(paper, ds, kern, k, PAPER_ERROR[backend], errs, backend)
                     for k in ks
-                    for backend in ["fp" if metric == "fp_err" else "analog"]
                 )
-                lines.append(f"| {ds} | {kern} | {label} | {cells} |")
+                lines.append(f"| {ds} | {kern} | paper {BACKEND_LABELS[backend]} | {cells} |")
     if paper:
         lines += [
             "",
@@ -560,7 +623,7 @@ def _paper_agreement(records: list[dict], paper: dict, samplers: list[str]) -> l
         for kern in [k for k in KERNELS if any(r["kernel"] == k for r in analog)]:
             worst, worst_k = 0.0, None
             for k in sorted({r["k"] for r in analog}):
-                ref = _paper_mean(paper, ds, kern, k, "hardware_err")
+                ref = _paper_mean(paper, ds, kern, k, HARDWARE_ERR)
                 ours = errs.get((ds, kern, "analog", k))
                 if ref is None or ours is None:
                     continue
@@ -581,18 +644,18 @@ def _paper_agreement(records: list[dict], paper: dict, samplers: list[str]) -> l
                     kern,
                     samplers,
                 )
-                for b in ("fp", "analog")
+                for b in BACKENDS
             }
             ref_acc = {
-                metric: _best_k_mean(
+                b: _best_k_mean(
                     {c: m[metric].mean for c, m in paper.items() if metric in m}, ds, kern, samplers
                 )
-                for metric in ("fp_acc", "hardware_acc")
+                for b, metric in PAPER_ACCURACY.items()
             }
-            p = ref_acc["hardware_acc"]
+            p = ref_acc["analog"]
             tol = max(ACCURACY_TOLERANCE_PP, 200 * math.sqrt(p * (1 - p) / n_eval))
-            d_fp = 100 * (ours_acc["fp"] - ref_acc["fp_acc"])
-            d_chip = 100 * (ours_acc["analog"] - ref_acc["hardware_acc"])
+            d_fp = 100 * (ours_acc["fp"] - ref_acc["fp"])
+            d_chip = 100 * (ours_acc["analog"] - ref_acc["analog"])
             d_drop = d_chip - d_fp
             ok = abs(worst) <= ERROR_TOLERANCE and max(abs(d_fp), abs(d_chip), abs(d_drop)) <= tol
             passed += ok

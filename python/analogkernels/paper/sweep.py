@@ -101,7 +101,7 @@ def ridge_configs(
 
 #: ``analogkernels demo``: its dataset, samplers and k (RBF kernel, both backends).
 DEMO_DATASET = "sklearn:breast_cancer"
-DEMO_SAMPLERS = ("rff", "orf", "sorf")
+DEMO_SAMPLERS = protocol.SAMPLERS
 DEMO_KS = (1, 3)
 
 
@@ -130,6 +130,22 @@ def demo_configs(seeds: int, t_inference: float) -> list[RunConfig]:
         protocol.BACKENDS,
         t_inference=t_inference,
     )
+
+
+def _threads_per_worker(workers: int) -> int:
+    """The machine's cores split among ``workers`` processes sharing it (at least 1).
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes on this machine (fewer than 1 counts as 1).
+
+    Returns
+    -------
+    int
+        Threads for each worker's Rust core and BLAS.
+    """
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def _worker_init(threads: int) -> None:
@@ -212,7 +228,7 @@ def run_sweep(
                 records[cfg.key()] = _run_and_store(dataclasses.asdict(cfg), str(path))
                 bar.update()
         else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
+            threads = _threads_per_worker(jobs)
             with cf.ProcessPoolExecutor(
                 max_workers=jobs, initializer=_worker_init, initargs=(threads,)
             ) as pool:
@@ -243,7 +259,7 @@ def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: A
         # as --jobs does (a remote cluster's workers keep their own settings).
         threads = None
         if cluster is not None:
-            threads = max(1, (os.cpu_count() or 1) // max(1, len(cluster.workers)))
+            threads = _threads_per_worker(len(cluster.workers))
         # The versions of the workers that compute the runs (the same on every
         # worker, or each field lists the distinct values).
         per_worker = list(client.run(_run_versions).values()) or [_run_versions()]
