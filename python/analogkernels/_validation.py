@@ -73,6 +73,11 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
     return arr.astype(np.float64)
 
 
+#: The dtypes the estimators compute in, for scikit-learn's ``check_array`` and
+#: ``validate_data``: float32 and float64 input are kept, anything else becomes
+#: float64 (the first).
+FLOAT_DTYPES = [np.float64, np.float32]
+
 #: The largest seed, row position or other unsigned 64-bit count the core takes.
 U64_MAX = 2**64 - 1
 

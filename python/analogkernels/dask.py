@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import gen_batches
 
-from ._validation import check_int, check_real, validate_params
+from ._validation import FLOAT_DTYPES, check_int, check_real, validate_params
 from .exceptions import ConfigError, DataError, ShapeError
 
 __all__ = [
@@ -312,7 +312,7 @@ def _delayed(obj: Any) -> Any:
 def _check_chunk(x: np.ndarray) -> np.ndarray:
     from sklearn.utils import check_array
 
-    return check_array(x, dtype=[np.float64, np.float32])
+    return check_array(x, dtype=FLOAT_DTYPES)
 
 
 # ---------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._validation import U64_MAX, Interval, Options, check_int, validate_params
+from ._validation import FLOAT_DTYPES, U64_MAX, Interval, Options, check_int, validate_params
 from .analog import AnalogMatrix, CrossbarConfig
 from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError
@@ -76,9 +76,6 @@ _FAVOR_KINDS: tuple[str, ...] = ("positive", "trig")
 _FAVOR_N_COMPONENTS = 128
 _FAVOR_KIND = "positive"
 _FAVOR_SAMPLER = "orf"
-
-# The input dtypes the maps compute in (others are converted to float64).
-_FLOAT_DTYPES = [np.float64, np.float32]
 
 
 def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
@@ -182,7 +179,7 @@ class _ProjectionMixin:
             from . import dask as _dask
 
             X = _dask.head(X)
-        return validate_data(self, X, dtype=_FLOAT_DTYPES)
+        return validate_data(self, X, dtype=FLOAT_DTYPES)
 
     def _transform(self, X: Any) -> Any:
         """``transform``: :meth:`_map` of ``X`` validated against the fit.
@@ -194,7 +191,7 @@ class _ProjectionMixin:
             from . import dask as _dask
 
             return _dask.transform(self, X)
-        return self._map(validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False))
+        return self._map(validate_data(self, X, dtype=FLOAT_DTYPES, reset=False))
 
     def _fit_projection(self, d: int, scale: float) -> None:
         rng = check_random_state(self.random_state)

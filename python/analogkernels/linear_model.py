@@ -46,7 +46,14 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import gen_batches, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import HasMethods, Interval, Options, check_sample_weight, validate_params
+from ._validation import (
+    FLOAT_DTYPES,
+    HasMethods,
+    Interval,
+    Options,
+    check_sample_weight,
+    validate_params,
+)
 from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError, ShapeError
 
@@ -349,7 +356,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X: Any, y: Any):
         validate_params(self)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=False)
+        X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, multi_output=False)
         self._label_binarizer = self._new_label_binarizer()
         Y = self._label_binarizer.fit_transform(y).astype(np.float64)
         self.classes_ = self._label_binarizer.classes_
@@ -500,7 +507,7 @@ class RidgeClassifier(ClassifierMixin, BaseEstimator):
             from . import dask as _dask
 
             return _dask.decision_function(self, X)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         with np.errstate(over="ignore", invalid="ignore"):
             # For 0/1 targets the class boundary at 0.5 is moved to 0.
             scores = self._scores(X, self._score_shift())

@@ -13,8 +13,11 @@ never imports torch.
   ``k`` through the projection (the Performer reference code stops them there;
   keeping them gives the exact gradient of the estimator).
   :meth:`~FavorAttention.use_analog` runs the projection on the simulated
-  crossbar in evaluation, through exactly the numpy path
-  (:func:`analogkernels.attention.favor_attention`), hence the same bits.
+  crossbar in evaluation, reading the chip rows that the numpy path
+  (:func:`analogkernels.attention.favor_attention`) reads, hence the same chip
+  outputs bit for bit. The features and the attention itself are computed again
+  in torch (autograd and devices need torch operations), so they agree with the
+  numpy path up to the rounding of the last bits.
 - :class:`HWALinear` — hardware-aware training (Büchel et al., Nat. Mach.
   Intell. 2024; Rasch et al., Nat. Commun. 14, 5282, 2023): additive Gaussian
   weight noise ``0.12·max|W|`` per sample, weights clipped at 2σ, output noise
@@ -409,6 +412,8 @@ class FavorAttention(nn.Module):
             self._calls += 1
             if self._calls % self.redraw_interval == 0:
                 self.redraw()
+        # attention.favor_attention's bidirectional and prefix-sum forms, in
+        # torch for autograd (tests/test_torch.py checks that they agree).
         qf = self._features(q, query=True, u=uq)
         kf = self._features(k, query=False, u=uk)
         if key_padding_mask is not None:
