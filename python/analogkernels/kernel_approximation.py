@@ -87,6 +87,17 @@ def paper_feature_counts(d: int, ks: Any = range(1, 6)) -> list[int]:
         Input dimension.
     ks : iterable of int
         The exponents ``k = log2(s/d)`` (default 1..5).
+
+    Returns
+    -------
+    list of int
+        One ``s`` per exponent, in the order of ``ks``.
+
+    Raises
+    ------
+    ConfigError
+        If ``d`` is not an integer ≥ 1, ``ks`` is not iterable, or an exponent
+        is not an integer ≥ 0 (named ``ks[i]``).
     """
     d = check_int(d, "d", low=1)
     try:
