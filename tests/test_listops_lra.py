@@ -338,3 +338,33 @@ def test_attention_cli_cuda_without_cuda(capsys, tmp_path):
         pytest.skip("CUDA is available here")
     assert cli.main(["attention", "listops", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_padding_token_and_cache_folder_have_one_owner(tmp_path, monkeypatch):
+    from analogkernels import datasets
+
+    assert listops.PAD == VOCAB["<pad>"]
+    tokens = listops.tokenize(5, 4)
+    assert tokens.tolist() == [VOCAB["5"], listops.PAD, listops.PAD, listops.PAD]
+    X, _ = listops.generate_vectorized(3, ListOpsConfig(4, 5, 8, 64), pad_to=80, chunk=256)
+    assert (X[:, 64:] == listops.PAD).all()
+    # Without cache_dir the trees are cached under datasets.cache_dir().
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    listops.load_or_generate(3, ListOpsConfig(4, 5, 8, 64), seed=1)
+    folder = datasets.cache_dir() / listops.CACHE_FOLDER
+    assert folder.parent == tmp_path / "analogkernels" and len(list(folder.glob("*.npz"))) == 1
+
+
+def test_attention_defaults_are_the_papers():
+    pytest.importorskip("torch")
+    import inspect
+
+    from analogkernels.paper import attention_study, lra, protocol
+
+    run = inspect.signature(lra.run_listops).parameters
+    study = inspect.signature(lra.attention_error_study).parameters
+    assert run["seeds"].default == study["seeds"].default == protocol.PAPER_SEEDS
+    assert study["ks"].default == attention_study.ATTENTION_KS == range(1, 8)
+    assert lra.parse_device("cuda:1").index == 1
+    with pytest.raises(ValueError, match="expected cpu, cuda or cuda:N"):
+        lra.parse_device("mps")

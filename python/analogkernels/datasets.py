@@ -426,7 +426,7 @@ def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> tuple[P
     except OSError as exc:
         raise DataError(
             f"cannot write the download cache {target_dir} ({exc}); set XDG_CACHE_HOME to a "
-            f"writable folder, or put the file at $ANALOGKERNELS_DATA/{dataset}/{remote.name}"
+            f"writable folder, or put the file at ${DATA_ENV}/{dataset}/{remote.name}"
         ) from exc
     try:
         chunk = 1 << 20
@@ -460,7 +460,7 @@ def _download(remote: RemoteFile, dataset: str, base_url: str | None) -> tuple[P
                 f"dataset {dataset!r} needs the file {remote.name!r}, which is not in the data "
                 f"directory or the cache, and downloading it from {url} failed ({exc}). "
                 f"Put the official file (optionally .gz/.bz2) at "
-                f"$ANALOGKERNELS_DATA/{dataset}/{remote.name} or at {target}."
+                f"${DATA_ENV}/{dataset}/{remote.name} or at {target}."
             ) from exc
         finally:
             pooch_log.setLevel(level)
@@ -514,7 +514,7 @@ def _fetch(
         raise DatasetNotFoundError(
             f"dataset {dataset!r} needs the file {name!r}: put the official file "
             f"(optionally .gz/.bz2) at {roots[0] / dataset / name} "
-            "(or set ANALOGKERNELS_DATA to the folder that holds it)"
+            f"(or set {DATA_ENV} to the folder that holds it)"
         )
     return _download(remote, dataset, base_url or os.environ.get("ANALOGKERNELS_DATA_URL"))
 

@@ -9,17 +9,23 @@ return the table.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._io import atomic_write
 from .figures import plot_attention_error, plot_listops
-from .outputs import versions_text
-from .protocol import BACKEND_LABELS, software_versions
+from .outputs import versions_text, write_json_atomic
+from .protocol import BACKEND_LABELS, BACKENDS, PAPER_SEEDS, software_versions
 
 __all__ = ["error_study", "listops_study", "load_model"]
+
+#: The attention error study's ``k`` (``s = k·d − 1`` projections), as in the paper.
+ATTENTION_KS = range(1, 8)
+#: ``--quick``: these ``k`` and at most this many seeds.
+QUICK_ATTENTION_KS = range(1, 5)
+QUICK_ATTENTION_SEEDS = 3
 
 
 def load_model(path: Path) -> Any:
@@ -104,12 +110,13 @@ def listops_study(
             progress(f"[{time.perf_counter() - t0:6.0f} s] {msg}")
 
     run = lra.run_listops(n_train=n_train, n_val=n_val, n_test=n_test, progress=timed, **settings)
-    torch.save(
-        {"arch": run.model.arch, "state_dict": run.model.cpu().state_dict()}
-        if settings.get("full")
-        else run.model.state_dict(),
-        out / "model.pt",
-    )
+    with atomic_write(out / "model.pt", "wb") as fh:
+        torch.save(
+            {"arch": run.model.arch, "state_dict": run.model.cpu().state_dict()}
+            if settings.get("full")
+            else run.model.state_dict(),
+            fh,
+        )
     versions = software_versions(torch=True)
     table = (
         run.table()
@@ -117,10 +124,11 @@ def listops_study(
         + versions_text(versions)
         + ".\n"
     )
-    (out / "listops.md").write_text(table)
+    with atomic_write(out / "listops.md") as fh:
+        fh.write(table)
     record = {k: v for k, v in run.__dict__.items() if k != "model"}
     record["versions"] = versions
-    (out / "listops.json").write_text(json.dumps(record, indent=1))
+    write_json_atomic(out / "listops.json", record)
     plot_listops(record, out / "listops.png")
     return table, [out / "listops.md", out / "listops.json", out / "listops.png", out / "model.pt"]
 
@@ -130,7 +138,7 @@ GAUSSIAN_QKV = (128, 64, (0.5, 0.5, 1.0))
 
 
 def error_study(
-    out: Path, *, model: Any = None, quick: bool = False, seeds: int = 10
+    out: Path, *, model: Any = None, quick: bool = False, seeds: int = PAPER_SEEDS
 ) -> tuple[str, list[Path]]:
     """Measure the FAVOR+ error against softmax attention and write it into ``out``.
 
@@ -147,8 +155,9 @@ def error_study(
     model : analogkernels.paper.lra.Performer, optional
         A trained ListOps model (:func:`load_model`).
     quick : bool, default False
-        k in 1..4 and at most 3 seeds (else k in 1..7).
-    seeds : int, default 10
+        k of :data:`QUICK_ATTENTION_KS` and at most :data:`QUICK_ATTENTION_SEEDS`
+        seeds (else k of :data:`ATTENTION_KS`).
+    seeds : int, default :data:`~analogkernels.paper.protocol.PAPER_SEEDS`
         Projection seeds.
 
     Returns
@@ -172,31 +181,30 @@ def error_study(
         tokens, _ = generate(16, REDUCED, seed=123, pad_to=REDUCED.max_length)
         captured = lra.capture_qkv(model, tokens)
         sets["ListOps model layer 1 (d=32)"] = [captured[0]]
-    ks = range(1, 5) if quick else range(1, 8)
-    seeds = min(seeds, 3) if quick else seeds
+    ks = QUICK_ATTENTION_KS if quick else ATTENTION_KS
+    seeds = min(seeds, QUICK_ATTENTION_SEEDS) if quick else seeds
     records = lra.attention_error_study(sets, ks=ks, seeds=seeds)
     versions = software_versions(torch=True)
     records = [{**r, "seeds": seeds, "versions": versions} for r in records]
     lines = [
         "# FAVOR+ attention error vs softmax attention (s = k·d − 1 projections)",
         "",
-        f"| Q/K/V | k | s | {BACKEND_LABELS['fp']} error | {BACKEND_LABELS['analog']} error |",
-        "|---|---|---|---|---|",
+        "| Q/K/V | k | s | " + " | ".join(f"{BACKEND_LABELS[b]} error" for b in BACKENDS) + " |",
+        "|---|---|---|" + "---|" * len(BACKENDS),
     ]
     by = {(r["source"], r["k"], r["backend"]): r for r in records}
     for src in sets:
         for k in ks:
-            fp, an = by[(src, k, "fp")], by[(src, k, "analog")]
-            lines.append(
-                f"| {src} | {k} | {fp['s']} | {fp['error_mean']:.4f} ± {fp['error_std']:.4f} "
-                f"| {an['error_mean']:.4f} ± {an['error_std']:.4f} |"
-            )
+            rs = [by[(src, k, b)] for b in BACKENDS]
+            cells = " | ".join(f"{r['error_mean']:.4f} ± {r['error_std']:.4f}" for r in rs)
+            lines.append(f"| {src} | {k} | {rs[0]['s']} | {cells} |")
     table = (
         "\n".join(lines) + f"\n\nRelative error ‖A − Â‖_F/‖A‖_F, mean ± std over {seeds} seeds "
         "(SORF projections, HERMES preset). Software: " + versions_text(versions) + ".\n"
     )
     written = [out / f"attention_error.{ext}" for ext in ("md", "json", "png")]
-    written[0].write_text(table)
-    written[1].write_text(json.dumps(records, indent=1))
+    with atomic_write(written[0]) as fh:
+        fh.write(table)
+    write_json_atomic(written[1], records)
     plot_attention_error(records, written[2])
     return table, written

@@ -39,10 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import datasets
 from .._io import atomic_write
 
 __all__ = [
     "LRA",
+    "PAD",
     "REDUCED",
     "VOCAB",
     "ListOpsConfig",
@@ -60,6 +62,8 @@ OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 #: Token ids: 0 is padding, then the operators, the closing "X", the digits.
 VOCAB = {"<pad>": 0, **{op: i + 1 for i, op in enumerate(OPERATORS)}, "X": 5}
 VOCAB.update({str(d): 6 + d for d in range(10)})
+#: The padding token id.
+PAD = VOCAB["<pad>"]
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,9 @@ def _tokens(tree) -> list[str]:
 
 
 def tokenize(tree, length: int) -> np.ndarray:
-    """Token ids of a tree, cut or padded (with 0) to ``length``."""
+    """Token ids of a tree, cut or padded (with :data:`PAD`) to ``length``."""
     ids = [VOCAB[t] for t in _tokens(tree)][:length]
-    return np.array(ids + [0] * (length - len(ids)), dtype=np.int64)
+    return np.array(ids + [PAD] * (length - len(ids)), dtype=np.int64)
 
 
 def generate(
@@ -175,7 +179,7 @@ def parse(ids: np.ndarray):
         If the ids are not one well-formed prefix tree.
     """
     names = {v: k for k, v in VOCAB.items()}
-    toks = [names[int(i)] for i in np.asarray(ids) if int(i) != 0]
+    toks = [names[int(i)] for i in np.asarray(ids) if int(i) != PAD]
     pos = 0
 
     def node():
@@ -395,15 +399,19 @@ def generate_vectorized(
                     if key in seen:
                         continue
                     seen.add(key)
-                    out = np.zeros(pad_to, dtype=np.uint8)
+                    out = np.full(pad_to, PAD, dtype=np.uint8)
                     w = min(pad_to, len(row))
                     out[:w] = row[:w]
                     X_out.append(out)
                     y_out.append(int(label))
     if n == 0:
-        return np.zeros((0, pad_to), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+        return np.full((0, pad_to), PAD, dtype=np.uint8), np.zeros(0, dtype=np.int64)
     return np.stack(X_out), np.array(y_out, dtype=np.int64)
 
+
+#: The folder of :func:`load_or_generate`'s cache in the package's cache
+#: (:func:`analogkernels.datasets.cache_dir`).
+CACHE_FOLDER = "listops"
 
 #: Version of :func:`generate_vectorized`'s output, part of the cache key.
 _GENERATOR_VERSION = 1
@@ -441,6 +449,7 @@ def load_or_generate(
     """:func:`generate_vectorized` (padded to ``cfg.max_length``), cached on disk.
 
     The arrays are stored as ``listops-<key>.npz`` in ``cache_dir`` (default
+    :data:`CACHE_FOLDER` in :func:`analogkernels.datasets.cache_dir`:
     ``$XDG_CACHE_HOME/analogkernels/listops``, i.e. ``~/.cache/…``) with a
     ``.sha256`` file beside it; the key hashes ``n``, ``cfg``, ``seed`` and the
     generator version. A cached file whose checksum does not match (damaged,
@@ -455,8 +464,7 @@ def load_or_generate(
     """
     n = _check_n(n)
     if cache_dir is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        cache_dir = Path(base) / "analogkernels" / "listops"
+        cache_dir = datasets.cache_dir() / CACHE_FOLDER
     cache_dir = Path(cache_dir)
     spec = json.dumps(
         {"n": n, "cfg": asdict(cfg), "seed": seed, "version": _GENERATOR_VERSION}, sort_keys=True

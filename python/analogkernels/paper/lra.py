@@ -77,7 +77,9 @@ from ..torch import (
     convert_to_analog,
     sync_analog,
 )
-from .listops import LRA, VOCAB, ListOpsConfig, generate, load_or_generate
+from .attention_study import ATTENTION_KS
+from .listops import LRA, PAD, REDUCED, VOCAB, ListOpsConfig, generate, load_or_generate
+from .protocol import BACKENDS, PAPER_SEEDS
 
 __all__ = [
     "PAPER",
@@ -88,6 +90,7 @@ __all__ = [
     "accuracy",
     "analog_accuracies",
     "attention_error_study",
+    "parse_device",
     "resolve_device",
     "run_listops",
     "train",
@@ -245,7 +248,7 @@ class Performer(nn.Module):
         self, *, vocab, dim, heads, layers, ffn, n_components, max_len, classes, random_state,
         norm, tie_layers, dropout, embed_norm, head_bias, redraw_interval,
     ) -> None:  # fmt: skip
-        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.embed = nn.Embedding(vocab, dim, padding_idx=PAD)
         pos = torch.arange(max_len)[:, None] / torch.pow(10000, torch.arange(0, dim, 2) / dim)
         pe = torch.zeros(max_len, dim)
         pe[:, 0::2], pe[:, 1::2] = torch.sin(pos), torch.cos(pos)
@@ -279,7 +282,8 @@ class Performer(nn.Module):
         Parameters
         ----------
         tokens : torch.Tensor, shape (batch, L)
-            Token ids, 0 for padding (any integer dtype; converted to int64).
+            Token ids, :data:`~analogkernels.paper.listops.PAD` for padding (any
+            integer dtype; converted to int64).
         return_qkv : bool
             Unused (the logits are returned either way); :func:`capture_qkv`
             records the queries, keys and values.
@@ -292,7 +296,7 @@ class Performer(nn.Module):
         """
         if tokens.dtype != torch.long:
             tokens = tokens.long()  # uint8 storage; nn.Embedding takes int64
-        mask = tokens != 0
+        mask = tokens != PAD
         x = self.embed(tokens) * math.sqrt(self.dim) + self.positions[: tokens.shape[1]]
         x = self.embed_drop(self.embed_norm(x))
         for i in range(self.depth):
@@ -356,21 +360,47 @@ PAPER = Recipe(
 )  # fmt: skip
 
 
+def parse_device(device: Any) -> torch.device:
+    """``device`` as a :class:`torch.device`, without asking whether it is there.
+
+    The rule for a device name, shared by :func:`resolve_device` and the command
+    line's ``--device``.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        A name torch does not know, or a device other than a CPU or a CUDA GPU.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: expected cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}: expected cpu, cuda or cuda:N")
+    return dev
+
+
 def resolve_device(device: Any = None) -> torch.device:
     """``device`` as a :class:`torch.device` (None: CUDA when available, else CPU).
 
     Raises
     ------
     ValueError
-        An unknown device name, or CUDA asked for where it is not available
-        (or an index beyond the visible GPUs).
+        An unknown device name (:func:`parse_device`), or CUDA asked for where it
+        is not available (or an index beyond the visible GPUs).
     """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}: expected cpu, cuda or cuda:N") from None
+    dev = parse_device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
@@ -379,8 +409,6 @@ def resolve_device(device: Any = None) -> torch.device:
                 f"device {device!r} asked for, but only {torch.cuda.device_count()} GPU(s) "
                 "are visible"
             )
-    elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}: expected cpu, cuda or cuda:N")
     return dev
 
 
@@ -545,7 +573,7 @@ def _eval_batches(X: np.ndarray, batch: int, trim: bool):
     n, L = X.shape
     if not trim:
         return np.arange(n), [(i, min(i + batch, n), L) for i in range(0, n, batch)]
-    lengths = (X != 0).sum(axis=1)
+    lengths = (X != PAD).sum(axis=1)
     order = np.argsort(-lengths, kind="stable")
     spans = []
     for i in range(0, n, batch):
@@ -736,7 +764,7 @@ def run_listops(
     *,
     quick: bool = False,
     full: bool = False,
-    seeds: int = 10,
+    seeds: int = PAPER_SEEDS,
     t_inference: float = 0.0,
     config: CrossbarConfig | None = None,
     listops: ListOpsConfig | None = None,
@@ -817,7 +845,7 @@ def run_listops(
         amp = (dev.type == "cuda") if amp is None else amp
         eval_batch = eval_batch or 250
     else:
-        cfg = listops or ListOpsConfig(max_depth=4, max_args=5, min_length=8, max_length=64)
+        cfg = listops or REDUCED
         n_train = n_train or (8000 if quick else 20000)
         n_val = n_val or 0
         n_test = n_test or (1000 if quick else 2000)
@@ -964,8 +992,8 @@ def attention_error_study(
     qkv_sets: dict[str, list[tuple[np.ndarray, ...]]],
     *,
     d: int | None = None,
-    ks: range = range(1, 8),
-    seeds: int = 10,
+    ks: range = ATTENTION_KS,
+    seeds: int = PAPER_SEEDS,
     config: CrossbarConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Relative error of FAVOR+ attention against softmax attention.
@@ -985,7 +1013,7 @@ def attention_error_study(
         for k in ks:
             s = k * dim - 1
             logger.info("attention error: %s, k = %d (s = %d), %d seeds", name, k, s, seeds)
-            for backend in ("fp", "analog"):
+            for backend in BACKENDS:
                 errs = []
                 for seed in range(seeds):
                     f = FavorPlusFeatures(
