@@ -436,6 +436,55 @@ def test_help_exits_0_and_prints_defaults(capsys):
     assert "(default: 10)" in capsys.readouterr().out
 
 
+def test_defaults_and_choices_come_from_the_library():
+    import dataclasses
+
+    from analogkernels import calibration, datasets
+    from analogkernels.paper import attention_study
+
+    subs = dict(_subparsers(cli.build_parser()))
+
+    def action(sub, dest):
+        return next(a for a in subs[sub]._actions if a.dest == dest)
+
+    run = {f.name: f.default for f in dataclasses.fields(protocol.RunConfig)}
+    for dest in ("preset", "programming", "ijcnn1_encoding", "skin_rows"):
+        assert subs["ridge"].get_default(dest) == run[dest], dest
+    assert tuple(action("ridge", "ijcnn1_encoding").choices) == datasets.IJCNN1_ENCODINGS
+    assert tuple(action("ridge", "skin_rows").choices) == datasets.SKIN_ROWS
+    assert action("ridge", "k").default == f"{protocol.PAPER_KS[0]}..{protocol.PAPER_KS[-1]}"
+    for sub in ("ridge", "listops", "error"):
+        assert subs[sub].get_default("seeds") == protocol.PAPER_SEEDS, sub
+    assert tuple(action("energy", "mode").choices) == energy.MODES
+    assert subs["energy"].get_default("mode") == energy.DEFAULT_MODE
+    assert tuple(action("energy", "kernel").choices) == protocol.KERNELS
+    assert subs["energy"].get_default("kernel") == energy.DEFAULT_KERNEL
+    assert subs["calibrate"].get_default("seeds") == len(calibration.DEFAULT_SEEDS)
+    assert subs["calibrate"].get_default("max_evaluations") == calibration.DEFAULT_MAX_EVALUATIONS
+    quick = _help_of(subs["ridge"].format_help(), "--quick")
+    assert f"{sweep.QUICK_SEEDS} seeds" in quick and str(sweep.QUICK_ROWS) in quick
+    quick = _help_of(subs["error"].format_help(), "--quick")
+    assert f"at most {attention_study.QUICK_ATTENTION_SEEDS} seeds" in quick
+
+
+def test_energy_model_takes_widths_tile_and_ks_from_their_owners():
+    from analogkernels.analog import CrossbarConfig
+    from analogkernels.datasets import WIDTHS
+    from analogkernels.kernel_approximation import paper_feature_counts
+
+    hermes = CrossbarConfig.hermes()
+    assert energy.HERMES_CORE_SHAPE == (hermes.tile_rows, hermes.tile_cols) == (256, 256)
+    assert energy.PAPER_WIDTHS == {
+        "ijcnn1": 13, "cod-rna": 8, "skin": 3, "magic04": 10, "letter": 16, "eeg": 14
+    }  # fmt: skip
+    assert all(WIDTHS[name] == d for name, d in energy.PAPER_WIDTHS.items())
+    rows = [line for line in energy.table(["skin"]).splitlines() if line.startswith("| skin")]
+    assert [int(r.split("|")[4]) for r in rows] == paper_feature_counts(3, protocol.PAPER_KS)
+    assert energy.feature_flops("arccos", 7) == energy.feature_flops("arccos0", 7) == (7.0, 7)
+    with pytest.raises(ValueError, match="unknown kernel 'poly'"):
+        energy.feature_flops("poly", 7)
+
+
 def test_one_read_time_default_for_every_subcommand():
     subs = dict(_subparsers(cli.build_parser()))
     defaults = {

@@ -25,6 +25,7 @@ records, "FP" and "chip" (the simulated HERMES chip) in text for people.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .exceptions import AnalogKernelsError
+from .exceptions import AnalogKernelsError, ConfigError
 
 logger = logging.getLogger("analogkernels")
 
@@ -187,14 +188,19 @@ def _positive_int(text: str) -> int:
 
 
 def _torch_device(text: str) -> str:
-    """``cpu``, ``cuda`` or ``cuda:N``.
+    """``cpu``, ``cuda`` or ``cuda:N``, by :func:`analogkernels.paper.lra.parse_device`.
 
-    Whether CUDA is there is checked when the command runs, after torch is imported.
+    Whether CUDA is there is checked when the command runs. Without torch the
+    name passes, and the command says that it needs PyTorch.
     """
-    import re
-
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
-        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    try:
+        from .paper.lra import parse_device
+    except ImportError:
+        return text
+    try:
+        parse_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -282,12 +288,36 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
-    from .calibration import PARAMETERS
-    from .datasets import DATASETS
-    from .paper.energy import PAPER_WIDTHS
-    from .paper.protocol import BACKENDS, KERNELS, PRESETS, PROGRAMMING, SAMPLERS
+    from .calibration import DEFAULT_MAX_EVALUATIONS, DEFAULT_SEEDS, PARAMETERS
+    from .datasets import (
+        CACHE_FOLDER,
+        DATA_ENV,
+        DATASETS,
+        IJCNN1_ENCODINGS,
+        IJCNN1_FULL_WIDTH,
+        SKIN_PAPER_ROWS,
+        SKIN_ROWS,
+        WIDTHS,
+    )
+    from .paper import energy, listops
+    from .paper.attention_study import QUICK_ATTENTION_KS, QUICK_ATTENTION_SEEDS
+    from .paper.protocol import (
+        BACKENDS,
+        KERNELS,
+        PAPER_KS,
+        PAPER_SEEDS,
+        PRESETS,
+        PROGRAMMING,
+        SAMPLERS,
+        RunConfig,
+    )
+    from .paper.sweep import QUICK_KS, QUICK_ROWS, QUICK_SEEDS
 
     calibration_parameters = tuple(p.name for p in PARAMETERS)
+    # A run's settings default to those of RunConfig, the one place they are set.
+    run_default = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    paper_ks = f"{PAPER_KS[0]}..{PAPER_KS[-1]}"
+    cache = f"~/.cache/{CACHE_FOLDER}"  # datasets.cache_dir() without $XDG_CACHE_HOME
 
     parser = _Parser(
         prog="analogkernels",
@@ -365,24 +395,24 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument(
         "--k",
         type=_k_range,
-        default="1..5",
+        default=paper_ks,
         help=f"k = log2(s/d), s = 2^k·d − k projections: a range lo..hi or a list, in 1..{K_MAX}",
     )
-    ridge.add_argument("--seeds", type=_positive_int, default=10, help="seeds 0..N-1")
+    ridge.add_argument("--seeds", type=_positive_int, default=PAPER_SEEDS, help="seeds 0..N-1")
     ridge.add_argument(
         "--backend", type=_csv_list(BACKENDS), default=",".join(BACKENDS), help=backend_help
     )
     ridge.add_argument(
         "--preset",
         choices=PRESETS,
-        default="hermes",
+        default=run_default["preset"],
         help="chip model: hermes = published device parameters; hermes-measured = plus the "
         "systematic stages fitted to the measured chip (analogkernels calibrate); ideal",
     )
     ridge.add_argument(
         "--programming",
         choices=PROGRAMMING,
-        default="statistical",
+        default=run_default["programming"],
         help="statistical noise model, or device-level program-and-verify (analogkernels.pcm)",
     )
     ridge.add_argument(
@@ -390,16 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ridge.add_argument(
         "--ijcnn1-encoding",
-        choices=["paper", "full"],
-        default="paper",
-        help="paper: the 13 columns of the paper's code; full: 22 LIBSVM columns",
+        choices=IJCNN1_ENCODINGS,
+        default=run_default["ijcnn1_encoding"],
+        help=f"paper: the {WIDTHS['ijcnn1']} columns of the paper's code; "
+        f"full: {IJCNN1_FULL_WIDTH} LIBSVM columns",
     )
     ridge.add_argument(
         "--skin-rows",
-        choices=["paper", "full"],
-        default="paper",
-        help="skin: the first 175,394 rows of the file, as the paper's results imply "
-        "(analogkernels.datasets.load), or all 245,057",
+        choices=SKIN_ROWS,
+        default=run_default["skin_rows"],
+        help=f"skin: the first {SKIN_PAPER_ROWS:,} rows of the file, as the paper's results "
+        "imply (analogkernels.datasets.load), or all 245,057",
     )
     ridge.add_argument(
         "--out", type=Path, default=None, help="output folder (default: results/<timestamp>)"
@@ -418,14 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     ridge.add_argument(
         "--quick",
         action="store_true",
-        help="k in {1,3,5}, 2 seeds, at most 4000 train and 4000 eval rows",
+        help=f"k in {{{','.join(map(str, QUICK_KS))}}}, {QUICK_SEEDS} seeds, at most "
+        f"{QUICK_ROWS} train and {QUICK_ROWS} eval rows",
     )
     ridge.add_argument(
         "--data-dir",
         type=_existing("folder"),
         default=None,
-        help="folder with the data files (default: $ANALOGKERNELS_DATA, then the download "
-        "cache ~/.cache/analogkernels, then download)",
+        help=f"folder with the data files (default: ${DATA_ENV}, then the download "
+        f"cache {cache}, then download)",
     )
     ridge.add_argument("--no-progress", action="store_true", help="no progress bar")
     ridge.add_argument(
@@ -454,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
         "model.pt into --out; logs the training loss as it goes.",
     )
     lo.add_argument("--quick", action="store_true", help="8000 trees, 1500 + 300 steps")
-    lo.add_argument("--seeds", type=_positive_int, default=10, help="chip programming seeds")
+    lo.add_argument(
+        "--seeds", type=_positive_int, default=PAPER_SEEDS, help="chip programming seeds"
+    )
     lo.add_argument("--t-inference", type=_nonneg_float, default=DEFAULT_T_INFERENCE, help=t_help)
     lo.add_argument(
         "--steps",
@@ -527,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir",
         type=Path,
         default=None,
-        help="cache of the generated full-length trees (default: ~/.cache/analogkernels/listops)",
+        help=f"cache of the generated full-length trees (default: {cache}/{listops.CACHE_FOLDER})",
     )
     lo.add_argument(
         "--workers",
@@ -545,8 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
         "trained ListOps model with --model). Writes attention_error.md, .json and .png "
         "into --out.",
     )
-    err.add_argument("--seeds", type=_positive_int, default=10, help="projection seeds")
-    err.add_argument("--quick", action="store_true", help="k in 1..4, at most 3 seeds")
+    err.add_argument("--seeds", type=_positive_int, default=PAPER_SEEDS, help="projection seeds")
+    err.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"k in {QUICK_ATTENTION_KS[0]}..{QUICK_ATTENTION_KS[-1]}, "
+        f"at most {QUICK_ATTENTION_SEEDS} seeds",
+    )
     err.add_argument(
         "--model",
         type=_existing("file"),
@@ -603,39 +642,49 @@ def build_parser() -> argparse.ArgumentParser:
         "the file) are fitted too, e.g. 5 or 3..5, or 'none' (default: the largest k of the "
         "file, when it has accuracies)",
     )
-    cal.add_argument("--seeds", type=_positive_int, default=2, help="simulation seeds 0..N-1")
     cal.add_argument(
-        "--max-evaluations", type=_positive_int, default=150, help="budget of chi^2 evaluations"
+        "--seeds",
+        type=_positive_int,
+        default=len(DEFAULT_SEEDS),
+        help="simulation seeds 0..N-1",
+    )
+    cal.add_argument(
+        "--max-evaluations",
+        type=_positive_int,
+        default=DEFAULT_MAX_EVALUATIONS,
+        help="budget of chi^2 evaluations",
     )
     cal.add_argument(
         "--data-dir",
         type=_existing("folder"),
         default=None,
-        help="folder with the data files (default: $ANALOGKERNELS_DATA, then the cache)",
+        help=f"folder with the data files (default: ${DATA_ENV}, then the cache)",
     )
     cal.add_argument(
         "--out", type=Path, default=Path("results") / "calibration", help="output folder"
     )
 
-    energy = add(
+    energy_cmd = add(
         sub,
         "energy",
         "energy/latency estimate vs a GPU",
         "Energy per sample and throughput of the random-feature classifier with the projection "
-        "on HERMES cores against all of it on a GPU, for the paper's datasets and k = 1..5 "
-        "(analogkernels.paper.energy). Prints a markdown table; needs no data.",
+        f"on HERMES cores against all of it on a GPU, for the paper's datasets and "
+        f"k = {paper_ks} (analogkernels.paper.energy). Prints a markdown table; needs no data.",
     )
-    energy.add_argument(
+    energy_cmd.add_argument(
         "--dataset",
         type=_csv_list(),
-        default=",".join(PAPER_WIDTHS),
-        help=f"comma-separated, from {', '.join(PAPER_WIDTHS)}",
+        default=",".join(energy.PAPER_WIDTHS),
+        help=f"comma-separated, from {', '.join(energy.PAPER_WIDTHS)}",
     )
-    energy.add_argument("--kernel", choices=["rbf", "arccos0"], default="rbf", help="kernel")
-    energy.add_argument(
+    energy_cmd.add_argument(
+        "--kernel", choices=energy.KERNELS, default=energy.DEFAULT_KERNEL, help="kernel"
+    )
+    energy_cmd.add_argument(
         "--mode",
-        choices=["4-phase", "1-phase"],
-        default="4-phase",
+        choices=energy.MODES,
+        default=energy.DEFAULT_MODE,
         help="HERMES MVM mode (4-phase: the mode of the published accuracy results; 1-phase: "
         "cheaper and faster)",
     )
@@ -769,26 +818,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     Raises
     ------
     UsageError
-        ``--seeds`` below 2 (the simulated spread enters χ²), or an unusable
-        ``--out``.
+        Too few ``--seeds`` (:func:`analogkernels.calibration.check_seeds`), or
+        an unusable ``--out``.
     """
-    from .calibration import load_targets, read_results
+    from .calibration import ACCURACY_DROP, accuracy_ks, check_seeds, load_targets
     from .paper.sweep import run_calibration
 
-    if args.seeds < 2:
-        raise UsageError("--seeds must be at least 2 (the simulated spread enters chi^2)")
+    try:
+        check_seeds(range(args.seeds))  # before any work: a command-line mistake
+    except ConfigError as exc:
+        raise UsageError(f"--seeds {args.seeds}: {exc}") from None
     targets = load_targets(args.targets, datasets=args.dataset)
     accuracy_k = args.accuracy_k
     if accuracy_k is None:
         # Default: the largest k, where the file has both accuracies.
-        with_acc = [
-            c[3]
-            for c, m in read_results(args.targets).items()
-            if {"hardware_acc", "fp_acc"} <= set(m) and c in targets
-        ]
-        accuracy_k = [max(with_acc)] if with_acc else []
+        with_acc = accuracy_ks(args.targets, datasets=args.dataset)
+        accuracy_k = with_acc[-1:]
     accuracy_drops = (
-        load_targets(args.targets, metric="accuracy_drop", datasets=args.dataset, ks=accuracy_k)
+        load_targets(args.targets, metric=ACCURACY_DROP, datasets=args.dataset, ks=accuracy_k)
         if accuracy_k
         else None
     )
@@ -953,10 +1000,14 @@ def cmd_energy(args: argparse.Namespace) -> int:
     UsageError
         An unknown dataset (one without a known input width).
     """
-    from .paper.energy import PAPER_WIDTHS, table
+    from .paper.energy import table
 
-    _check_names("dataset", args.dataset, tuple(PAPER_WIDTHS))
-    print(table(args.dataset, kernel=args.kernel, mode=args.mode))
+    try:
+        text = table(args.dataset, kernel=args.kernel, mode=args.mode)
+    except ConfigError as exc:
+        # Its one check of the names; every value comes from the command line.
+        raise UsageError(str(exc)) from None
+    print(text)
     return 0
 
 
