@@ -465,6 +465,9 @@ def test_defaults_and_choices_come_from_the_library():
     assert f"{sweep.QUICK_SEEDS} seeds" in quick and str(sweep.QUICK_ROWS) in quick
     quick = _help_of(subs["error"].format_help(), "--quick")
     assert f"at most {attention_study.QUICK_ATTENTION_SEEDS} seeds" in quick
+    full = attention_study.LISTOPS_SIZES["full"]
+    trees = _help_of(subs["listops"].format_help(), "--trees")
+    assert f"{full.n_train},{full.n_val},{full.n_test} with --full" in trees
 
 
 def test_energy_model_takes_widths_tile_and_ks_from_their_owners():

@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         WIDTHS,
     )
     from .paper import energy, listops
-    from .paper.attention_study import QUICK_ATTENTION_KS, QUICK_ATTENTION_SEEDS
+    from .paper.attention_study import LISTOPS_SIZES, QUICK_ATTENTION_KS, QUICK_ATTENTION_SEEDS
     from .paper.protocol import (
         BACKENDS,
         KERNELS,
@@ -485,7 +485,16 @@ def build_parser() -> argparse.ArgumentParser:
         "hardware-aware and evaluate again. Writes listops.md, listops.json, listops.png and "
         "model.pt into --out; logs the training loss as it goes.",
     )
-    lo.add_argument("--quick", action="store_true", help="8000 trees, 1500 + 300 steps")
+    reduced, quick, full = (LISTOPS_SIZES[s] for s in ("reduced", "quick", "full"))
+
+    def trees(sizes: Any) -> str:
+        return f"{sizes.n_train},{sizes.n_val},{sizes.n_test}"
+
+    lo.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{quick.n_train} trees, {quick.train_steps} + {quick.hwa_steps} steps",
+    )
     lo.add_argument(
         "--seeds", type=_positive_int, default=PAPER_SEEDS, help="chip programming seeds"
     )
@@ -494,25 +503,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=_positive_int,
         default=None,
-        help="FP training steps (default: 4000, 1500 with --quick)",
+        help=f"FP training steps (default: {reduced.train_steps}, {quick.train_steps} with "
+        "--quick)",
     )
     lo.add_argument(
         "--hwa-steps",
         type=_positive_int,
         default=None,
-        help="hardware-aware fine-tuning steps (default: 1000, 300 with --quick)",
+        help=f"hardware-aware fine-tuning steps (default: {reduced.hwa_steps}, "
+        f"{quick.hwa_steps} with --quick)",
     )
     lo.add_argument(
         "--full",
         action="store_true",
-        help="full-length ListOps (LRA rules, 96,000/2,000/2,000 trees of 500-2000 tokens) "
+        help=f"full-length ListOps (LRA rules, {full.n_train:,}/{full.n_val:,}/{full.n_test:,} "
+        f"trees of {listops.LRA.min_length}-{listops.LRA.max_length} tokens) "
         "with the paper's model and recipe (batch 256, inverse-sqrt LR 1e-3)",
     )
     lo.add_argument(
         "--max-steps",
         type=_positive_int,
         default=None,
-        help="FP training step budget (same as --steps; default: 50000 with --full)",
+        help=f"FP training step budget (same as --steps; default: {full.train_steps} with --full)",
     )
     lo.add_argument(
         "--time-budget",
@@ -542,8 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--trees",
         type=_tree_counts,
         default=None,
-        help="training,validation,test tree counts (default: 96000,2000,2000 with --full; "
-        "20000,0,2000 without; 8000,0,1000 with --quick)",
+        help=f"training,validation,test tree counts (default: {trees(full)} with --full; "
+        f"{trees(reduced)} without; {trees(quick)} with --quick)",
     )
     lo.add_argument(
         "--batch",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,39 @@ ATTENTION_KS = range(1, 8)
 #: ``--quick``: these ``k`` and at most this many seeds.
 QUICK_ATTENTION_KS = range(1, 5)
 QUICK_ATTENTION_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class ListOpsSizes:
+    """Tree counts and budgets of a ListOps run (:func:`analogkernels.paper.lra.run_listops`).
+
+    Attributes
+    ----------
+    n_train, n_val, n_test : int
+        Training, validation and test trees.
+    train_steps, hwa_steps : int
+        Step budgets of FP training and hardware-aware fine-tuning.
+    eval_batch : int
+        Trees per evaluation batch.
+    """
+
+    n_train: int
+    n_val: int
+    n_test: int
+    train_steps: int
+    hwa_steps: int
+    eval_batch: int
+
+
+#: The defaults of ``run_listops`` (and of ``analogkernels attention listops``)
+#: in the reduced setting, its quick run and at full length. Here, not in
+#: :mod:`~analogkernels.paper.lra`, so that the command line's help can name them
+#: without importing torch.
+LISTOPS_SIZES = {
+    "reduced": ListOpsSizes(20000, 0, 2000, 4000, 1000, 500),
+    "quick": ListOpsSizes(8000, 0, 1000, 1500, 300, 500),
+    "full": ListOpsSizes(96000, 2000, 2000, 50000, 5000, 250),
+}
 
 
 def load_model(path: Path) -> Any:

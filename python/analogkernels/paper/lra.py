@@ -77,7 +77,7 @@ from ..torch import (
     convert_to_analog,
     sync_analog,
 )
-from .attention_study import ATTENTION_KS
+from .attention_study import ATTENTION_KS, LISTOPS_SIZES
 from .listops import LRA, PAD, REDUCED, VOCAB, ListOpsConfig, generate, load_or_generate
 from .protocol import BACKENDS, PAPER_SEEDS
 
@@ -790,12 +790,13 @@ def run_listops(
     Parameters
     ----------
     quick : bool
-        The reduced setting's short run (8000 trees, 1500 + 300 steps).
+        The reduced setting's short run (``LISTOPS_SIZES["quick"]`` of
+        :mod:`~analogkernels.paper.attention_study`: 8000 trees, 1500 + 300 steps).
     full : bool
         Full-length ListOps with the paper's model and recipe (module
-        documentation): 96,000 / 2,000 / 2,000 trees, 50,000 FP steps (the
-        paper's) and 5,000 hardware-aware steps unless capped by
-        ``train_steps`` / ``hwa_steps`` or the time budgets.
+        documentation; ``LISTOPS_SIZES["full"]``): 96,000 / 2,000 / 2,000 trees,
+        50,000 FP steps (the paper's) and 5,000 hardware-aware steps unless
+        capped by ``train_steps`` / ``hwa_steps`` or the time budgets.
     seeds : int
         Chip programming seeds per evaluation.
     t_inference : float
@@ -805,8 +806,8 @@ def run_listops(
     listops : ListOpsConfig, optional
         Generator settings (default: reduced; LRA with ``full``).
     n_train, n_val, n_test : int, optional
-        Tree counts (the validation trees only with ``full``; their FP
-        accuracy is reported).
+        Tree counts (default: those of the setting's ``LISTOPS_SIZES``; the
+        validation trees only with ``full``; their FP accuracy is reported).
     n_chip_test : int, optional
         Evaluate the chip on the first this many test trees only (default
         all).
@@ -834,26 +835,21 @@ def run_listops(
         length).
     """
     dev = resolve_device(device)
+    sizes = LISTOPS_SIZES["full" if full else "quick" if quick else "reduced"]
+    n_train = n_train or sizes.n_train
+    n_val = sizes.n_val if n_val is None else n_val
+    n_test = n_test or sizes.n_test
+    train_steps = train_steps or sizes.train_steps
+    hwa_steps = hwa_steps or sizes.hwa_steps
+    eval_batch = eval_batch or sizes.eval_batch
     if full:
         cfg = listops or LRA
-        n_train = n_train or 96000
-        n_val = 2000 if n_val is None else n_val
-        n_test = n_test or 2000
-        train_steps = train_steps or 50000
-        hwa_steps = hwa_steps or 5000
         recipe = PAPER
         amp = (dev.type == "cuda") if amp is None else amp
-        eval_batch = eval_batch or 250
     else:
         cfg = listops or REDUCED
-        n_train = n_train or (8000 if quick else 20000)
-        n_val = n_val or 0
-        n_test = n_test or (1000 if quick else 2000)
-        train_steps = train_steps or (1500 if quick else 4000)
-        hwa_steps = hwa_steps or (300 if quick else 1000)
         recipe = QUICK
         amp = bool(amp)
-        eval_batch = eval_batch or 500
     if batch is not None:
         recipe = Recipe(**{**recipe.__dict__, "batch": batch})
     chip = config or CrossbarConfig.hermes()
