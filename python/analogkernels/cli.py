@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
+    import numpy as np
+
     from .calibration import DEFAULT_MAX_EVALUATIONS, DEFAULT_SEEDS, PARAMETERS
     from .datasets import (
         CACHE_FOLDER,
@@ -300,7 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
         WIDTHS,
     )
     from .paper import energy, listops
-    from .paper.attention_study import LISTOPS_SIZES, QUICK_ATTENTION_KS, QUICK_ATTENTION_SEEDS
+    from .paper.attention_study import (
+        LISTOPS_SIZES,
+        PAPER,
+        QUICK,
+        QUICK_ATTENTION_KS,
+        QUICK_ATTENTION_SEEDS,
+    )
     from .paper.protocol import (
         BACKENDS,
         KERNELS,
@@ -518,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"full-length ListOps (LRA rules, {full.n_train:,}/{full.n_val:,}/{full.n_test:,} "
         f"trees of {listops.LRA.min_length}-{listops.LRA.max_length} tokens) "
-        "with the paper's model and recipe (batch 256, inverse-sqrt LR 1e-3)",
+        f"with the paper's model and recipe (batch {PAPER.batch}, {PAPER.schedule} LR "
+        f"{np.format_float_scientific(PAPER.lr, trim='-', exp_digits=1)})",
     )
     lo.add_argument(
         "--max-steps",
@@ -561,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch",
         type=_positive_int,
         default=None,
-        help="training batch (default: 256 with --full, else 64)",
+        help=f"training batch (default: {PAPER.batch} with --full, else {QUICK.batch})",
     )
     lo.add_argument(
         "--chip-trees",

@@ -9,6 +9,7 @@ return the table.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,59 @@ ATTENTION_KS = range(1, 8)
 #: ``--quick``: these ``k`` and at most this many seeds.
 QUICK_ATTENTION_KS = range(1, 5)
 QUICK_ATTENTION_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimiser and schedule of :func:`analogkernels.paper.lra.train`.
+
+    ``schedule``: ``"linear"`` (linear warm-up over ``warmup`` steps, then
+    constant) or ``"inverse-sqrt"`` (linear warm-up, then ``lr·√(warmup/step)``,
+    fairseq's ``inverse_sqrt``). AdamW with ``betas``, ``eps``,
+    ``weight_decay``; gradients clipped at global norm ``clip``; ``batch``
+    trees per step.
+    """
+
+    batch: int = 64
+    lr: float = 1e-3
+    warmup: int = 300
+    schedule: str = "linear"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Check the recipe.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``schedule``, ``batch < 1``, ``warmup < 0``, or a
+            learning rate or clipping norm that is not positive.
+        """
+        if self.schedule not in ("linear", "inverse-sqrt"):
+            raise ValueError(f"schedule must be 'linear' or 'inverse-sqrt', got {self.schedule!r}")
+        if self.batch < 1 or self.warmup < 0 or not self.lr > 0 or not self.clip > 0:
+            raise ValueError(f"invalid recipe {self}")
+
+    def factor(self, step: int) -> float:
+        """LR multiplier at 0-based ``step``."""
+        s = step + 1
+        if self.warmup > 0 and s < self.warmup:
+            return s / self.warmup
+        if self.schedule == "inverse-sqrt" and self.warmup > 0:
+            return math.sqrt(self.warmup / s)
+        return 1.0
+
+
+#: The reduced experiment's recipe.
+QUICK = Recipe()
+#: The paper's ListOps recipe (:mod:`analogkernels.paper.lra`).
+PAPER = Recipe(
+    batch=256, lr=1e-3, warmup=1000, schedule="inverse-sqrt", betas=(0.9, 0.98), eps=1e-6,
+    weight_decay=0.1, clip=0.5,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,9 +106,9 @@ class ListOpsSizes:
 
 
 #: The defaults of ``run_listops`` (and of ``analogkernels attention listops``)
-#: in the reduced setting, its quick run and at full length. Here, not in
-#: :mod:`~analogkernels.paper.lra`, so that the command line's help can name them
-#: without importing torch.
+#: in the reduced setting, its quick run and at full length. Here, like the
+#: recipes, not in :mod:`~analogkernels.paper.lra` (which re-exports them), so
+#: that the command line's help can name them without importing torch.
 LISTOPS_SIZES = {
     "reduced": ListOpsSizes(20000, 0, 2000, 4000, 1000, 500),
     "quick": ListOpsSizes(8000, 0, 1000, 1500, 300, 500),

@@ -77,7 +77,7 @@ from ..torch import (
     convert_to_analog,
     sync_analog,
 )
-from .attention_study import ATTENTION_KS, LISTOPS_SIZES
+from .attention_study import ATTENTION_KS, LISTOPS_SIZES, PAPER, QUICK, Recipe
 from .listops import LRA, PAD, REDUCED, VOCAB, ListOpsConfig, generate, load_or_generate
 from .protocol import BACKENDS, PAPER_SEEDS
 
@@ -305,59 +305,6 @@ class Performer(nn.Module):
         m = mask[..., None].to(x.dtype)
         pooled = (x * m).sum(1) / m.sum(1).clamp_min(1.0)
         return self.head2(F.gelu(self.head1(pooled)))
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Optimiser and schedule of :func:`train`.
-
-    ``schedule``: ``"linear"`` (linear warm-up over ``warmup`` steps, then
-    constant) or ``"inverse-sqrt"`` (linear warm-up, then ``lr·√(warmup/step)``,
-    fairseq's ``inverse_sqrt``). AdamW with ``betas``, ``eps``,
-    ``weight_decay``; gradients clipped at global norm ``clip``; ``batch``
-    trees per step.
-    """
-
-    batch: int = 64
-    lr: float = 1e-3
-    warmup: int = 300
-    schedule: str = "linear"
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.01
-    clip: float = 1.0
-
-    def __post_init__(self) -> None:
-        """Check the recipe.
-
-        Raises
-        ------
-        ValueError
-            For an unknown ``schedule``, ``batch < 1``, ``warmup < 0``, or a
-            learning rate or clipping norm that is not positive.
-        """
-        if self.schedule not in ("linear", "inverse-sqrt"):
-            raise ValueError(f"schedule must be 'linear' or 'inverse-sqrt', got {self.schedule!r}")
-        if self.batch < 1 or self.warmup < 0 or not self.lr > 0 or not self.clip > 0:
-            raise ValueError(f"invalid recipe {self}")
-
-    def factor(self, step: int) -> float:
-        """LR multiplier at 0-based ``step``."""
-        s = step + 1
-        if self.warmup > 0 and s < self.warmup:
-            return s / self.warmup
-        if self.schedule == "inverse-sqrt" and self.warmup > 0:
-            return math.sqrt(self.warmup / s)
-        return 1.0
-
-
-#: The reduced experiment's recipe.
-QUICK = Recipe()
-#: The paper's ListOps recipe (module documentation).
-PAPER = Recipe(
-    batch=256, lr=1e-3, warmup=1000, schedule="inverse-sqrt", betas=(0.9, 0.98), eps=1e-6,
-    weight_decay=0.1, clip=0.5,
-)  # fmt: skip
 
 
 def parse_device(device: Any) -> torch.device:
