@@ -11,6 +11,8 @@ constructed (a name that turns a default stage off would say so; none here does)
 
 - ``CrossbarConfig.hermes()`` — the default (HERMES devices, PCM read noise, output noise,
   12-bit ADC, global drift compensation);
+- ``CrossbarConfig.hermes_measured()`` — plus the fitted ADC offset, gain spread and
+  output noise (``analogkernels.calibration``);
 - ``CrossbarConfig.hermes(ir_drop=1.0)`` — plus aihwkit's IR-drop model;
 - ``CrossbarConfig.hermes(noise_model="pcm")`` — aihwkit's PCMLikeNoiseModel devices;
 - ``CrossbarConfig.hermes(programming="iterative")`` — devices programmed by the
@@ -47,6 +49,7 @@ except ImportError:  # pragma: no cover
 
 PRESETS: dict[str, CrossbarConfig] = {
     "CrossbarConfig.hermes()": CrossbarConfig.hermes(),
+    "CrossbarConfig.hermes_measured()": CrossbarConfig.hermes_measured(),
     "CrossbarConfig.hermes(ir_drop=1.0)": CrossbarConfig.hermes(ir_drop=1.0),
     'CrossbarConfig.hermes(noise_model="pcm")': CrossbarConfig.hermes(noise_model="pcm"),
     'CrossbarConfig.hermes(programming="iterative")': CrossbarConfig.hermes(

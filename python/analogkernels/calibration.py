@@ -96,7 +96,8 @@ __all__ = [
 #: adc_offset,adc_gain_std,out_noise --start adc_offset=0.07,adc_gain_std=0.08,out_noise=0.11
 #: --accuracy-k none --seeds 2 --max-evaluations 45`` (χ² 4354 for ``hermes()`` → 1806 over
 #: 117 degrees of freedom); the same command with the accuracy drops (the default), started
-#: there, finds no lower χ² in 30 evaluations (1997 over 141). The offset spread stays 0: a fit that frees it (to 0.32) lowers χ² to 1266
+#: there, finds no lower χ² in 30 evaluations (1997 over 141). The offset spread
+#: stays 0: a fit that frees it (to 0.32) lowers χ² to 1266
 #: but makes the arc-cosine chip *more* accurate than FP by 2–2.5 points on skin and
 #: magic04 (a random offset per feature is a random bias), which the measured chip is
 #: not — see the calibration page of the user guide.
