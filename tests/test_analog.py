@@ -457,3 +457,26 @@ def test_complex_and_bad_seed_inputs_are_refused():
     for bad in ("3", 1.7, -1, 2**64, True):
         with pytest.raises(ConfigError, match="seed"):
             AnalogMatrix.program(np.ones((2, 3)), seed=bad)
+        with pytest.raises(ConfigError, match="`seed`"):
+            m.matmul(np.ones(3), seed=bad)
+        with pytest.raises(ConfigError, match="`seed`"):
+            m.drift_to(1.0, seed=bad)
+        with pytest.raises(ConfigError, match="`row_offset`"):
+            m.matmul(np.ones(3), seed=0, row_offset=bad)
+        with pytest.raises(ConfigError, match="`read_position`"):
+            m.read_position = bad
+    assert m.read_position == 0 and m.t_inference == 0.0
+
+
+def test_numpy_integer_seeds_are_python_ints_on_the_chip():
+    W = np.random.default_rng(0).standard_normal((4, 3))
+    m = AnalogMatrix.program(W, NOISY, seed=np.uint64(2**64 - 1))
+    assert type(m.seed) is int and m.seed == 2**64 - 1
+    m.drift_to(10.0, seed=np.int32(5))
+    assert m._drift == (10.0, 5) and type(m._drift[1]) is int
+    m.read_position = np.uint8(3)
+    assert m.read_position == 3
+    x = np.ones((2, 3))
+    np.testing.assert_array_equal(
+        m.matmul(x, seed=np.uint64(7), row_offset=np.int16(2)), m.matmul(x, seed=7, row_offset=2)
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import typing
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
+from analogkernels import _core
 from analogkernels.analog import AnalogMatrix, CrossbarConfig
 from analogkernels.exceptions import ConfigError
 from analogkernels.kernel_approximation import FavorPlusFeatures, RandomFourierFeatures
@@ -170,3 +172,55 @@ def test_g_max_units_per_polarity_and_per_device():
     assert CrossbarConfig.hermes(g_max=30.0, devices_per_polarity=1).g_max_per_device == 30.0
     assert PCMConfig(g_max=25.0, devices_per_polarity=2).g_max_per_polarity == 50.0
     assert "g_max_per_device" not in CrossbarConfig().get_params()
+
+
+def _field_types() -> dict[str, typing.Any]:
+    return typing.get_type_hints(CrossbarConfig)
+
+
+def test_literal_hints_are_the_cores_choices():
+    # The hints spell the names again (static typing cannot derive them);
+    # this ties them to the core's name tables.
+    literal = {
+        name: typing.get_args(hint)
+        for name, hint in _field_types().items()
+        if typing.get_origin(hint) is typing.Literal
+    }
+    choices = _core._choices()
+    assert set(literal) == {"weight_scaling", "noise_model", "programming", "drift_compensation"}
+    for name, names in literal.items():
+        assert list(names) == choices[name], name
+
+
+def test_defaults_are_the_cores_hermes_preset():
+    # The defaults are the core's preset (g_max, t0 and t_read stay None:
+    # the noise model's values, which resolve to the preset's).
+    assert CrossbarConfig().resolved() == _core._crossbar_hermes()
+    assert CrossbarConfig.hermes() == CrossbarConfig()
+
+
+@pytest.mark.parametrize(
+    "field", [f.name for f in dataclasses.fields(CrossbarConfig) if _field_types()[f.name] is int]
+)
+@pytest.mark.parametrize("value", [True, np.bool_(True), 2.0, "2", None, 2**64])
+def test_integer_fields_refuse_bools_floats_and_strings(field, value):
+    # Read by the bindings as PCMConfig's integers are: a bool is not an integer.
+    with pytest.raises(ConfigError, match=f"`{field}`"):
+        CrossbarConfig(**{field: value})
+
+
+@pytest.mark.parametrize("value", [True, "1.0", 1 + 0j, np.array([1.0]), 10**400])
+@pytest.mark.parametrize("field", ["out_noise", "g_max", "input_range"])
+def test_real_fields_refuse_non_reals(field, value):
+    with pytest.raises(ConfigError, match=f"`{field}`"):
+        CrossbarConfig(**{field: value})
+
+
+def test_resolved_gives_the_engines_types():
+    cfg = CrossbarConfig(tile_rows=np.int64(64), out_noise=np.float32(0.5), w_noise=0, g_max=3)
+    d = cfg.resolved()
+    assert type(d["tile_rows"]) is int and d["tile_rows"] == 64
+    assert type(d["out_noise"]) is float and d["out_noise"] == 0.5
+    assert type(d["w_noise"]) is float and type(d["g_max"]) is float
+    assert d["input_range"] is None
+    assert list(d) == [f.name for f in dataclasses.fields(CrossbarConfig)]

@@ -11,7 +11,7 @@ import pytest
 import analogkernels
 from analogkernels.analog import AnalogMatrix, CrossbarConfig
 from analogkernels.exceptions import ConfigError, DataError, ShapeError
-from analogkernels.pcm import PHASES, DeviceArray, PCMConfig
+from analogkernels.pcm import FAULTS, PHASES, DeviceArray, PCMConfig
 
 
 def pcm_sigma(g_hat):
@@ -113,3 +113,15 @@ def test_crossbar_iterative_programming_matches_statistical_spread():
     ratio = errors["iterative"][0] / errors["statistical"][0]
     assert 0.66 < ratio < 1.5, errors
     assert errors["iterative"][1] < 0.15
+
+
+def test_code_tables_are_the_cores():
+    assert PHASES == {0: "reset", 1: "set", 2: "intermediate"}
+    assert FAULTS == {0: "none", 1: "stuck_reset", 2: "stuck_set"}
+    # Every stored code has a name: stuck devices of both kinds, all phases.
+    arr = DeviceArray(
+        np.linspace(0.0, 25.0, 300), PCMConfig(stuck_reset_prob=0.1, stuck_set_prob=0.1)
+    )
+    arr.program()
+    assert set(np.unique(arr.fault)) == set(FAULTS)
+    assert set(np.unique(arr.phase)) == set(PHASES)

@@ -122,9 +122,8 @@ class _AnalogMatrix:
     def read_position(self) -> int: ...
     @read_position.setter
     def read_position(self, position: int) -> None: ...
-
-def validate_crossbar_config(config: dict[str, Any]) -> None:
-    """Check a ``CrossbarConfig`` dict with the core's rules."""
+    @property
+    def seed(self) -> int: ...
 
 @final
 class _PcmArray:
@@ -158,3 +157,21 @@ def _noise_model_defaults(noise_model: str, devices_per_polarity: int) -> dict[s
 
 def _choices() -> dict[str, list[str]]:
     """The names each mode field accepts, from the core's name tables."""
+
+def _crossbar_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``CrossbarConfig`` dict as the engine takes it, checked with the core's rules.
+
+    Every field is converted (integers as ``int``, reals as ``float``, modes
+    by name) and validated.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first field of the wrong type or out of range.
+    """
+
+def _crossbar_hermes() -> dict[str, Any]:
+    """Fields of the core's HERMES crossbar preset (the ``CrossbarConfig`` defaults)."""
+
+def _device_codes() -> dict[str, dict[int, str]]:
+    """``{"phase": {code: name}, "fault": {code: name}}`` of a PCM device array."""

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import numbers
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -44,6 +44,12 @@ from ._validation import as_float_array
 from .exceptions import ConfigError
 
 __all__ = ["AnalogMatrix", "CrossbarConfig"]
+
+#: The core's HERMES preset (``CrossbarParams::hermes``): the defaults of
+#: :class:`CrossbarConfig` are views of it, so a change in the core reaches
+#: Python unchanged. ``g_max``, ``t0`` and ``t_read`` default to None instead
+#: (the noise model's values, see :meth:`CrossbarConfig.resolved`).
+_HERMES: dict[str, Any] = _core._crossbar_hermes()
 
 
 @dataclass(frozen=True)
@@ -169,31 +175,31 @@ class CrossbarConfig:
     memory models for deep learning training and inference", ICECS (2019).
     """
 
-    tile_rows: int = 256
-    tile_cols: int = 256
-    weight_scaling: Literal["tile", "column"] = "tile"
-    devices_per_polarity: int = 2
-    conductance_bits: int = 14
-    noise_model: Literal["hermes", "pcm", "none"] = "hermes"
-    programming: Literal["statistical", "iterative"] = "statistical"
+    tile_rows: int = _HERMES["tile_rows"]
+    tile_cols: int = _HERMES["tile_cols"]
+    weight_scaling: Literal["tile", "column"] = _HERMES["weight_scaling"]
+    devices_per_polarity: int = _HERMES["devices_per_polarity"]
+    conductance_bits: int = _HERMES["conductance_bits"]
+    noise_model: Literal["hermes", "pcm", "none"] = _HERMES["noise_model"]
+    programming: Literal["statistical", "iterative"] = _HERMES["programming"]
     g_max: float | None = None
-    prog_noise_scale: float = 1.0
-    drift_scale: float = 1.0
-    read_noise_scale: float = 1.0
+    prog_noise_scale: float = _HERMES["prog_noise_scale"]
+    drift_scale: float = _HERMES["drift_scale"]
+    read_noise_scale: float = _HERMES["read_noise_scale"]
     t0: float | None = None
     t_read: float | None = None
-    input_bits: int = 8
-    input_range: float | None = None
-    out_noise: float = 0.096
-    w_noise: float = 0.0175
-    ir_drop: float = 0.0
-    ir_drop_g_ratio: float = field(default=1.0 / (0.35 * 5e-6))
-    output_bits: int = 12
-    out_bound: float = 24.0
-    drift_compensation: Literal["global", "column", "none"] = "global"
-    adc_offset: float = 0.0
-    adc_offset_std: float = 0.0
-    adc_gain_std: float = 0.0
+    input_bits: int = _HERMES["input_bits"]
+    input_range: float | None = _HERMES["input_range"]
+    out_noise: float = _HERMES["out_noise"]
+    w_noise: float = _HERMES["w_noise"]
+    ir_drop: float = _HERMES["ir_drop"]
+    ir_drop_g_ratio: float = _HERMES["ir_drop_g_ratio"]
+    output_bits: int = _HERMES["output_bits"]
+    out_bound: float = _HERMES["out_bound"]
+    drift_compensation: Literal["global", "column", "none"] = _HERMES["drift_compensation"]
+    adc_offset: float = _HERMES["adc_offset"]
+    adc_offset_std: float = _HERMES["adc_offset_std"]
+    adc_gain_std: float = _HERMES["adc_gain_std"]
 
     def __post_init__(self) -> None:
         """Check the fields with the engine's own rules when the config is made.
@@ -205,7 +211,7 @@ class CrossbarConfig:
         """
         # Checked with the engine's own rules when the config is made, so a bad
         # field fails here, naming it, and not later inside ``fit``.
-        _core.validate_crossbar_config(self.resolved())
+        self.resolved()
 
     # ``set_params`` changes a config in place (scikit-learn's nested
     # ``set_params`` ignores the return value, see ``set_params``), so a config
@@ -339,7 +345,20 @@ class CrossbarConfig:
         )
 
     def resolved(self) -> dict[str, Any]:
-        """The fields with model defaults filled in (what the engine uses)."""
+        """The fields with model defaults filled in, as the engine takes them.
+
+        Returns
+        -------
+        dict
+            Field name to value: integers as ``int``, real numbers as
+            ``float``, modes by name, and ``g_max``, ``t0`` and ``t_read``
+            (when None) the noise model's defaults.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first field of the wrong type or out of range.
+        """
         d = dataclasses.asdict(self)
         unset = [key for key in ("g_max", "t0", "t_read") if d[key] is None]
         if unset:
@@ -349,50 +368,10 @@ class CrossbarConfig:
             defaults = _core._noise_model_defaults(self.noise_model, self.devices_per_polarity)
             for key in unset:
                 d[key] = defaults[key]
-        for key in (
-            "g_max",
-            "prog_noise_scale",
-            "drift_scale",
-            "read_noise_scale",
-            "t0",
-            "t_read",
-            "out_noise",
-            "w_noise",
-            "ir_drop",
-            "ir_drop_g_ratio",
-            "out_bound",
-            "adc_offset",
-            "adc_offset_std",
-            "adc_gain_std",
-        ):
-            d[key] = _as_float(d[key], key)
-        if d["input_range"] is not None:
-            d["input_range"] = _as_float(d["input_range"], "input_range")
-        return d
-
-
-_U64_MAX = 2**64 - 1
-
-
-def _as_float(value: Any, name: str) -> float:
-    """A real config number as float; anything else raises ConfigError naming the field."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"config field `{name}` must be a real number, got {value!r}")
-    return float(value)
-
-
-def _as_u64(value: Any, name: str) -> int:
-    """``value`` as an int in ``0 .. 2**64 - 1`` (seeds, row positions).
-
-    Anything else (floats, strings, bools, out-of-range integers) raises a ConfigError
-    naming the argument.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    v = int(value)
-    if not 0 <= v <= _U64_MAX:
-        raise ConfigError(f"{name} must be in 0 .. 2**64 - 1, got {v}")
-    return v
+        # The bindings convert every field (its type) and the core checks it
+        # (its range); both know the field lists, so none is spelt here.
+        checked = _core._crossbar_config(d)
+        return {key: checked[key] for key in d}  # in field order, as asdict
 
 
 class AnalogMatrix:
@@ -434,7 +413,6 @@ class AnalogMatrix:
             config = CrossbarConfig.hermes()
         if not isinstance(config, CrossbarConfig):
             raise ConfigError(f"config must be a CrossbarConfig, got {type(config).__name__}")
-        seed = _as_u64(seed, "seed")
         # A private float64 copy, kept for pickling; its shape is checked by
         # the bindings (through the same conversion helper), its values by the core.
         w = np.array(as_float_array(W, "W"), dtype=np.float64, order="C", copy=True)
@@ -443,9 +421,10 @@ class AnalogMatrix:
         # keeps the config it was programmed with (pickling rebuilds from it).
         self._config = copy.copy(config)
         self._weights = w
-        self._seed = seed
+        # The bindings check the seed (an integer in 0 .. 2**64 - 1, naming it).
         self._core = _core._AnalogMatrix.program(w, config.resolved(), seed)
-        self._drift = (0.0, seed)
+        self._seed: int = self._core.seed
+        self._drift = (0.0, self._seed)
         self._affine: tuple[np.ndarray, np.ndarray] | None = None
         return self
 
@@ -486,7 +465,7 @@ class AnalogMatrix:
 
     @read_position.setter
     def read_position(self, value: int) -> None:
-        self._core.read_position = _as_u64(value, "read_position")
+        self._core.read_position = value
 
     def drift_to(self, t_inference: float, *, seed: int | None = None) -> AnalogMatrix:
         """Move the devices to ``t_inference`` seconds after programming.
@@ -495,9 +474,10 @@ class AnalogMatrix:
         programming seed, so that one chip has one drift history). Returns
         ``self``.
         """
-        seed = self._seed if seed is None else _as_u64(seed, "seed")
+        seed = self._seed if seed is None else seed
         self._core.drift_to(float(t_inference), seed)
-        self._drift = (float(t_inference), seed)
+        # The bindings accepted the seed, so it is an integer (any kind).
+        self._drift = (float(t_inference), operator.index(seed))
         return self
 
     def effective_weights(
@@ -569,11 +549,7 @@ class AnalogMatrix:
             self.drift_to(t_inference)
         if seed is None:
             return self._core.read(X)
-        return self._core.matmul(
-            X,
-            _as_u64(seed, "seed"),
-            _as_u64(0 if row_offset is None else row_offset, "row_offset"),
-        )
+        return self._core.matmul(X, seed, 0 if row_offset is None else row_offset)
 
     def __repr__(self) -> str:
         """A one-line summary: shape, tile count, inference time, noise model, read position."""

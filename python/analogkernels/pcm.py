@@ -36,15 +36,19 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import as_float_array, check_int, check_real, check_seed
+from ._validation import as_float_array
 from .exceptions import ConfigError
 
 __all__ = ["FAULTS", "PHASES", "DeviceArray", "PCMConfig"]
 
-#: Phase codes of :attr:`DeviceArray.phase`.
-PHASES = {0: "reset", 1: "set", 2: "intermediate"}
-#: Fault codes of :attr:`DeviceArray.fault`.
-FAULTS = {0: "none", 1: "stuck_reset", 2: "stuck_set"}
+# The code tables are the core's (``enum Phase`` / ``enum Fault`` and their
+# names in ``names.rs``), so the codes a DeviceArray stores and their names
+# cannot drift apart.
+_CODES: dict[str, dict[int, str]] = _core._device_codes()
+#: Phase codes of :attr:`DeviceArray.phase`: ``{0: "reset", 1: "set", 2: "intermediate"}``.
+PHASES: dict[int, str] = _CODES["phase"]
+#: Fault codes of :attr:`DeviceArray.fault`: ``{0: "none", 1: "stuck_reset", 2: "stuck_set"}``.
+FAULTS: dict[int, str] = _CODES["fault"]
 
 
 #: The core's default device model (``PcmParams::pcm_like``): the defaults of
@@ -146,7 +150,7 @@ class PCMConfig:
         return self.devices_per_polarity * self.g_max
 
     def __post_init__(self) -> None:
-        """Check the field types here and their ranges in the core.
+        """Check the fields: their types in the bindings, their ranges in the core.
 
         A bad config fails where it is written, naming the field, instead of
         programming devices to inf or NaN later.
@@ -156,23 +160,7 @@ class PCMConfig:
         ConfigError
             Naming the first invalid field.
         """
-        # Check types here and ranges in the core (which owns them) at once,
-        # so that a bad config fails where it is written, naming the field,
-        # instead of programming devices to inf or NaN later.
-        _core._PcmArray(np.empty(0), self._as_dict())
-
-    def _as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for key, value in d.items():
-            if key == "seed":
-                d[key] = check_seed(value, key)
-            elif key == "max_iterations":
-                d[key] = check_int(value, key, high=2**32 - 1)
-            elif key == "devices_per_polarity":
-                d[key] = check_int(value, key, high=2**32 - 1)
-            else:
-                d[key] = check_real(value, key)
-        return d
+        _core._PcmArray(np.empty(0), dataclasses.asdict(self))
 
 
 class DeviceArray:
@@ -202,7 +190,7 @@ class DeviceArray:
         t = np.array(as_float_array(targets, "targets"), dtype=np.float64, order="C", copy=True)
         self._targets = t
         self._config = config
-        self._core = _core._PcmArray(self._targets, config._as_dict())
+        self._core = _core._PcmArray(self._targets, dataclasses.asdict(config))
 
     @property
     def config(self) -> PCMConfig:
@@ -228,11 +216,9 @@ class DeviceArray:
         ``seed``; ``per_read_noise`` adds the instantaneous noise of one read
         (``verify_noise``).
         """
-        return self._core.read(
-            check_real(t_inference, "t_inference"),
-            check_seed(seed),
-            bool(per_read_noise),
-        )
+        # The bindings check t_inference (a real number) and seed (an integer
+        # in 0 .. 2**64 - 1), naming them; the core checks the time's range.
+        return self._core.read(t_inference, seed, bool(per_read_noise))
 
     def stats(self) -> dict[str, Any]:
         """Yield report of the programming.

@@ -11,15 +11,19 @@
 //! - [`parallel`]: the crate's thread pool (size, fork safety, page population)
 //!   and its safe parallel loop over disjoint chunks;
 //! - [`cpu`]: the CPU's SIMD feature level, detected once for every dispatcher;
-//! - [`names`]: the user-facing names of every mode enum, parsed in one place.
+//! - [`names`]: the user-facing names of every mode enum, parsed in one place;
+//! - [`check`]: the value checks the engines share (one message per rule);
+//! - [`fields`]: the numeric fields of the parameter structs by name.
 //!
 //! No Python here: the `PyO3` bindings live in the `analogkernels-python` crate and
 //! only convert, validate and release the GIL.
 
+pub mod check;
 pub mod cpu;
 pub mod crossbar;
 pub mod error;
 pub mod features;
+pub mod fields;
 pub mod hadamard;
 pub mod names;
 pub mod noise_models;

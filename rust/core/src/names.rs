@@ -1,11 +1,13 @@
 //! The names of every mode enum, as users spell them in configs and keyword
 //! arguments: the one table per enum, the one parser, and the choice lists the
-//! bindings hand to Python (`analogkernels._core._choices()`).
+//! bindings hand to Python (`analogkernels._core._choices()`); likewise the
+//! names of the PCM device state codes (`analogkernels._core._device_codes()`).
 
 use crate::crossbar::{DriftCompensation, Programming, WeightScaling};
 use crate::error::{Error, Result};
 use crate::hadamard::Isa;
 use crate::noise_models::NoiseModel;
+use crate::pcm::{Fault, Phase};
 
 /// An enum with user-facing names.
 pub trait Named: Copy + PartialEq + 'static {
@@ -96,6 +98,40 @@ impl Named for Isa {
     ];
 }
 
+impl Named for Phase {
+    const FIELD: &'static str = "phase";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("reset", Phase::Reset),
+        ("set", Phase::Set),
+        ("intermediate", Phase::Intermediate),
+    ];
+}
+
+impl Named for Fault {
+    const FIELD: &'static str = "fault";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("none", Fault::None),
+        ("stuck_reset", Fault::StuckReset),
+        ("stuck_set", Fault::StuckSet),
+    ];
+}
+
+/// `(array, [(code, name)])` of the per-device state codes that
+/// `pcm::DeviceArray` stores as `u8` (its `phase` and `fault` arrays), for
+/// the bindings.
+pub fn device_codes() -> Vec<(&'static str, Vec<(u8, &'static str)>)> {
+    vec![
+        (
+            Phase::FIELD,
+            Phase::NAMES.iter().map(|&(n, v)| (v as u8, n)).collect(),
+        ),
+        (
+            Fault::FIELD,
+            Fault::NAMES.iter().map(|&(n, v)| (v as u8, n)).collect(),
+        ),
+    ]
+}
+
 /// `(field, names)` of every named enum, for the bindings.
 pub fn all_choices() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
@@ -128,6 +164,18 @@ mod tests {
         round_trips::<Programming>();
         round_trips::<DriftCompensation>();
         round_trips::<Isa>();
+        round_trips::<Phase>();
+        round_trips::<Fault>();
         assert_eq!(all_choices().len(), 5);
+        // Every code once, each the enum's own discriminant.
+        for (_, codes) in device_codes() {
+            let mut seen: Vec<u8> = codes.iter().map(|&(c, _)| c).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..codes.len() as u8).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            device_codes()[0].1[2],
+            (Phase::Intermediate as u8, "intermediate")
+        );
     }
 }

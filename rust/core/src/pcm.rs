@@ -46,10 +46,15 @@
 //! All randomness is Philox keyed by (seed, purpose, device index, draw), so
 //! results do not depend on the thread count.
 
+use crate::check;
 use crate::error::{Error, Result};
+use crate::fields::{field_tables, FieldTables};
 use crate::noise_models::NoiseModel;
 use crate::parallel::{self, DisjointMut};
 use crate::rng;
+
+/// A named preset of [`PcmParams::PRESETS`] and its constructor.
+pub type Preset = (&'static str, fn() -> PcmParams);
 
 /// Parameters of the device model and the programming algorithm.
 /// Conductances in units of `g_max` unless stated; currents in µA.
@@ -85,21 +90,28 @@ pub struct PcmParams {
 }
 
 impl PcmParams {
-    /// Names of the presets, for [`PcmParams::preset`].
-    pub const PRESETS: [&'static str; 2] = ["pcm_like", "hermes"];
-
-    /// A preset by name, with the device `g_max` of its noise model
+    /// The presets by name, each with the device `g_max` of its noise model
     /// ([`NoiseModel::default_g_max`] for one device): `"pcm_like"` (the
-    /// default of the Python `PCMConfig`) or `"hermes"`.
+    /// default of the Python `PCMConfig`) and `"hermes"`.
+    pub const PRESETS: &'static [Preset] = &[
+        ("pcm_like", || {
+            Self::pcm_like(NoiseModel::Pcm.default_g_max(1))
+        }),
+        ("hermes", || {
+            Self::hermes(NoiseModel::Hermes.default_g_max(1))
+        }),
+    ];
+
+    /// The preset `name` of [`PcmParams::PRESETS`].
     pub fn preset(name: &str) -> Result<Self> {
-        match name {
-            "pcm_like" => Ok(Self::pcm_like(NoiseModel::Pcm.default_g_max(1))),
-            "hermes" => Ok(Self::hermes(NoiseModel::Hermes.default_g_max(1))),
-            _ => Err(Error::value(
-                "preset",
-                format!("{name:?}; expected one of {:?}", Self::PRESETS),
-            )),
-        }
+        Self::PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, make)| make())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::PRESETS.iter().map(|(n, _)| *n).collect();
+                Error::value("preset", format!("{name:?}; expected one of {names:?}"))
+            })
     }
 
     /// Calibrated to aihwkit's `PCMLikeNoiseModel` spread (the default).
@@ -151,53 +163,24 @@ impl PcmParams {
     /// any physical device ([`PcmParams::LIMITS`]): larger values made the
     /// float32 device state overflow to inf, or reads return NaN.
     pub fn validate(&self) -> Result<()> {
-        let finite_pos = |f: &'static str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(Error::value(
-                    f,
-                    format!("must be a positive finite number, got {v}"),
-                ))
-            }
-        };
         for &(f, lo, hi) in Self::LIMITS {
             let v = self.real_field(f).unwrap_or(f64::NAN);
-            if v.is_finite() && !(lo..=hi).contains(&v) {
-                return Err(Error::value(
-                    f,
-                    format!("must lie in [{lo:e}, {hi:e}], got {v}"),
-                ));
+            if v.is_finite() {
+                check::range(f, v, lo, hi)?;
             }
         }
-        let unit = |f: &'static str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(Error::value(
-                    f,
-                    format!("must be a probability in [0, 1], got {v}"),
-                ))
-            }
-        };
-        let nonneg = |f: &'static str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(Error::value(
-                    f,
-                    format!("must be a finite number >= 0, got {v}"),
-                ))
-            }
-        };
-        finite_pos("g_max", self.g_max)?;
-        finite_pos("g_set_mean", self.g_set_mean)?;
-        finite_pos("g_reset", self.g_reset)?;
-        finite_pos("tolerance_counts", self.tolerance_counts)?;
-        finite_pos("counts_per_gmax", self.counts_per_gmax)?;
-        finite_pos("t0", self.t0)?;
-        finite_pos("t_read", self.t_read)?;
-        finite_pos("gain", self.gain)?;
+        for (f, v) in [
+            ("g_max", self.g_max),
+            ("g_set_mean", self.g_set_mean),
+            ("g_reset", self.g_reset),
+            ("tolerance_counts", self.tolerance_counts),
+            ("counts_per_gmax", self.counts_per_gmax),
+            ("t0", self.t0),
+            ("t_read", self.t_read),
+            ("gain", self.gain),
+        ] {
+            check::positive(f, v)?;
+        }
         for (f, v) in [
             ("g_set_sd", self.g_set_sd),
             ("i_sd", self.i_sd),
@@ -206,10 +189,10 @@ impl PcmParams {
             ("relaxation", self.relaxation),
             ("verify_noise", self.verify_noise),
         ] {
-            nonneg(f, v)?;
+            check::nonnegative(f, v)?;
         }
-        unit("stuck_reset_prob", self.stuck_reset_prob)?;
-        unit("stuck_set_prob", self.stuck_set_prob)?;
+        check::probability("stuck_reset_prob", self.stuck_reset_prob)?;
+        check::probability("stuck_set_prob", self.stuck_set_prob)?;
         if self.stuck_reset_prob + self.stuck_set_prob > 1.0 {
             return Err(Error::value(
                 "stuck_set_prob",
@@ -238,13 +221,8 @@ impl PcmParams {
         if self.g_reset >= self.g_set_mean {
             return Err(Error::value("g_reset", "must be below g_set_mean"));
         }
-        if self.max_iterations == 0 || self.max_iterations > 255 {
-            return Err(Error::value("max_iterations", "must be in 1..=255"));
-        }
-        if !(1..=2).contains(&self.devices_per_polarity) {
-            return Err(Error::value("devices_per_polarity", "must be 1 or 2"));
-        }
-        Ok(())
+        check::int_range("max_iterations", self.max_iterations.into(), 1, 255)?;
+        check::devices_per_polarity(self.devices_per_polarity)
     }
 
     /// Range of every real field (checked after sign and finiteness):
@@ -277,57 +255,33 @@ impl PcmParams {
     }
 }
 
-/// The real-valued fields of [`PcmParams`], by the names users spell (the
-/// Python `PCMConfig` fields): one list for the bindings' conversions both
-/// ways and for [`PcmParams::LIMITS`].
-macro_rules! real_fields {
-    ($($f:ident),* $(,)?) => {
-        impl PcmParams {
-            /// Names of the real-valued fields, in declaration order (the
-            /// others: `max_iterations`, `devices_per_polarity`, `seed`).
-            pub const REAL_FIELDS: &'static [&'static str] = &[$(stringify!($f)),*];
-
-            /// The real-valued field `name`, if there is one.
-            pub fn real_field(&self, name: &str) -> Option<f64> {
-                match name {
-                    $(stringify!($f) => Some(self.$f),)*
-                    _ => None,
-                }
-            }
-
-            /// The real-valued field `name`, mutably, if there is one.
-            pub fn real_field_mut(&mut self, name: &str) -> Option<&mut f64> {
-                match name {
-                    $(stringify!($f) => Some(&mut self.$f),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-real_fields!(
-    g_max,
-    g_set_mean,
-    g_set_sd,
-    g_reset,
-    i_low,
-    i_high,
-    i_sd,
-    i_min,
-    i_max,
-    c2c,
-    additive,
-    relaxation,
-    verify_noise,
-    tolerance_counts,
-    counts_per_gmax,
-    gain,
-    stuck_reset_prob,
-    stuck_set_prob,
-    t0,
-    t_read,
-);
+// The numeric fields by name (the Python `PCMConfig` fields): one list for
+// the bindings' conversions both ways and for [`PcmParams::LIMITS`].
+field_tables!(PcmParams {
+    real: [
+        g_max,
+        g_set_mean,
+        g_set_sd,
+        g_reset,
+        i_low,
+        i_high,
+        i_sd,
+        i_min,
+        i_max,
+        c2c,
+        additive,
+        relaxation,
+        verify_noise,
+        tolerance_counts,
+        counts_per_gmax,
+        gain,
+        stuck_reset_prob,
+        stuck_set_prob,
+        t0,
+        t_read,
+    ],
+    int: [max_iterations: u32, devices_per_polarity: usize, seed: u64],
+});
 
 /// Phase of a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,7 +400,7 @@ impl DeviceArray {
         params.validate()?;
         let d = params.devices_per_polarity;
         let top = params.g_max * d as f64;
-        if let Some((i, v)) = targets.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        if let Some((i, v)) = check::first_non_finite(targets.iter().copied()) {
             return Err(Error::Data(format!("target {i} is not finite ({v})")));
         }
         if let Some((i, v)) = targets
@@ -715,12 +669,7 @@ impl DeviceArray {
                 "program() the devices before reading them",
             ));
         }
-        if !(t_inference.is_finite() && t_inference >= 0.0) {
-            return Err(Error::value(
-                "t_inference",
-                format!("must be >= 0 s, got {t_inference}"),
-            ));
-        }
+        check::time("t_inference", t_inference)?;
         let p = &self.params;
         let t = t_inference + p.t0;
         let ratio = (t + p.t_read) / (2.0 * p.t_read);

@@ -3,7 +3,7 @@
 //! are converted and their shapes checked here (through `crate::arrays`), their
 //! values by the core; every computation runs through `errors::compute`.
 
-use analogkernels_core::crossbar::{AnalogMatrix, CrossbarParams};
+use analogkernels_core::crossbar::AnalogMatrix;
 use analogkernels_core::hadamard::Float;
 use numpy::{Element, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -11,39 +11,15 @@ use pyo3::types::PyDict;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::arrays::{as_float_array, c_order_copy, matrix_dims, new_uninit, FloatArray};
-use crate::config::{field, named_field};
+use crate::arrays::{
+    as_float_array, c_order_copy, int_in_range, matrix_dims, new_uninit, FloatArray,
+};
+use crate::config::crossbar_params_from_dict;
 use crate::errors::{compute, internal_error, shape_error};
 
-/// Builds the core parameters from the dict of a Python `CrossbarConfig`.
-fn params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarParams> {
-    Ok(CrossbarParams {
-        tile_rows: field(d, "tile_rows")?,
-        tile_cols: field(d, "tile_cols")?,
-        weight_scaling: named_field(d)?,
-        devices_per_polarity: field(d, "devices_per_polarity")?,
-        conductance_bits: field(d, "conductance_bits")?,
-        noise_model: named_field(d)?,
-        programming: named_field(d)?,
-        g_max: field(d, "g_max")?,
-        prog_noise_scale: field(d, "prog_noise_scale")?,
-        drift_scale: field(d, "drift_scale")?,
-        read_noise_scale: field(d, "read_noise_scale")?,
-        t0: field(d, "t0")?,
-        t_read: field(d, "t_read")?,
-        input_bits: field(d, "input_bits")?,
-        input_range: field(d, "input_range")?,
-        out_noise: field(d, "out_noise")?,
-        w_noise: field(d, "w_noise")?,
-        ir_drop: field(d, "ir_drop")?,
-        ir_drop_g_ratio: field(d, "ir_drop_g_ratio")?,
-        output_bits: field(d, "output_bits")?,
-        out_bound: field(d, "out_bound")?,
-        drift_compensation: named_field(d)?,
-        adc_offset: field(d, "adc_offset")?,
-        adc_offset_std: field(d, "adc_offset_std")?,
-        adc_gain_std: field(d, "adc_gain_std")?,
-    })
+/// A seed or stream row argument `name` (an integer in `0..=2^64 - 1`).
+fn u64_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    int_in_range(value, name, u64::MAX)
 }
 
 /// The Rust crossbar state (use `analogkernels.analog.AnalogMatrix`).
@@ -133,9 +109,14 @@ impl PyAnalogMatrix {
     /// Programs `w` (out × in; any real dtype, read as float64) with the
     /// config dict and seed.
     #[staticmethod]
-    fn program(w: &Bound<'_, PyAny>, config: &Bound<'_, PyDict>, seed: u64) -> PyResult<Self> {
+    fn program(
+        w: &Bound<'_, PyAny>,
+        config: &Bound<'_, PyDict>,
+        seed: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let py = w.py();
-        let params = params_from_dict(config)?;
+        let params = crossbar_params_from_dict(config)?;
+        let seed = u64_arg(seed, "seed")?;
         let w = as_float_array(w, "W")?;
         let (o, i) = matrix_dims(&w.shape(), "W")?;
         let data: Vec<f64> = w.to_vec()?;
@@ -170,10 +151,10 @@ impl PyAnalogMatrix {
     fn matmul<'py>(
         &self,
         x: &Bound<'py, PyAny>,
-        seed: u64,
-        row_offset: u64,
+        seed: &Bound<'py, PyAny>,
+        row_offset: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let read = Read::Pinned(seed, row_offset);
+        let read = Read::Pinned(u64_arg(seed, "seed")?, u64_arg(row_offset, "row_offset")?);
         match as_float_array(x, "X")? {
             FloatArray::F32(a) => self.read_typed(a, read),
             FloatArray::F64(a) => self.read_typed(a, read),
@@ -187,14 +168,15 @@ impl PyAnalogMatrix {
     fn _read_terms<'py>(
         &self,
         x: Bound<'py, PyArrayDyn<f64>>,
-        seed: u64,
-        row_offset: u64,
+        seed: &Bound<'py, PyAny>,
+        row_offset: &Bound<'py, PyAny>,
     ) -> PyResult<(
         Bound<'py, PyArrayDyn<f64>>,
         Bound<'py, PyArrayDyn<f64>>,
         Bound<'py, PyArrayDyn<f64>>,
     )> {
         let py = x.py();
+        let (seed, row_offset) = (u64_arg(seed, "seed")?, u64_arg(row_offset, "row_offset")?);
         let n = matrix_dims(x.shape(), "X")?.0;
         let data = c_order_copy(&x)?;
         let terms = compute(py, 0, || {
@@ -229,7 +211,8 @@ impl PyAnalogMatrix {
     }
 
     /// Moves the devices to `t_inference` seconds after programming.
-    fn drift_to(&self, py: Python<'_>, t_inference: f64, seed: u64) -> PyResult<()> {
+    fn drift_to(&self, py: Python<'_>, t_inference: f64, seed: &Bound<'_, PyAny>) -> PyResult<()> {
+        let seed = u64_arg(seed, "seed")?;
         compute(py, 1 << 20, || self.exclusive().drift_to(t_inference, seed))
     }
 
@@ -286,16 +269,15 @@ impl PyAnalogMatrix {
     }
 
     #[setter]
-    fn set_read_position(&self, position: u64) {
+    fn set_read_position(&self, position: &Bound<'_, PyAny>) -> PyResult<()> {
+        let position = u64_arg(position, "read_position")?;
         self.shared().set_read_position(position);
+        Ok(())
     }
-}
 
-/// Checks a `CrossbarConfig` dict with the core's rules (the one place where
-/// the ranges live), raising `ConfigError` naming the field.
-#[pyfunction]
-pub fn validate_crossbar_config(config: &Bound<'_, PyDict>) -> PyResult<()> {
-    params_from_dict(config)?
-        .validate()
-        .map_err(crate::errors::to_py)
+    /// The programming seed (it also keys the read stream).
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.shared().seed()
+    }
 }

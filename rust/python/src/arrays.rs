@@ -3,14 +3,17 @@
 //! (numpy.asarray, integer → float64, a clear error for complex or text).
 
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
-use numpy::{Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{
+    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyFloat, PyInt};
 
 use analogkernels_core::hadamard::Float;
 
-use crate::errors::shape_error;
+use crate::errors::{config_error, shape_error};
 
 /// A float array of either supported precision.
 pub enum FloatArray<'py> {
@@ -227,35 +230,74 @@ pub fn with_c_slice<T: numpy::Element + Copy, R>(
     f(&owned)
 }
 
+/// `type repr` of a Python value, for the messages that name what was given.
+pub fn describe(v: &Bound<'_, PyAny>) -> String {
+    let type_name = v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let repr = v.repr().map(|r| r.to_string()).unwrap_or_default();
+    format!("{type_name} {repr}")
+}
+
 /// An integer argument or config field `name` in `0..=max`: a Python `int`
 /// (or numpy integer), not a bool, float or string; anything else is a
 /// `ConfigError` that names it (not pyo3's bare `OverflowError`/`TypeError`).
 pub fn int_in_range(value: &Bound<'_, PyAny>, name: &str, max: u64) -> PyResult<u64> {
-    let is_int = !value.is_instance_of::<pyo3::types::PyBool>()
-        && (value.is_instance_of::<pyo3::types::PyInt>()
-            || value.hasattr("__index__").unwrap_or(false)
-                && !value.is_instance_of::<pyo3::types::PyFloat>());
-    if !is_int {
-        return Err(crate::errors::config_error(format!(
-            "invalid value for `{name}`: must be an integer, got {} {}",
-            value
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        )));
-    }
-    let out_of_range = || {
-        crate::errors::config_error(format!(
-            "invalid value for `{name}`: must be an integer from 0 to {max}, got {}",
-            value.str().map(|r| r.to_string()).unwrap_or_default()
+    let not_int = || {
+        config_error(format!(
+            "invalid value for `{name}`: must be an integer, got {}",
+            describe(value)
         ))
     };
-    // __index__ covers numpy integers; a value beyond u64 fails to convert.
-    let index = value.call_method0("__index__")?;
+    let is_int = !value.is_instance_of::<PyBool>()
+        && (value.is_instance_of::<PyInt>()
+            || value.hasattr("__index__").unwrap_or(false) && !value.is_instance_of::<PyFloat>());
+    if !is_int {
+        return Err(not_int());
+    }
+    // __index__ covers numpy integers (numpy's bool has one that raises);
+    // a value beyond u64 fails to convert.
+    let index = value.call_method0("__index__").map_err(|_| not_int())?;
     match index.extract::<u64>() {
         Ok(v) if v <= max => Ok(v),
-        _ => Err(out_of_range()),
+        _ => Err(config_error(format!(
+            "invalid value for `{name}`: must be an integer from 0 to {max}, got {}",
+            value.str().map(|r| r.to_string()).unwrap_or_default()
+        ))),
     }
+}
+
+/// A real argument or config field `name`: a Python `int` or `float`, or a
+/// numpy integer or floating scalar, as a float; anything else (a bool, a
+/// string, a complex number, an array, `None`) or an integer too large for a
+/// float is a `ConfigError` that names it.
+pub fn real_value(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    let is_real = if value.is_instance_of::<PyBool>() {
+        false
+    } else if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
+        true
+    } else {
+        // A numpy scalar: its dtype kind says integer, unsigned or float
+        // (numpy's bool is kind "b", complex "c"); arrays are not scalars.
+        !value.is_instance_of::<PyUntypedArray>()
+            && value
+                .getattr("dtype")
+                .and_then(|d| d.getattr("kind"))
+                .and_then(|k| k.extract::<String>())
+                .is_ok_and(|k| matches!(k.as_str(), "i" | "u" | "f"))
+    };
+    if !is_real {
+        return Err(config_error(format!(
+            "invalid value for `{name}`: must be a real number, got {}",
+            describe(value)
+        )));
+    }
+    value.extract::<f64>().map_err(|_| {
+        config_error(format!(
+            "invalid value for `{name}`: {} is too large for a float",
+            value.str().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
 }

@@ -54,9 +54,23 @@ pub enum Kind {
     Data,
     /// `InternalError`: a bug (a caught panic, a broken invariant).
     Internal,
+    /// `AnalogKernelsError`: the root of the hierarchy. The bindings raise
+    /// one of the kinds above; the root is here so that its class is looked
+    /// up (and cached) with the others, by the same table.
+    Root,
 }
 
 impl Kind {
+    /// Every kind, in the order of the table.
+    const ALL: [Kind; 6] = [
+        Kind::Shape,
+        Kind::DType,
+        Kind::Config,
+        Kind::Data,
+        Kind::Internal,
+        Kind::Root,
+    ];
+
     fn class_name(self) -> &'static str {
         match self {
             Kind::Shape => "ShapeError",
@@ -64,6 +78,7 @@ impl Kind {
             Kind::Config => "ConfigError",
             Kind::Data => "DataError",
             Kind::Internal => "InternalError",
+            Kind::Root => "AnalogKernelsError",
         }
     }
 
@@ -106,14 +121,7 @@ pub fn internal_error(message: impl Into<String>) -> PyErr {
 /// another thread was filling one of them would leave it "being initialised"
 /// forever in the child, whose first call then hangs.
 pub fn init_caches(py: Python<'_>) -> PyResult<()> {
-    exception_class(py, "AnalogKernelsError")?;
-    for kind in [
-        Kind::Shape,
-        Kind::DType,
-        Kind::Config,
-        Kind::Data,
-        Kind::Internal,
-    ] {
+    for kind in Kind::ALL {
         exception_class(py, kind.class_name())?;
     }
     crate::arrays::init_caches(py)

@@ -58,10 +58,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(features::sorf_project, m)?)?;
     m.add_function(wrap_pyfunction!(features::rbf_features_fused, m)?)?;
     m.add_class::<analog::PyAnalogMatrix>()?;
-    m.add_function(wrap_pyfunction!(analog::validate_crossbar_config, m)?)?;
     m.add_class::<pcm::PyPcmArray>()?;
     m.add_function(wrap_pyfunction!(config::_pcm_preset, m)?)?;
     m.add_function(wrap_pyfunction!(config::_noise_model_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(config::_choices, m)?)?;
+    m.add_function(wrap_pyfunction!(config::_crossbar_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config::_crossbar_hermes, m)?)?;
+    m.add_function(wrap_pyfunction!(config::_device_codes, m)?)?;
     Ok(())
 }

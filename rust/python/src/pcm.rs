@@ -8,7 +8,7 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::arrays::{as_float_array, int_in_range, vector_len};
+use crate::arrays::{as_float_array, int_in_range, real_value, vector_len};
 use crate::config::pcm_params_from_dict;
 use crate::errors::{compute, config_error, guarded, to_py};
 
@@ -89,11 +89,12 @@ impl PyPcmArray {
     fn read<'py>(
         &self,
         py: Python<'py>,
-        t_inference: f64,
+        t_inference: &Bound<'py, PyAny>,
         seed: &Bound<'py, PyAny>,
         per_read_noise: bool,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         guarded(py, || {
+            let t_inference = real_value(t_inference, "t_inference")?;
             let seed = int_in_range(seed, "seed", u64::MAX)?;
             let guard = self.lock(py);
             let inner = &*guard;

@@ -73,6 +73,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::check;
 use crate::error::{Error, Result};
 use crate::hadamard::Float;
 use crate::rng;
@@ -170,6 +171,15 @@ impl Clone for ReadCursor {
     }
 }
 
+/// The error of a read whose `n` rows from stream row `first` on would pass
+/// the last row of the stream (`field`: the argument that gave `first`).
+fn past_stream_end(field: &'static str, first: u64, n: usize) -> Error {
+    Error::value(
+        field,
+        format!("{first} + {n} rows would pass the last stream row 2^64 - 1"),
+    )
+}
+
 /// Round half to even, as numpy's `rint`.
 #[inline(always)]
 fn rint(x: f64) -> f64 {
@@ -193,14 +203,7 @@ impl AnalogMatrix {
                 w.len()
             )));
         }
-        if let Some(pos) = w.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Data(format!(
-                "W contains a non-finite value ({}) at row {}, column {}",
-                w[pos],
-                pos / in_dim.max(1),
-                pos % in_dim.max(1)
-            )));
-        }
+        check::finite_matrix("W", w.iter().copied(), in_dim)?;
         let p = params.clone();
         let mapping::Mapping {
             tiles,
@@ -285,12 +288,7 @@ impl AnalogMatrix {
     /// and accumulated 1/f read noise (drawn with `seed`), re-quantised; then
     /// updates the drift-compensation factors.
     pub fn drift_to(&mut self, t_inference: f64, seed: u64) -> Result<()> {
-        if !(t_inference.is_finite() && t_inference >= 0.0) {
-            return Err(Error::value(
-                "t_inference",
-                format!("must be a finite number of seconds >= 0, got {t_inference}"),
-            ));
-        }
+        check::time("t_inference", t_inference)?;
         let dev = self.drifted_device_codes(t_inference, seed);
         self.codes = self.cell_codes(&dev);
         self.layout_codes_cm();
@@ -334,7 +332,7 @@ impl AnalogMatrix {
                 offset.len()
             )));
         }
-        if scale.iter().chain(offset).any(|v| !v.is_finite()) {
+        if check::first_non_finite(scale.iter().chain(offset).copied()).is_some() {
             return Err(Error::Data(
                 "affine correction contains a non-finite value".into(),
             ));
@@ -395,12 +393,7 @@ impl AnalogMatrix {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
                 p.checked_add(n as u64)
             })
-            .map_err(|p| {
-                Error::value(
-                    "read_position",
-                    format!("{p} + {n} rows read would pass the last stream row 2^64 - 1"),
-                )
-            })?;
+            .map_err(|p| past_stream_end("read_position", p, n))?;
         self.forward_into(x, n, self.seed, first, y)?;
         Ok(first)
     }
@@ -436,10 +429,7 @@ impl AnalogMatrix {
     ) -> Result<()> {
         self.check_read(x, n, y)?;
         if row_offset.checked_add(n as u64).is_none() {
-            return Err(Error::value(
-                "row_offset",
-                format!("{row_offset} + {n} rows would pass the last stream row 2^64 - 1"),
-            ));
+            return Err(past_stream_end("row_offset", row_offset, n));
         }
         self.forward_into(x, n, seed, row_offset, y)
     }
@@ -450,10 +440,7 @@ impl AnalogMatrix {
     pub fn read_terms(&self, x: &[f64], n: usize, seed: u64, row_offset: u64) -> Result<ReadTerms> {
         self.check_read(x, n, &vec![0.0f64; n * self.out_dim])?;
         if row_offset.checked_add(n as u64).is_none() {
-            return Err(Error::value(
-                "row_offset",
-                "too large for the stream".to_string(),
-            ));
+            return Err(past_stream_end("row_offset", row_offset, n));
         }
         Ok(self.record_read_terms(x, n, seed, row_offset))
     }
@@ -474,15 +461,7 @@ impl AnalogMatrix {
                 self.out_dim
             )));
         }
-        if let Some(pos) = x.iter().position(|v| !v.to_f64().is_finite()) {
-            return Err(Error::Data(format!(
-                "X contains a non-finite value ({}) at row {}, column {}",
-                x[pos].to_f64(),
-                pos / self.in_dim.max(1),
-                pos % self.in_dim.max(1)
-            )));
-        }
-        Ok(())
+        check::finite_matrix("X", x.iter().map(|v| v.to_f64()), self.in_dim)
     }
 }
 

@@ -2,7 +2,9 @@
 //! derived code ranges) and the mode enums [`WeightScaling`], [`Programming`]
 //! and [`DriftCompensation`].
 
+use crate::check;
 use crate::error::{Error, Result};
+use crate::fields::field_tables;
 use crate::noise_models::NoiseModel;
 
 /// How `w_max` is taken.
@@ -77,52 +79,63 @@ pub struct CrossbarParams {
 }
 
 impl CrossbarParams {
+    /// The HERMES preset: the defaults of the Python `CrossbarConfig`
+    /// (Le Gallo et al. 2023 and aihwkit; the Python class documents each
+    /// value and its source), with the HERMES noise model's `g_max`, `t0` and
+    /// `t_read` for two devices per polarity.
+    pub fn hermes() -> Self {
+        let devices_per_polarity = 2;
+        let noise_model = NoiseModel::Hermes;
+        CrossbarParams {
+            tile_rows: 256,
+            tile_cols: 256,
+            weight_scaling: WeightScaling::PerTile,
+            devices_per_polarity,
+            conductance_bits: 14,
+            noise_model,
+            programming: Programming::Statistical,
+            g_max: noise_model.default_g_max(devices_per_polarity),
+            prog_noise_scale: 1.0,
+            drift_scale: 1.0,
+            read_noise_scale: 1.0,
+            t0: noise_model.default_t0(devices_per_polarity),
+            t_read: noise_model.default_t_read(),
+            input_bits: 8,
+            input_range: None,
+            out_noise: 0.096,
+            w_noise: 0.0175,
+            ir_drop: 0.0,
+            ir_drop_g_ratio: 1.0 / (0.35 * 5e-6),
+            output_bits: 12,
+            out_bound: 24.0,
+            drift_compensation: DriftCompensation::Global,
+            adc_offset: 0.0,
+            adc_offset_std: 0.0,
+            adc_gain_std: 0.0,
+        }
+    }
+
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<()> {
         // Bounded ranges, wide around every physical value, so that no
         // accepted config can overflow the f32 device state or the f64
         // datapath constants (a 5e-324 ADC range makes every output NaN).
-        let range = |field: &'static str, v: f64, lo: f64, hi: f64| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(Error::value(
-                    field,
-                    format!("must be a finite number in [{lo:e}, {hi:e}], got {v}"),
-                ))
-            }
-        };
-        let within = |field: &'static str, v: u64, lo: u64, hi: u64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(Error::value(
-                    field,
-                    format!("must be in {lo}..={hi}, got {v}"),
-                ))
-            }
-        };
-        within("tile_rows", self.tile_rows as u64, 1, 4096)?;
-        within("tile_cols", self.tile_cols as u64, 1, 4096)?;
-        if !(1..=2).contains(&self.devices_per_polarity) {
-            return Err(Error::value(
-                "devices_per_polarity",
-                format!("must be 1 or 2, got {}", self.devices_per_polarity),
-            ));
-        }
-        within("conductance_bits", self.conductance_bits.into(), 2, 14)?;
-        within("input_bits", self.input_bits.into(), 1, 16)?;
+        check::int_range("tile_rows", self.tile_rows as u64, 1, 4096)?;
+        check::int_range("tile_cols", self.tile_cols as u64, 1, 4096)?;
+        check::devices_per_polarity(self.devices_per_polarity)?;
+        check::int_range("conductance_bits", self.conductance_bits.into(), 2, 14)?;
+        check::int_range("input_bits", self.input_bits.into(), 1, 16)?;
         if self.output_bits > 24 {
             return Err(Error::value(
                 "output_bits",
                 format!("must be 0 (no ADC) or in 1..=24, got {}", self.output_bits),
             ));
         }
-        range("g_max", self.g_max, 1e-6, 1e6)?;
-        range("t0", self.t0, 1e-12, 1e12)?;
-        range("t_read", self.t_read, 1e-15, 1e3)?;
-        range("out_bound", self.out_bound, 1e-6, 1e6)?;
-        range("ir_drop_g_ratio", self.ir_drop_g_ratio, 1e-3, 1e12)?;
+        check::range("g_max", self.g_max, 1e-6, 1e6)?;
+        check::range("t0", self.t0, 1e-12, 1e12)?;
+        check::range("t_read", self.t_read, 1e-15, 1e3)?;
+        check::range("out_bound", self.out_bound, 1e-6, 1e6)?;
+        check::range("ir_drop_g_ratio", self.ir_drop_g_ratio, 1e-3, 1e12)?;
         for (field, v) in [
             ("prog_noise_scale", self.prog_noise_scale),
             ("drift_scale", self.drift_scale),
@@ -131,15 +144,15 @@ impl CrossbarParams {
             ("w_noise", self.w_noise),
             ("ir_drop", self.ir_drop),
         ] {
-            range(field, v, 0.0, 1e3)?;
+            check::range(field, v, 0.0, 1e3)?;
         }
-        range("adc_offset", self.adc_offset, -1e3, 1e3)?;
-        range("adc_offset_std", self.adc_offset_std, 0.0, 1e3)?;
+        check::range("adc_offset", self.adc_offset, -1e3, 1e3)?;
+        check::range("adc_offset_std", self.adc_offset_std, 0.0, 1e3)?;
         // At most 0.2: a gain of 1 + 0.2·ξ stays positive for every normal
         // the sampler can draw (|ξ| < 4.34), so no output flips its sign.
-        range("adc_gain_std", self.adc_gain_std, 0.0, 0.2)?;
+        check::range("adc_gain_std", self.adc_gain_std, 0.0, 0.2)?;
         if let Some(r) = self.input_range {
-            range("input_range", r, 1e-30, 1e30)?;
+            check::range("input_range", r, 1e-30, 1e30)?;
         }
         Ok(())
     }
@@ -186,3 +199,33 @@ impl CrossbarParams {
         self.device_code_ceiling() * self.devices_per_polarity as i64
     }
 }
+
+// The numeric fields by name, for the bindings' conversions both ways (the
+// mode enums are named by their `names::Named` tables, `input_range` is the
+// one optional field).
+field_tables!(CrossbarParams {
+    real: [
+        g_max,
+        prog_noise_scale,
+        drift_scale,
+        read_noise_scale,
+        t0,
+        t_read,
+        out_noise,
+        w_noise,
+        ir_drop,
+        ir_drop_g_ratio,
+        out_bound,
+        adc_offset,
+        adc_offset_std,
+        adc_gain_std,
+    ],
+    int: [
+        tile_rows: usize,
+        tile_cols: usize,
+        devices_per_polarity: usize,
+        conductance_bits: u32,
+        input_bits: u32,
+        output_bits: u32,
+    ],
+});

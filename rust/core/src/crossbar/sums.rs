@@ -190,31 +190,8 @@ mod tests {
     #[test]
     fn hermes_noise_terms_take_one_pass_on_a_5_bit_coarser_grid() {
         let p = CrossbarParams {
-            tile_rows: 256,
-            tile_cols: 256,
-            weight_scaling: super::super::WeightScaling::PerTile,
-            devices_per_polarity: 2,
-            conductance_bits: 14,
-            noise_model: crate::noise_models::NoiseModel::Hermes,
-            programming: super::super::Programming::Statistical,
-            g_max: 20.7,
-            prog_noise_scale: 1.0,
-            drift_scale: 1.0,
-            read_noise_scale: 1.0,
-            t0: 300.0,
-            t_read: 512e-9,
-            input_bits: 8,
-            input_range: None,
-            out_noise: 0.096,
-            w_noise: 0.0175,
             ir_drop: 1.0,
-            ir_drop_g_ratio: 1.0 / (0.35 * 5e-6),
-            output_bits: 12,
-            out_bound: 24.0,
-            drift_compensation: super::super::DriftCompensation::Global,
-            adc_offset: 0.0,
-            adc_offset_std: 0.0,
-            adc_gain_std: 0.0,
+            ..CrossbarParams::hermes()
         };
         let plan = SumPlan::new(&p);
         assert_eq!(plan.main.count, 1);

@@ -2,33 +2,20 @@ use super::*;
 use crate::noise_models::NoiseModel;
 use crate::rng;
 
+/// The HERMES preset with the switches of the Python `CrossbarConfig.ideal()`
+/// (and the `none` model's t0 and `t_read`; `g_max` stays HERMES's), and a
+/// 12-unit output range.
 fn ideal() -> CrossbarParams {
     CrossbarParams {
-        tile_rows: 256,
-        tile_cols: 256,
-        weight_scaling: WeightScaling::PerTile,
-        devices_per_polarity: 2,
-        conductance_bits: 14,
         noise_model: NoiseModel::None,
-        programming: Programming::Statistical,
-        g_max: 20.7,
-        prog_noise_scale: 1.0,
-        drift_scale: 1.0,
-        read_noise_scale: 1.0,
-        t0: 20.0,
-        t_read: 250e-9,
-        input_bits: 8,
-        input_range: None,
+        t0: NoiseModel::None.default_t0(2),
+        t_read: NoiseModel::None.default_t_read(),
         out_noise: 0.0,
         w_noise: 0.0,
-        ir_drop: 0.0,
-        ir_drop_g_ratio: 1.0 / (0.35 * 5e-6),
         output_bits: 0,
         out_bound: 12.0,
         drift_compensation: DriftCompensation::None,
-        adc_offset: 0.0,
-        adc_offset_std: 0.0,
-        adc_gain_std: 0.0,
+        ..CrossbarParams::hermes()
     }
 }
 
@@ -223,4 +210,31 @@ fn weights_below_the_inverse_code_scale_still_program() {
     let m = AnalogMatrix::program(&[1e-306, 5e-307], 1, 2, &ideal(), 0).unwrap();
     let y = m.matmul(&[1.0, 1.0], 1, 0, 0).unwrap();
     assert!((y[0] / 1.5e-306 - 1.0).abs() < 1e-2, "{y:?}");
+}
+
+#[test]
+fn hermes_preset_is_valid_and_every_numeric_field_is_named() {
+    use crate::fields::FieldTables;
+    let mut p = CrossbarParams::hermes();
+    p.validate().unwrap();
+    assert_eq!(
+        (p.g_max, p.t0, p.t_read),
+        (
+            NoiseModel::Hermes.default_g_max(2),
+            NoiseModel::Hermes.default_t0(2),
+            NoiseModel::Hermes.default_t_read()
+        )
+    );
+    // The bindings convert by these tables: every name reaches its field.
+    for &name in CrossbarParams::REAL_FIELDS {
+        *p.real_field_mut(name).unwrap() += 1.0;
+    }
+    assert_eq!(p.adc_gain_std, 1.0);
+    for &(name, max) in CrossbarParams::INT_FIELDS {
+        assert!(p.set_int_field(name, 3), "{name}");
+        assert_eq!(p.int_field(name), Some(3));
+        assert!(max == u64::MAX || !p.set_int_field(name, max + 1), "{name}");
+    }
+    assert_eq!((p.tile_rows, p.output_bits), (3, 3));
+    assert!(!p.set_int_field("g_max", 1) && p.real_field("tile_rows").is_none());
 }
