@@ -19,14 +19,17 @@ fn ideal() -> CrossbarParams {
     }
 }
 
+/// [`ideal`] with the HERMES preset's device model, read noise, ADC and
+/// drift compensation, and a lower output noise and range.
 fn noisy() -> CrossbarParams {
+    let hermes = CrossbarParams::hermes();
     CrossbarParams {
-        noise_model: NoiseModel::Hermes,
+        noise_model: hermes.noise_model,
         out_noise: 0.04,
-        w_noise: 0.0175,
-        output_bits: 12,
+        w_noise: hermes.w_noise,
+        output_bits: hermes.output_bits,
         out_bound: 20.0,
-        drift_compensation: DriftCompensation::Global,
+        drift_compensation: hermes.drift_compensation,
         ..ideal()
     }
 }
