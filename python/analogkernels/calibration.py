@@ -386,12 +386,20 @@ def accuracy_ks(path: str | Path, *, datasets: Iterable[str] | None = None) -> l
     )
 
 
+def _paper_dataset(dataset: str, data_dir: str | None) -> Any:
+    """``dataset`` as the paper's protocol loads it (its default encoding and rows)."""
+    from .datasets import DEFAULT_IJCNN1_ENCODING, DEFAULT_SKIN_ROWS
+    from .paper.protocol import _dataset
+
+    return _dataset(dataset, DEFAULT_IJCNN1_ENCODING, data_dir, DEFAULT_SKIN_ROWS)
+
+
 @functools.lru_cache(maxsize=16)
 def _kernel_points(dataset: str, kernel: str, data_dir: str | None, points: int | None):
-    from .paper.protocol import APPROX_POINTS, _dataset, check_kernel, exact_kernel
+    from .paper.protocol import APPROX_POINTS, check_kernel, exact_kernel
 
     check_kernel(kernel)  # before loading any data
-    data = _dataset(dataset, "paper", data_dir, "paper")
+    data = _paper_dataset(dataset, data_dir)
     X = data.X_eval[: APPROX_POINTS if points is None else min(points, APPROX_POINTS)]
     return X, exact_kernel(kernel, X)
 
@@ -448,18 +456,18 @@ def simulate_errors(
 
 
 def _accuracy(config: Any, cell: Cell, seed: int, data_dir: str | None) -> float:
-    from .paper.protocol import _dataset, paper_feature_map, ridge_accuracy
+    from .paper.protocol import paper_feature_map, ridge_accuracy
 
     dataset, kernel, sampler, k = cell
-    data = _dataset(dataset, "paper", data_dir, "paper")
+    data = _paper_dataset(dataset, data_dir)
     fm = paper_feature_map(kernel, sampler, k, data.X_train.shape[1], seed, config)
     return ridge_accuracy(data.X_train, data.y_train, data.X_eval, data.y_eval, fm)[1]
 
 
 #: Floating-point accuracies do not depend on the chip: computed once per process.
-_fp_accuracy = functools.lru_cache(maxsize=4096)(
-    lambda cell, seed, data_dir: _accuracy(None, cell, seed, data_dir)
-)
+@functools.lru_cache(maxsize=4096)
+def _fp_accuracy(cell: Cell, seed: int, data_dir: str | None) -> float:
+    return _accuracy(None, cell, seed, data_dir)
 
 
 def simulate_accuracy_drops(

@@ -3,88 +3,63 @@
 
 use crate::error::{Error, Result};
 
-/// `v` is finite and in `[lo, hi]`.
-pub fn range(field: &'static str, v: f64, lo: f64, hi: f64) -> Result<()> {
-    if v.is_finite() && (lo..=hi).contains(&v) {
+/// `Ok` when `ok`, else a value error for `field` with the message `why` builds
+/// (built only on failure).
+fn require(ok: bool, field: &'static str, why: impl FnOnce() -> String) -> Result<()> {
+    if ok {
         Ok(())
     } else {
-        Err(Error::value(
-            field,
-            format!("must be a finite number in [{lo:e}, {hi:e}], got {v}"),
-        ))
+        Err(Error::value(field, why()))
     }
+}
+
+/// `v` is finite and in `[lo, hi]`.
+pub fn range(field: &'static str, v: f64, lo: f64, hi: f64) -> Result<()> {
+    require(v.is_finite() && (lo..=hi).contains(&v), field, || {
+        format!("must be a finite number in [{lo:e}, {hi:e}], got {v}")
+    })
 }
 
 /// The integer `v` is in `lo..=hi`.
 pub fn int_range(field: &'static str, v: u64, lo: u64, hi: u64) -> Result<()> {
-    if (lo..=hi).contains(&v) {
-        Ok(())
-    } else {
-        Err(Error::value(
-            field,
-            format!("must be in {lo}..={hi}, got {v}"),
-        ))
-    }
+    require((lo..=hi).contains(&v), field, || {
+        format!("must be in {lo}..={hi}, got {v}")
+    })
 }
 
 /// `v` is finite and above 0.
 pub fn positive(field: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::value(
-            field,
-            format!("must be a positive finite number, got {v}"),
-        ))
-    }
+    require(v.is_finite() && v > 0.0, field, || {
+        format!("must be a positive finite number, got {v}")
+    })
 }
 
 /// `v` is finite and at least 0.
 pub fn nonnegative(field: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::value(
-            field,
-            format!("must be a finite number >= 0, got {v}"),
-        ))
-    }
+    require(v.is_finite() && v >= 0.0, field, || {
+        format!("must be a finite number >= 0, got {v}")
+    })
 }
 
 /// `v` is a probability, in `[0, 1]`.
 pub fn probability(field: &'static str, v: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(Error::value(
-            field,
-            format!("must be a probability in [0, 1], got {v}"),
-        ))
-    }
+    require((0.0..=1.0).contains(&v), field, || {
+        format!("must be a probability in [0, 1], got {v}")
+    })
 }
 
 /// A time after programming, `t` seconds: finite and at least 0.
 pub fn time(field: &'static str, t: f64) -> Result<()> {
-    if t.is_finite() && t >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::value(
-            field,
-            format!("must be a finite number of seconds >= 0, got {t}"),
-        ))
-    }
+    require(t.is_finite() && t >= 0.0, field, || {
+        format!("must be a finite number of seconds >= 0, got {t}")
+    })
 }
 
 /// `devices_per_polarity` is 1, or 2 (the two-device rule of HERMES).
 pub fn devices_per_polarity(d: usize) -> Result<()> {
-    if (1..=2).contains(&d) {
-        Ok(())
-    } else {
-        Err(Error::value(
-            "devices_per_polarity",
-            format!("must be 1 or 2, got {d}"),
-        ))
-    }
+    require((1..=2).contains(&d), "devices_per_polarity", || {
+        format!("must be 1 or 2, got {d}")
+    })
 }
 
 /// The index and value of the first non-finite value, if there is one.
