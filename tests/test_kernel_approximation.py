@@ -150,6 +150,85 @@ def test_orthogonal_blocks(sampler):
         np.testing.assert_allclose(np.linalg.norm(W, axis=1), np.sqrt(d))
 
 
+def _lapack_reference(seed: int, s: int, d: int) -> np.ndarray:
+    """ORF rows built independently of the library: the same draws (truncated
+    normal blocks, then chi(d) row norms from one RandomState), ``Q`` taken from
+    ``scipy.linalg.qr`` as LAPACK returns it, as in the paper's code."""
+    import scipy.linalg
+    import scipy.stats
+
+    rng = np.random.RandomState(seed)
+    blocks = []
+    for _ in range(-(-s // d)):
+        g = scipy.stats.truncnorm.rvs(-3.0, 3.0, size=(d, d), random_state=rng)
+        blocks.append(scipy.linalg.qr(g)[0].T)
+    w = np.vstack(blocks)[:s]
+    return w * np.sqrt(rng.chisquare(d, size=s))[:, None]
+
+
+@pytest.mark.parametrize(("s", "d"), [(7, 3), (12, 4), (29, 5)])
+def test_orf_lapack_signs_match_an_independent_qr(s, d):
+    f = RandomFourierFeatures(
+        kernel="arccos",
+        n_components=s,
+        sampler="orf",
+        truncation=3.0,
+        orf_signs="lapack",
+        random_state=11,
+    ).fit(np.zeros((2, d)))
+    np.testing.assert_allclose(
+        f.random_weights_, _lapack_reference(11, s, d), rtol=1e-12, atol=1e-12
+    )
+    # LAPACK's convention: the first row of every block starts negative.
+    assert (f.random_weights_[::d, 0] < 0).all()
+
+
+def test_orf_haar_signs_are_unbiased():
+    # Haar blocks: the first entry of a block's first row is negative with
+    # probability 1/2. 400 blocks: standard deviation of the count 10; allow 5.
+    d, blocks = 4, 400
+    f = RandomFourierFeatures(
+        kernel="arccos", n_components=d * blocks, sampler="orf", random_state=5
+    ).fit(np.zeros((1, d)))
+    negative = int((f.random_weights_[::d, 0] < 0).sum())
+    assert abs(negative - blocks / 2) <= 5 * np.sqrt(blocks / 4)
+    # Both conventions differ only by the signs of whole rows.
+    g = clone(f).set_params(orf_signs="lapack").fit(np.zeros((1, d)))
+    np.testing.assert_allclose(np.abs(g.random_weights_), np.abs(f.random_weights_))
+
+
+def test_orf_signs_leave_rbf_features_unchanged():
+    # A row's sign flips sin(w·x) and keeps cos(w·x): the Gram matrix is the same.
+    X = data(d=5)
+    grams = [
+        (lambda P: P @ P.T)(
+            RandomFourierFeatures(
+                n_components=40, sampler="orf", orf_signs=signs, random_state=2
+            ).fit_transform(X)
+        )
+        for signs in ("haar", "lapack")
+    ]
+    np.testing.assert_allclose(grams[0], grams[1], atol=1e-12)
+
+
+def test_orf_lapack_signs_bias_the_arc_cosine_estimate():
+    # k0(x, x) = 1 is estimated by 2/s · #{rows with w·x > 0}. With d = 2 and
+    # x = e1, LAPACK's first row of a block (half of all rows) always has
+    # w_1 < 0, and the second, (b, a) with b of random sign, is positive half
+    # the time: the estimate is 0.5, not 1. Haar blocks: 1 ± 2·sqrt(0.25/s).
+    x = np.array([[1.0, 0.0]])
+    s = 4000
+    est = {}
+    for signs in ("haar", "lapack"):
+        P = RandomFourierFeatures(
+            kernel="arccos", n_components=s, sampler="orf", orf_signs=signs, random_state=0
+        ).fit_transform(x)
+        est[signs] = float(P[0] @ P[0])
+    tolerance = 5 * 2 * np.sqrt(0.25 / s)  # 5 standard errors of 2/s · Binomial(s, 1/2)
+    assert abs(est["haar"] - 1.0) < tolerance
+    assert abs(est["lapack"] - 0.5) < tolerance
+
+
 def test_sorf_fused_path_equals_explicit_matrix():
     X = data(d=13)  # padded to 16
     f = RandomFourierFeatures(gamma=0.05, n_components=43, sampler="sorf", random_state=1).fit(X)

@@ -371,3 +371,14 @@ def test_paper_protocol_takes_s_and_the_kernel_from_their_owners():
     )
     with pytest.raises(ConfigError, match="unknown kernel"):
         protocol.exact_kernel("arccos", X)
+
+
+def test_paper_protocol_draws_orf_blocks_as_the_papers_code():
+    # The paper's get_orthogonal_matrix keeps LAPACK's QR signs: every block's
+    # first row starts negative (a Haar block would be negative half the time).
+    from analogkernels.paper import protocol
+
+    assert protocol.ORF_SIGNS == "lapack"
+    fm = protocol.paper_feature_map("arccos0", "orf", 5, 3, 0).fit(np.zeros((1, 3)))
+    assert fm.orf_signs == "lapack"
+    assert (fm.random_weights_[::3, 0] < 0).all()

@@ -63,12 +63,22 @@ from .dask import is_dask_collection
 from .exceptions import ConfigError, DataError
 from .hadamard import sorf_block
 
-__all__ = ["SAMPLERS", "FavorPlusFeatures", "RandomFourierFeatures", "paper_feature_counts"]
+__all__ = [
+    "ORF_SIGNS",
+    "SAMPLERS",
+    "FavorPlusFeatures",
+    "RandomFourierFeatures",
+    "paper_feature_counts",
+]
 
 #: How the random projections are drawn: independent Gaussian rows (``"rff"``),
 #: orthogonal blocks (``"orf"``; Yu et al., NeurIPS 2016) or structured
 #: Hadamard–diagonal products (``"sorf"``; same paper).
 SAMPLERS: tuple[str, ...] = ("rff", "orf", "sorf")
+
+#: Sign conventions of the ORF blocks (``orf_signs``): Haar-distributed, or as
+#: LAPACK's QR returns them (the paper's code).
+ORF_SIGNS: tuple[str, ...] = ("haar", "lapack")
 
 # The feature maps (``kind``) of FavorPlusFeatures and its defaults, shared with
 # analogkernels.torch.FavorAttention, whose parameters mean the same.
@@ -126,13 +136,16 @@ def _normal(rng: np.random.RandomState, shape: tuple[int, ...], truncation: floa
     return scipy.stats.truncnorm.rvs(-truncation, truncation, size=shape, random_state=rng)
 
 
-def _orthogonal_rows(rng, s: int, d: int, truncation: float | None) -> np.ndarray:
+def _orthogonal_rows(rng, s: int, d: int, truncation: float | None, signs: str) -> np.ndarray:
     blocks = []
     for _ in range(-(-s // d)):
         g = _normal(rng, (d, d), truncation)
         q, r = np.linalg.qr(g)
-        # Sign fix so that Q is Haar-distributed (not biased by the QR convention).
-        q *= np.where(np.diag(r) < 0, -1.0, 1.0)
+        if signs == "haar":
+            # Sign fix so that Q is Haar-distributed (Mezzadri 2007): LAPACK's
+            # Householder QR makes diag(R) < 0 where the pivot is positive, so
+            # Q's first column always starts negative.
+            q *= np.where(np.diag(r) < 0, -1.0, 1.0)
         blocks.append(q.T)
     w = np.vstack(blocks)[:s]
     return w * np.sqrt(rng.chisquare(d, size=s))[:, None]
@@ -157,6 +170,7 @@ _PROJECTION_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
     "sampler": [Options(set(SAMPLERS))],
     "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
+    "orf_signs": [Options(set(ORF_SIGNS))],
     "backend": [None, CrossbarConfig],
     "t_inference": [Interval(numbers.Real, 0, None, closed="left")],
     "backend_seed": [None, Interval(numbers.Integral, 0, U64_MAX, closed="both")],
@@ -215,7 +229,9 @@ class _ProjectionMixin:
             self.sorf_dim_ = n
             self.random_weights_ = None
         elif self.sampler == "orf":
-            self.random_weights_ = _orthogonal_rows(rng, s, d, self.truncation) * scale
+            self.random_weights_ = (
+                _orthogonal_rows(rng, s, d, self.truncation, self.orf_signs) * scale
+            )
         else:
             self.random_weights_ = _normal(rng, (s, d), self.truncation) * scale
         if self.backend is not None:
@@ -307,6 +323,17 @@ class RandomFourierFeatures(
     sampler : {"rff", "orf", "sorf"}, default "rff"
     truncation : float or None, default None
         Truncate the normal draws to ``[-truncation, truncation]`` (the paper: 3).
+    orf_signs : {"haar", "lapack"}, default "haar"
+        Signs of the orthogonal blocks (ORF only). ``"haar"``: each block's rows
+        get the signs of ``diag(R)`` of its QR factorisation, so the block is
+        Haar-distributed (F. Mezzadri, "How to generate random matrices from the
+        classical compact groups", Notices AMS 54, 592–604 (2007)). ``"lapack"``:
+        ``Q`` as LAPACK's Householder QR returns it (``numpy.linalg.qr``,
+        ``torch.linalg.qr``), as in the code of Büchel et al. (2024)
+        (``hwkeap/utils/misc.py``, ``get_orthogonal_matrix``): the first row of
+        every block then has a negative first entry, which biases arc-cosine
+        estimates (a plateau of the error over ``s`` where ``d`` is small); RBF
+        features are the same either way (a row's sign cancels in the cos/sin pair).
     backend : CrossbarConfig or None, default None
         None computes ``Wx`` digitally; a :class:`~analogkernels.analog.CrossbarConfig`
         programs ``W`` once in ``fit`` and runs every projection on the simulated
@@ -353,6 +380,7 @@ class RandomFourierFeatures(
         n_components: int = 100,
         sampler: str = "rff",
         truncation: float | None = None,
+        orf_signs: str = "haar",
         backend: CrossbarConfig | None = None,
         t_inference: float = 0.0,
         backend_seed: int | None = None,
@@ -364,6 +392,7 @@ class RandomFourierFeatures(
         self.n_components = n_components
         self.sampler = sampler
         self.truncation = truncation
+        self.orf_signs = orf_signs
         self.backend = backend
         self.t_inference = t_inference
         self.backend_seed = backend_seed
@@ -467,6 +496,7 @@ class FavorPlusFeatures(
         kind: str = _FAVOR_KIND,
         sampler: str = _FAVOR_SAMPLER,
         truncation: float | None = None,
+        orf_signs: str = "haar",
         backend: CrossbarConfig | None = None,
         t_inference: float = 0.0,
         backend_seed: int | None = None,
@@ -476,6 +506,7 @@ class FavorPlusFeatures(
         self.kind = kind
         self.sampler = sampler
         self.truncation = truncation
+        self.orf_signs = orf_signs
         self.backend = backend
         self.t_inference = t_inference
         self.backend_seed = backend_seed
