@@ -11,8 +11,9 @@ constructed (a name that turns a default stage off would say so; none here does)
 
 - ``CrossbarConfig.hermes()`` — the default (HERMES devices, PCM read noise, output noise,
   12-bit ADC, global drift compensation);
-- ``CrossbarConfig.hermes_measured()`` — plus the fitted ADC offset, gain spread and
-  output noise (``analogkernels.calibration``);
+- ``CrossbarConfig.hermes_measured()`` — plus the fitted fixed DAC range (a quantile
+  of the inputs, resolved on the benchmark's ``X`` as a feature map's ``fit`` does),
+  ADC offset and output noise (``analogkernels.calibration``);
 - ``CrossbarConfig.hermes(ir_drop=1.0)`` — plus aihwkit's IR-drop model;
 - ``CrossbarConfig.hermes(noise_model="pcm")`` — aihwkit's PCMLikeNoiseModel devices;
 - ``CrossbarConfig.hermes(programming="iterative")`` — devices programmed by the
@@ -93,7 +94,9 @@ def run_case(n: int, d_in: int, d_out: int, threads: int, rounds: int) -> list[d
 
             peer = run_aihwkit
         for name, config in PRESETS.items():
-            m = AnalogMatrix.program(W, config, seed=0).drift_to(3600.0)
+            # A range set from data is resolved on the inputs, as ``fit`` does.
+            chip = config.with_input_range_from(X)
+            m = AnalogMatrix.program(W, chip, seed=0).drift_to(3600.0)
             fns: dict[str, Callable[[], object]] = {
                 "gemm": lambda: X @ W.T,
                 "analog": lambda m=m: m.matmul(X),

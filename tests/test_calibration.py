@@ -26,6 +26,94 @@ from analogkernels.paper.protocol import RunConfig, run_one
 EMBEDDED = "sklearn:breast_cancer"
 
 
+# --- the DAC range set from data --------------------------------------------------
+
+
+def test_input_range_quantile_resolves_to_the_quantile_of_the_absolute_inputs():
+    X = np.random.default_rng(0).standard_normal((400, 6)) * np.arange(1, 7)
+    config = CrossbarConfig.hermes(input_range_quantile=0.99)
+    resolved = config.with_input_range_from(X)
+    assert resolved.input_range == np.quantile(np.abs(X), 0.99)
+    assert resolved.input_range_quantile is None
+    # Everything else is the config's.
+    rest = {k: v for k, v in config.get_params().items() if not k.startswith("input_range")}
+    assert {k: v for k, v in resolved.get_params().items() if k in rest} == rest
+    # Off: the config itself.
+    plain = CrossbarConfig.hermes()
+    assert plain.with_input_range_from(X) is plain
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"input_range_quantile": 0.3}, "input_range_quantile"),
+        ({"input_range_quantile": 1.5}, "input_range_quantile"),
+        ({"input_range_quantile": float("nan")}, "input_range_quantile"),
+        ({"input_range_quantile": 0.9, "input_range": 2.0}, "give one of them"),
+    ],
+)
+def test_input_range_quantile_is_validated(fields, match):
+    with pytest.raises(ConfigError, match=match):
+        CrossbarConfig.hermes(**fields)
+
+
+def test_unresolved_quantile_is_refused_where_no_data_is_seen():
+    config = CrossbarConfig.hermes(input_range_quantile=0.99)
+    with pytest.raises(ConfigError, match=r"input_range_quantile.*resolved"):
+        AnalogMatrix.program(np.ones((3, 2)), config)
+    with pytest.raises(DataError, match="empty"):
+        config.with_input_range_from(np.zeros((0, 2)))
+    with pytest.raises(DataError, match="quantile of \\|X\\| is 0"):
+        config.with_input_range_from(np.zeros((5, 2)))
+    dask_array = pytest.importorskip("dask.array")
+    from analogkernels.kernel_approximation import RandomFourierFeatures
+
+    with pytest.raises(ConfigError, match="dask"):
+        RandomFourierFeatures(backend=config).fit(dask_array.ones((10, 2), chunks=5))
+
+
+def test_feature_map_programs_the_range_of_its_fitted_inputs():
+    from analogkernels.kernel_approximation import RandomFourierFeatures
+
+    rng = np.random.default_rng(1)
+    X_fit, X = rng.standard_normal((300, 5)), rng.standard_normal((20, 5))
+    config = CrossbarConfig.hermes(input_range_quantile=0.995)
+    implicit = RandomFourierFeatures(n_components=40, backend=config, random_state=3).fit(X_fit)
+    explicit = RandomFourierFeatures(
+        n_components=40, backend=config.with_input_range_from(X_fit), random_state=3
+    ).fit(X_fit)
+    assert implicit.input_range_ == explicit.input_range_ == np.quantile(np.abs(X_fit), 0.995)
+    # The same chip, the same reads: bit for bit.
+    np.testing.assert_array_equal(implicit.transform(X), explicit.transform(X))
+    # The range is fixed by the fit: inputs beyond it are clipped, not rescaled.
+    per_vector = RandomFourierFeatures(n_components=40, backend=CrossbarConfig.hermes())
+    assert per_vector.fit(X_fit).input_range_ is None
+
+
+def test_simulated_errors_take_the_range_from_the_training_rows():
+    cell = (EMBEDDED, "rbf", "rff", 1)
+    config = CrossbarConfig.hermes(input_range_quantile=0.99)
+    from analogkernels.calibration import _paper_dataset
+
+    train = _paper_dataset(EMBEDDED, None).X_train
+    implicit = simulate_errors(config, [cell], range(2))[cell]
+    explicit = simulate_errors(config.with_input_range_from(train), [cell], range(2))[cell]
+    np.testing.assert_array_equal(implicit, explicit)
+
+
+def test_a_free_quantile_starts_at_its_upper_bound():
+    measured = simulate_errors(
+        CrossbarConfig.hermes(input_range_quantile=1.0), [(EMBEDDED, "rbf", "rff", 1)], range(2)
+    )
+    targets = {c: Target(float(e.mean()), 0.01, 10) for c, e in measured.items()}
+    result = fit(targets, parameters=["input_range_quantile"], seeds=range(2), max_evaluations=3)
+    # The start (q = 1, the base config has no quantile) simulates the targets' config.
+    assert result.cells[0]["simulated_base"] == pytest.approx(
+        float(measured[next(iter(measured))].mean())
+    )
+    assert 0.99 <= result.values["input_range_quantile"] <= 1.0
+
+
 # --- the ADC stages ------------------------------------------------------------
 
 

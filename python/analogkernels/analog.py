@@ -41,7 +41,7 @@ import numpy as np
 
 from . import _core
 from ._validation import as_float_array
-from .exceptions import ConfigError
+from .exceptions import ConfigError, DataError
 
 __all__ = ["AnalogMatrix", "CrossbarConfig"]
 
@@ -111,6 +111,19 @@ class CrossbarConfig:
     input_range : float or None
         Fixed input range (inputs clipped to it); None scales each input vector
         (per tile) by its absolute maximum (aihwkit ABS_MAX noise management).
+    input_range_quantile : float or None
+        Set the fixed input range from data: the ``q``-quantile of the absolute
+        values of the inputs a feature map is fitted on (``q`` in 0.5 … 1; the
+        inputs above it are clipped). A chip maps its inputs onto the DAC with one
+        scale per layer rather than a digital maximum per vector — the code of
+        Büchel et al. (2024) converts inputs as
+        ``clamp(round(x·127/input_range), −127, 127)`` with a range per layer
+        (``imka-lra/imc_performer/src/utils.py``), and aihwkit initialises such
+        ranges from data (``InputRangeParameter``,
+        ``aihwkit/simulator/parameters/pre_post.py``). A data-dependent setting:
+        the feature maps resolve it in ``fit`` (:meth:`with_input_range_from`);
+        :meth:`AnalogMatrix.program` refuses a config that still holds it.
+        Exclusive with ``input_range``. None: off.
     out_noise : float
         Standard deviation of the Gaussian output noise in normalised output units
         (the unit of ``out_bound``: a weight at ``w_max`` times an input at full
@@ -190,6 +203,7 @@ class CrossbarConfig:
     t_read: float | None = None
     input_bits: int = _HERMES["input_bits"]
     input_range: float | None = _HERMES["input_range"]
+    input_range_quantile: float | None = _HERMES["input_range_quantile"]
     out_noise: float = _HERMES["out_noise"]
     w_noise: float = _HERMES["w_noise"]
     ir_drop: float = _HERMES["ir_drop"]
@@ -293,13 +307,17 @@ class CrossbarConfig:
         """:meth:`hermes` plus the systematic stages fitted to the measured chip.
 
         The published HERMES device and periphery parameters of :meth:`hermes`,
-        and the residual ADC offset, offset spread and gain spread (and the
-        per-MVM output noise) fitted once to the kernel-approximation errors
+        with a fixed input range set from the data a map is fitted on
+        (``input_range_quantile``), a residual ADC offset (offset and gain spreads
+        stay 0) and the per-MVM output noise, fitted once to the kernel-approximation
+        errors and accuracy drops
         that Büchel et al., Nat. Mach. Intell. 6, 1605–1615 (2024) measured on
         the IBM HERMES chip (ijcnn1, cod-rna, skin, magic04; RBF and arc-cosine
         kernels; RFF, ORF, SORF; k = 1..5). The values, their uncertainties and
-        the residual misfit are in ``docs/results/calibration.json``;
+        the residual misfit are in ``docs/results/calibration/calibration.json``;
         ``analogkernels calibrate`` reruns the fit (:mod:`analogkernels.calibration`).
+        An ``input_range`` override needs ``input_range_quantile=None`` with it (the
+        two are exclusive).
         """
         from .calibration import HERMES_MEASURED
 
@@ -321,6 +339,40 @@ class CrossbarConfig:
         }
         base.update(overrides)
         return cls(**base)
+
+    def with_input_range_from(self, X: Any) -> CrossbarConfig:
+        """A copy with ``input_range_quantile`` resolved on the inputs ``X``.
+
+        Parameters
+        ----------
+        X : array_like
+            The inputs the chip will be read with (e.g. the training set of a
+            feature map), any shape; finite reals.
+
+        Returns
+        -------
+        CrossbarConfig
+            A copy whose ``input_range`` is the ``input_range_quantile``-quantile of
+            ``|X|`` (``numpy.quantile``, linear interpolation) and whose
+            ``input_range_quantile`` is None; ``self`` when the quantile is None.
+
+        Raises
+        ------
+        DataError
+            If ``X`` is empty, or all zero at that quantile (no range to set).
+        """
+        q = self.input_range_quantile
+        if q is None:
+            return self
+        a = np.abs(as_float_array(X, "X")).ravel()
+        if a.size == 0:
+            raise DataError("X is empty: input_range_quantile needs inputs to set the range")
+        r = float(np.quantile(a, q))
+        if not r > 0:
+            raise DataError(
+                f"the {q}-quantile of |X| is 0: input_range_quantile cannot set a range"
+            )
+        return dataclasses.replace(self, input_range=r, input_range_quantile=None)
 
     @property
     def g_max_per_device(self) -> float:

@@ -198,11 +198,20 @@ class _ProjectionMixin:
         """The opening of ``fit``: the parameters checked and ``X`` validated.
 
         ``fit`` uses only the shape of ``X``: of a dask ``X`` one row is computed, not n.
+        A backend that sets its input range from the data (``input_range_quantile``)
+        needs all of it: with a dask ``X`` it is refused (resolve the range on an
+        in-memory sample first, :meth:`CrossbarConfig.with_input_range_from`).
         """
         validate_params(self)
         if is_dask_collection(X):
             from . import dask as _dask
 
+            if self.backend is not None and self.backend.input_range_quantile is not None:
+                raise ConfigError(
+                    "backend.input_range_quantile sets the input range from all of X, "
+                    "which fit does not compute for a dask X: pass "
+                    "backend=backend.with_input_range_from(sample) instead"
+                )
             X = _dask.head(X)
         return validate_data(self, X, dtype=FLOAT_DTYPES)
 
@@ -218,8 +227,14 @@ class _ProjectionMixin:
             return _dask.transform(self, X)
         return self._map(validate_data(self, X, dtype=FLOAT_DTYPES, reset=False))
 
-    def _fit_projection(self, d: int, scale: float) -> None:
+    def _fit_projection(self, X: np.ndarray, scale: float) -> None:
+        """Draw ``W`` for ``X``'s width; program it when there is a backend.
+
+        ``X`` itself is used only by a backend whose ``input_range_quantile`` sets
+        the DAC range from the fitted inputs.
+        """
         rng = check_random_state(self.random_state)
+        d = X.shape[1]
         s = self.n_components
         self.projection_scale_ = scale
         if self.sampler == "sorf":
@@ -239,8 +254,10 @@ class _ProjectionMixin:
             if seed is None:
                 seed = int(rng.randint(0, 2**31 - 1))
             self.backend_seed_ = int(seed)
+            config = self.backend.with_input_range_from(X)
+            self.input_range_ = config.input_range
             self.analog_ = _program_chip(
-                self.projection_matrix(), self.backend, self.backend_seed_, self.t_inference
+                self.projection_matrix(), config, self.backend_seed_, self.t_inference
             )
         else:
             self.analog_ = None
@@ -361,6 +378,10 @@ class RandomFourierFeatures(
         counts the rows read so far; set it back to repeat reads.
     backend_seed_ : int
         The seed the chip was programmed with (analog backend only).
+    input_range_ : float or None
+        The chip's fixed input range (analog backend only; None: per-vector
+        scaling): the backend's ``input_range``, or the ``input_range_quantile``
+        of the absolute inputs ``fit`` saw.
     n_features_in_ : int
     """
 
@@ -399,14 +420,16 @@ class RandomFourierFeatures(
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> RandomFourierFeatures:
-        """Draw ``W``; only the shape of ``X`` is used.
+        """Draw ``W`` (and program it on a new chip for an analog backend).
 
+        Only the shape of ``X`` is used, and for a backend with
+        ``input_range_quantile`` its values, which set the chip's input range.
         For an analog backend: program it on a new chip and drift it to
         ``t_inference``; the chip's read position starts at 0.
         """
         X = self._fit_input(X)
         scale = np.sqrt(2.0 * self.gamma) if self.kernel == "rbf" else 1.0
-        self._fit_projection(X.shape[1], float(scale))
+        self._fit_projection(X, float(scale))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -513,13 +536,15 @@ class FavorPlusFeatures(
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> FavorPlusFeatures:
-        """Draw the projection; only the shape of ``X`` is used.
+        """Draw the projection (and program it on a new chip for an analog backend).
 
+        Only the shape of ``X`` is used, and for a backend with
+        ``input_range_quantile`` its values, which set the chip's input range.
         For an analog backend: program it on a new chip and drift it to
         ``t_inference``.
         """
         X = self._fit_input(X)
-        self._fit_projection(X.shape[1], 1.0)
+        self._fit_projection(X, 1.0)
         return self
 
     def transform(self, X: Any) -> np.ndarray:

@@ -201,7 +201,8 @@ def paper_feature_map(
 
     ``s = 2**k · d − k`` projections (so that ``log2(s/d) ≈ k``) drawn from a normal
     truncated at ±:data:`TRUNCATION` (ORF blocks signed as :data:`ORF_SIGNS`), RBF
-    with γ = :data:`GAMMA` or arc-cosine of order 0; on the chip ``backend`` programmed with ``seed``, drawn with ``seed``.
+    with γ = :data:`GAMMA` or arc-cosine of order 0; on the chip ``backend``
+    programmed with ``seed``, drawn with ``seed``.
 
     Parameters
     ----------

@@ -96,8 +96,20 @@ fn pcm_params_to_dict<'py>(py: Python<'py>, p: &PcmParams) -> PyResult<Bound<'py
     Ok(d)
 }
 
-/// The `input_range` field: `None` (abs-max scaling) or a real number.
+/// The optional real fields: `input_range` (`None`: abs-max scaling) and
+/// `input_range_quantile` (`None`: off).
 const INPUT_RANGE: &str = "input_range";
+const INPUT_RANGE_QUANTILE: &str = "input_range_quantile";
+
+/// An optional real field of `d`: `None` or a real number.
+fn optional_real(d: &Bound<'_, PyDict>, name: &'static str) -> PyResult<Option<f64>> {
+    let value = item(d, name)?;
+    if value.is_none() {
+        Ok(None)
+    } else {
+        Ok(Some(real_value(&value, name)?))
+    }
+}
 
 /// The core's [`CrossbarParams`] from the dict of a Python `CrossbarConfig`
 /// (every field required, the model defaults filled in; the field lists are
@@ -110,12 +122,8 @@ pub fn crossbar_params_from_dict(d: &Bound<'_, PyDict>) -> PyResult<CrossbarPara
     p.noise_model = named_field(d)?;
     p.programming = named_field(d)?;
     p.drift_compensation = named_field(d)?;
-    let range = item(d, INPUT_RANGE)?;
-    p.input_range = if range.is_none() {
-        None
-    } else {
-        Some(real_value(&range, INPUT_RANGE)?)
-    };
+    p.input_range = optional_real(d, INPUT_RANGE)?;
+    p.input_range_quantile = optional_real(d, INPUT_RANGE_QUANTILE)?;
     Ok(p)
 }
 
@@ -131,6 +139,7 @@ fn crossbar_params_to_dict<'py>(
     d.set_item(Programming::FIELD, p.programming.name())?;
     d.set_item(DriftCompensation::FIELD, p.drift_compensation.name())?;
     d.set_item(INPUT_RANGE, p.input_range)?;
+    d.set_item(INPUT_RANGE_QUANTILE, p.input_range_quantile)?;
     Ok(d)
 }
 

@@ -197,6 +197,13 @@ impl AnalogMatrix {
         seed: u64,
     ) -> Result<Self> {
         params.validate()?;
+        if params.input_range_quantile.is_some() {
+            return Err(Error::value(
+                "input_range_quantile",
+                "must be resolved into input_range from data before programming \
+                 (a feature map's fit does it; CrossbarConfig.with_input_range_from(X))",
+            ));
+        }
         if w.len() != out_dim * in_dim {
             return Err(Error::Shape(format!(
                 "W has {} elements, expected out_dim × in_dim = {out_dim} × {in_dim}",

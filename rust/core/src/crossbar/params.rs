@@ -59,6 +59,13 @@ pub struct CrossbarParams {
     pub input_bits: u32,
     /// `None`: abs-max scaling per input vector and tile; `Some(r)`: fixed range.
     pub input_range: Option<f64>,
+    /// `Some(q)`: the fixed range is the `q`-quantile of the absolute inputs
+    /// a map is fitted on. Needs data, so it is resolved into `input_range`
+    /// before programming (by the Python layer); [`AnalogMatrix::program`]
+    /// refuses a config that still holds it.
+    ///
+    /// [`AnalogMatrix::program`]: super::AnalogMatrix::program
+    pub input_range_quantile: Option<f64>,
     pub out_noise: f64,
     pub w_noise: f64,
     pub ir_drop: f64,
@@ -102,6 +109,7 @@ impl CrossbarParams {
             t_read: noise_model.default_t_read(),
             input_bits: 8,
             input_range: None,
+            input_range_quantile: None,
             out_noise: 0.096,
             w_noise: 0.0175,
             ir_drop: 0.0,
@@ -153,6 +161,17 @@ impl CrossbarParams {
         check::range("adc_gain_std", self.adc_gain_std, 0.0, 0.2)?;
         if let Some(r) = self.input_range {
             check::range("input_range", r, 1e-30, 1e30)?;
+        }
+        if let Some(q) = self.input_range_quantile {
+            // Above 1/2: a range below the median input would clip most inputs.
+            check::range("input_range_quantile", q, 0.5, 1.0)?;
+            if self.input_range.is_some() {
+                return Err(Error::value(
+                    "input_range_quantile",
+                    "is set together with input_range; the quantile sets the range from data: \
+                     give one of them",
+                ));
+            }
         }
         Ok(())
     }

@@ -241,3 +241,31 @@ fn hermes_preset_is_valid_and_every_numeric_field_is_named() {
     assert_eq!((p.tile_rows, p.output_bits), (3, 3));
     assert!(!p.set_int_field("g_max", 1) && p.real_field("tile_rows").is_none());
 }
+
+#[test]
+fn input_range_quantile_is_checked_and_must_be_resolved_before_programming() {
+    let quantile = |q: f64, range: Option<f64>| CrossbarParams {
+        input_range_quantile: Some(q),
+        input_range: range,
+        ..ideal()
+    };
+    assert!(quantile(0.999, None).validate().is_ok());
+    for bad in [0.4, 1.01, f64::NAN] {
+        let err = quantile(bad, None).validate().unwrap_err().to_string();
+        assert!(err.contains("input_range_quantile"), "{err}");
+    }
+    let err = quantile(0.99, Some(3.0))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("input_range_quantile") && err.contains("input_range"),
+        "{err}"
+    );
+    // Valid, but the engine needs the range itself: resolving it needs data.
+    let Err(err) = AnalogMatrix::program(&[1.0, 2.0], 1, 2, &quantile(0.99, None), 0) else {
+        panic!("an unresolved quantile must be refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("resolved"), "{err}");
+}
