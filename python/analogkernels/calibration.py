@@ -465,12 +465,15 @@ def simulate_errors(
     from .paper.protocol import paper_feature_map
 
     out: dict[Cell, np.ndarray] = {}
+    # As in the protocol, where the map is fitted on the training rows: a range
+    # set from data comes from them, not from the error's points (once per dataset).
+    chips: dict[str, Any] = {}
     for cell in cells:
         dataset, kernel, sampler, k = cell
         X, K = _kernel_points(dataset, kernel, data_dir, points)
-        # As in the protocol, where the map is fitted on the training rows: a
-        # range set from data comes from them, not from the error's points.
-        chip = _input_range_from_training(config, dataset, data_dir)
+        if dataset not in chips:
+            chips[dataset] = _input_range_from_training(config, dataset, data_dir)
+        chip = chips[dataset]
         errors = []
         for seed in seeds:
             fm = paper_feature_map(kernel, sampler, k, X.shape[1], seed, chip).fit(X)
@@ -720,9 +723,9 @@ def fit(
     specs = [_BY_NAME[n] for n in names]
     # A field that is off (None) starts at its upper bound (for the quantile:
     # the largest input sets the range, nothing is clipped).
+    base_values = {p.name: getattr(base, p.name) for p in specs}
     start = {
-        p.name: p.high if getattr(base, p.name) is None else float(getattr(base, p.name))
-        for p in specs
+        p.name: p.high if base_values[p.name] is None else float(base_values[p.name]) for p in specs
     } | dict(start or {})
     for p in specs:
         if not p.low <= start[p.name] <= p.high:
