@@ -65,6 +65,8 @@ def test_unresolved_quantile_is_refused_where_no_data_is_seen():
         config.with_input_range_from(np.zeros((0, 2)))
     with pytest.raises(DataError, match="quantile of \\|X\\| is 0"):
         config.with_input_range_from(np.zeros((5, 2)))
+    with pytest.raises(DataError, match=r"is nan: .*finite"):
+        config.with_input_range_from(np.array([[1.0, np.nan]]))
     dask_array = pytest.importorskip("dask.array")
     from analogkernels.kernel_approximation import RandomFourierFeatures
 

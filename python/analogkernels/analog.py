@@ -359,7 +359,7 @@ class CrossbarConfig:
         Raises
         ------
         DataError
-            If ``X`` is empty, or all zero at that quantile (no range to set).
+            If ``X`` is empty, or its quantile is 0 or not finite (no range to set).
         """
         q = self.input_range_quantile
         if q is None:
@@ -368,9 +368,10 @@ class CrossbarConfig:
         if a.size == 0:
             raise DataError("X is empty: input_range_quantile needs inputs to set the range")
         r = float(np.quantile(a, q))
-        if not r > 0:
+        if not (np.isfinite(r) and r > 0):  # all 0 there, or NaN in X
             raise DataError(
-                f"the {q}-quantile of |X| is 0: input_range_quantile cannot set a range"
+                f"the {q}-quantile of |X| is {r}: input_range_quantile needs finite "
+                "inputs, not all 0, to set a range"
             )
         return dataclasses.replace(self, input_range=r, input_range_quantile=None)
 
