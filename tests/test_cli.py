@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from analogkernels import cli
+from analogkernels.analog import CrossbarConfig
 from analogkernels.paper import energy, figures, outputs, protocol, sweep
 
 from .conftest import write_tiny_magic04
@@ -271,6 +272,28 @@ def test_record_problem_names_the_field():
     cfg = protocol.RunConfig("magic04", "rbf", "rff", 1, 0, "fp")
     assert "not a JSON object" in sweep.record_problem([], cfg)
     assert "'seed'" in sweep.record_problem({**cfg.__dict__, "seed": 1}, cfg)
+
+
+def test_a_refitted_preset_does_not_reuse_records(monkeypatch):
+    # The preset's name does not pin its values: a record computed with
+    # hermes_measured() before a refit (same package version) must not stand for
+    # a run with the refitted values.
+    import dataclasses
+
+    cfg = protocol.RunConfig("magic04", "rbf", "rff", 1, 0, "analog", preset="hermes-measured")
+    before = {**dataclasses.asdict(cfg), "chip_digest": cfg.chip_digest()}
+    key = cfg.key()
+    fp = protocol.RunConfig("magic04", "rbf", "rff", 1, 0, "fp")
+    assert fp.chip() is None and fp.chip_digest() == ""
+    assert cfg.chip() == CrossbarConfig.hermes_measured()
+
+    refit = dataclasses.replace(CrossbarConfig.hermes_measured(), out_noise=0.05)
+    monkeypatch.setattr(CrossbarConfig, "hermes_measured", classmethod(lambda cls, **kw: refit))
+    assert cfg.chip() == refit
+    assert cfg.key() != key
+    assert "other parameter values" in sweep.record_problem(before, cfg)
+    # the same values give the same digest (it is a function of the values only)
+    assert cfg.chip_digest() == protocol.RunConfig(**dataclasses.asdict(cfg)).chip_digest()
 
 
 def test_k_range_is_checked_before_the_list_is_built():

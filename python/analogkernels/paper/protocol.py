@@ -100,10 +100,32 @@ class RunConfig:
         Returns
         -------
         str
-            The first 20 hex digits of the SHA-256 of the fields as sorted JSON:
-            equal configurations, and only those, share a key.
+            The first 20 hex digits of the SHA-256 of the fields and the
+            :meth:`chip_digest` as sorted JSON: equal configurations on equal
+            chips, and only those, share a key.
         """
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = {**dataclasses.asdict(self), "chip_digest": self.chip_digest()}
+        text = json.dumps(fields, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def chip(self) -> CrossbarConfig | None:
+        """The run's chip: the values of its preset (None in floating point)."""
+        return crossbar_config(self.preset, self.programming) if self.backend == "analog" else None
+
+    def chip_digest(self) -> str:
+        """A fingerprint of the chip's parameter values ("" in floating point).
+
+        The first 20 hex digits of the SHA-256 of :meth:`chip`'s fields as sorted
+        JSON. The preset's *name* does not pin its values: a preset refitted
+        within one package version (``hermes_measured()`` after a new
+        calibration) gives other results under the same name, so a run's key
+        and record carry the values' digest, and a record computed with other
+        values is not reused.
+        """
+        chip = self.chip()
+        if chip is None:
+            return ""
+        text = json.dumps(dataclasses.asdict(chip), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -242,8 +264,9 @@ def paper_feature_map(
 
 def feature_map(cfg: RunConfig, d: int) -> RandomFourierFeatures:
     """The random-feature map of a run."""
-    backend = crossbar_config(cfg.preset, cfg.programming) if cfg.backend == "analog" else None
-    return paper_feature_map(cfg.kernel, cfg.sampler, cfg.k, d, cfg.seed, backend, cfg.t_inference)
+    return paper_feature_map(
+        cfg.kernel, cfg.sampler, cfg.k, d, cfg.seed, cfg.chip(), cfg.t_inference
+    )
 
 
 def ridge_accuracy(
@@ -298,6 +321,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     error = approximation_error(K, phi @ phi.T)
     return {
         **dataclasses.asdict(cfg),
+        "chip_digest": cfg.chip_digest(),
         "n_features_in": d,
         "n_projections": int(fm.n_components),
         "n_features": int(phi.shape[1]),

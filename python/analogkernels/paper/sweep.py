@@ -295,16 +295,22 @@ def record_problem(record: Any, cfg: RunConfig) -> str | None:
     """Why a cached record cannot stand for ``cfg``'s run (None if it can).
 
     A record is reused only if it is a record of exactly this configuration
-    (every field of ``cfg`` equal: a file copied over another run's is not),
-    written by this version of the package (results change between versions),
-    and every measured value has its type and range (an accuracy of 2.5 is
-    an edited or damaged file).
+    (every field of ``cfg`` equal: a file copied over another run's is not) on
+    a chip with the same parameter values (:meth:`RunConfig.chip_digest`: a
+    preset refitted since is not), written by this version of the package
+    (results change between versions), and every measured value has its type
+    and range (an accuracy of 2.5 is an edited or damaged file).
     """
     if not isinstance(record, dict):
         return "not a JSON object"
     for key, value in dataclasses.asdict(cfg).items():
         if key not in record or record[key] != value or type(record[key]) is not type(value):
             return f"field {key!r} is {record.get(key)!r}, the run has {value!r}"
+    if record.get("chip_digest") != cfg.chip_digest():
+        return (
+            f"computed on a chip with other parameter values (digest "
+            f"{record.get('chip_digest')!r}, the run's preset has {cfg.chip_digest()!r})"
+        )
     if record.get("version") != __version__:
         return f"written by analogkernels {record.get('version')!r}, this is {__version__}"
     for name, kind, low, high in _RECORD_FIELDS:
