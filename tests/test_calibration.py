@@ -351,6 +351,17 @@ def test_fit_adds_accuracy_drops_to_chi2():
     assert with_acc.start_chi2 == pytest.approx(start, rel=1e-9)
     assert with_acc.start_chi2 > without.start_chi2
     assert "accuracy drops: 1 of the 3 terms" in with_acc.summary()
+    # The split by dataset × kernel and metric adds up to χ² at the minimum.
+    rows = with_acc.chi2_by_row()
+    assert list(rows) == [(EMBEDDED, "arccos0")]
+    parts = rows[(EMBEDDED, "arccos0")]
+    assert parts["hardware_err"] == pytest.approx(
+        math.fsum(c["residual"] ** 2 for c in with_acc.cells[:2]), rel=1e-12
+    )
+    assert parts["accuracy_drop"] == pytest.approx(with_acc.cells[2]["residual"] ** 2, rel=1e-12)
+    assert sum(parts.values()) == pytest.approx(with_acc.chi2, rel=1e-9)
+    assert without.chi2_by_row()[(EMBEDDED, "arccos0")]["accuracy_drop"] == 0.0
+    assert f"{EMBEDDED} arccos0: {with_acc.chi2:.1f}" in with_acc.summary()
 
 
 def test_hermes_measured_is_hermes_plus_the_fitted_values():
