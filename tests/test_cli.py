@@ -274,26 +274,63 @@ def test_record_problem_names_the_field():
     assert "'seed'" in sweep.record_problem({**cfg.__dict__, "seed": 1}, cfg)
 
 
+def _valid_record(cfg, **extra):
+    """A record that record_problem accepts for ``cfg`` (every check but the chip's)."""
+    from analogkernels import __version__
+
+    measured = {
+        "accuracy": 0.8,
+        "approximation_error": 0.1,
+        "log2_s_over_d": 1.0,
+        "wall_time_s": 0.1,
+        "n_features_in": 10,
+        "n_projections": 20,
+        "n_features": 40,
+        "n_train": 100,
+        "n_eval": 100,
+    }
+    return {**cfg.__dict__, **measured, "version": __version__, **extra}
+
+
 def test_a_refitted_preset_does_not_reuse_records(monkeypatch):
     # The preset's name does not pin its values: a record computed with
     # hermes_measured() before a refit (same package version) must not stand for
     # a run with the refitted values.
     import dataclasses
+    import os
+    import subprocess
+    import sys
 
     cfg = protocol.RunConfig("magic04", "rbf", "rff", 1, 0, "analog", preset="hermes-measured")
-    before = {**dataclasses.asdict(cfg), "chip_digest": cfg.chip_digest()}
-    key = cfg.key()
     fp = protocol.RunConfig("magic04", "rbf", "rff", 1, 0, "fp")
+    before = _valid_record(cfg, chip_digest=cfg.chip_digest())
+    assert sweep.record_problem(before, cfg) is None
+    assert sweep.record_problem(_valid_record(fp), fp) is None  # a floating-point run has no chip
+    assert "no 'chip_digest'" in sweep.record_problem(_valid_record(cfg), cfg)
+    key, fp_key = cfg.key(), fp.key()
     assert fp.chip() is None and fp.chip_digest() == ""
     assert cfg.chip() == CrossbarConfig.hermes_measured()
+    # The digest is a function of the values: the same in another process (with
+    # another hash seed), and for an equal config whose 0 is an int.
+    code = (
+        "from analogkernels.paper import protocol; "
+        "print(protocol.RunConfig('magic04', 'rbf', 'rff', 1, 0, 'analog', "
+        "preset='hermes-measured').chip_digest())"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == cfg.chip_digest()
+    equal = dataclasses.replace(CrossbarConfig.hermes_measured(), adc_gain_std=0)
+    monkeypatch.setattr(CrossbarConfig, "hermes_measured", classmethod(lambda cls, **kw: equal))
+    assert cfg.key() == key
 
-    refit = dataclasses.replace(CrossbarConfig.hermes_measured(), out_noise=0.05)
+    refit = dataclasses.replace(equal, out_noise=0.05)
     monkeypatch.setattr(CrossbarConfig, "hermes_measured", classmethod(lambda cls, **kw: refit))
     assert cfg.chip() == refit
-    assert cfg.key() != key
+    assert cfg.key() != key and fp.key() == fp_key
     assert "other parameter values" in sweep.record_problem(before, cfg)
-    # the same values give the same digest (it is a function of the values only)
-    assert cfg.chip_digest() == protocol.RunConfig(**dataclasses.asdict(cfg)).chip_digest()
+    assert sweep.record_problem(_valid_record(cfg, chip_digest=cfg.chip_digest()), cfg) is None
 
 
 def test_k_range_is_checked_before_the_list_is_built():

@@ -309,6 +309,25 @@ def test_sweep_on_a_scheduler_equals_the_local_sweep(client, tiny_data, tmp_path
     assert {p: p.stat().st_mtime_ns for p in (b / "runs").glob("*.json")} == stamps
 
 
+def test_a_worker_with_other_chip_values_is_refused(client, tiny_data, tmp_path, monkeypatch):
+    # A worker whose install holds other preset values (a refitted
+    # hermes_measured()) computes another chip: its record must not be stored as
+    # this run's. The workers here share this process, so the mismatch is
+    # simulated on the records they return.
+    real = akdask.iter_sweep
+
+    def other_install(*args, **kwargs):
+        for i, record in real(*args, **kwargs):
+            yield i, {**record, "chip_digest": "0" * 20}
+
+    monkeypatch.setattr(akdask, "iter_sweep", other_install)
+    cfg = RunConfig("magic04", "rbf", "rff", 1, 0, "analog", data_dir=str(tiny_data))
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match="other parameter values"):
+        sweep.run_sweep([cfg], out, progress=False, scheduler=client.scheduler.address)
+    assert not list((out / "runs").glob("*.json"))
+
+
 def test_sweep_survives_a_worker_killed_mid_sweep(tiny_data, tmp_path):
     """Worker processes; one is killed (SIGKILL) after the first run is stored.
     The sweep finishes, the runs stored before the kill are kept as they were,

@@ -590,7 +590,7 @@ class CalibrationResult:
         return d
 
     def summary(self) -> str:
-        """Fitted values with uncertainties, χ², and the worst cells, as text."""
+        """Fitted values with uncertainties, χ², the worst cells and χ² by row, as text."""
         lines = [
             f"χ² {self.start_chi2:.1f} (start) → {self.chi2:.1f} over {self.dof} degrees "
             f"of freedom (reduced {self.chi2 / max(self.dof, 1):.2f}); "

@@ -72,7 +72,7 @@ PAPER_SEEDS = 10
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines one run (its cache key)."""
+    """Everything that determines one run (with its chip's values: its cache key)."""
 
     dataset: str
     kernel: str
@@ -100,32 +100,50 @@ class RunConfig:
         Returns
         -------
         str
-            The first 20 hex digits of the SHA-256 of the fields and the
-            :meth:`chip_digest` as sorted JSON: equal configurations on equal
-            chips, and only those, share a key.
+            The first 20 hex digits of the SHA-256 of the fields as sorted JSON,
+            with the :meth:`chip_digest` of a chip run among them: equal
+            configurations on equal chips, and only those, share a key (a
+            floating-point run has no chip, and its key is that of its fields).
         """
-        fields = {**dataclasses.asdict(self), "chip_digest": self.chip_digest()}
+        fields = dataclasses.asdict(self)
+        digest = self.chip_digest()
+        if digest:
+            fields["chip_digest"] = digest
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def chip(self) -> CrossbarConfig | None:
-        """The run's chip: the values of its preset (None in floating point)."""
+        """The run's chip.
+
+        Returns
+        -------
+        CrossbarConfig or None
+            The config of :attr:`preset` with :attr:`programming`
+            (:func:`crossbar_config`); None for a floating-point run.
+        """
         return crossbar_config(self.preset, self.programming) if self.backend == "analog" else None
 
     def chip_digest(self) -> str:
-        """A fingerprint of the chip's parameter values ("" in floating point).
+        """A fingerprint of the chip's parameter values.
 
-        The first 20 hex digits of the SHA-256 of :meth:`chip`'s fields as sorted
-        JSON. The preset's *name* does not pin its values: a preset refitted
-        within one package version (``hermes_measured()`` after a new
-        calibration) gives other results under the same name, so a run's key
-        and record carry the values' digest, and a record computed with other
-        values is not reused.
+        The preset's *name* does not pin its values: a preset refitted within
+        one package version (``hermes_measured()`` after a new calibration)
+        gives other results under the same name, so a run's key and record
+        carry the digest of the values, and a record computed with other values
+        is not reused.
+
+        Returns
+        -------
+        str
+            The first 20 hex digits of the SHA-256 of the chip's resolved fields
+            (:meth:`CrossbarConfig.resolved`: normalised types, model defaults
+            filled in, so that equal configs share a digest) as sorted JSON;
+            ``""`` for a floating-point run.
         """
         chip = self.chip()
         if chip is None:
             return ""
-        text = json.dumps(dataclasses.asdict(chip), sort_keys=True)
+        text = json.dumps(chip.resolved(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

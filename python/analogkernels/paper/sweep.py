@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..exceptions import ConfigError
 from . import protocol
 from .outputs import write_json_atomic
 from .protocol import RunConfig
@@ -267,6 +268,15 @@ def _run_on_dask(pending: list, scheduler: str, records: dict[str, dict], bar: A
         items = [dataclasses.asdict(cfg) for cfg, _ in pending]
         for i, record in iter_sweep(items, client, threads=threads, blas=blas):
             cfg, path = pending[i]
+            if record.get("chip_digest", "") != cfg.chip_digest():
+                # A worker with another install computed another chip (e.g. a
+                # refitted preset): its record is not a result of this run.
+                raise ConfigError(
+                    f"a Dask worker ran {cfg.preset!r} with other parameter values "
+                    f"(chip_digest {record.get('chip_digest')!r}, this process "
+                    f"{cfg.chip_digest()!r}); install the same analogkernels on "
+                    f"the workers as here"
+                )
             record = _with_versions(record, versions)
             write_json_atomic(path, record)
             records[cfg.key()] = record
@@ -306,10 +316,13 @@ def record_problem(record: Any, cfg: RunConfig) -> str | None:
     for key, value in dataclasses.asdict(cfg).items():
         if key not in record or record[key] != value or type(record[key]) is not type(value):
             return f"field {key!r} is {record.get(key)!r}, the run has {value!r}"
-    if record.get("chip_digest") != cfg.chip_digest():
+    digest = cfg.chip_digest()
+    if digest and "chip_digest" not in record:
+        return "no 'chip_digest' (written before records named their chip's values)"
+    if record.get("chip_digest", "") != digest:
         return (
             f"computed on a chip with other parameter values (digest "
-            f"{record.get('chip_digest')!r}, the run's preset has {cfg.chip_digest()!r})"
+            f"{record.get('chip_digest')!r}, the run's preset has {digest!r})"
         )
     if record.get("version") != __version__:
         return f"written by analogkernels {record.get('version')!r}, this is {__version__}"
