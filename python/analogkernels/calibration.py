@@ -752,10 +752,11 @@ def fit(
     specs = [_BY_NAME[n] for n in names]
     # A field that is off (None) starts at its upper bound (for the quantile:
     # the largest input sets the range, nothing is clipped).
-    base_values = {p.name: getattr(base, p.name) for p in specs}
-    start = {
-        p.name: p.high if base_values[p.name] is None else float(base_values[p.name]) for p in specs
-    } | dict(start or {})
+    base_start = {}
+    for p in specs:
+        value = getattr(base, p.name)
+        base_start[p.name] = p.high if value is None else float(value)
+    start = base_start | dict(start or {})
     for p in specs:
         if not p.low <= start[p.name] <= p.high:
             raise ConfigError(f"start value of {p.name} {start[p.name]} outside {p.low}..{p.high}")

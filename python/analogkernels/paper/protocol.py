@@ -70,6 +70,11 @@ PAPER_KS = inspect.signature(paper_feature_counts).parameters["ks"].default
 PAPER_SEEDS = 10
 
 
+def _json_digest(fields: dict[str, Any]) -> str:
+    """The first 20 hex digits of the SHA-256 of ``fields`` as sorted JSON."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one run (with its chip's values: its cache key)."""
@@ -109,8 +114,7 @@ class RunConfig:
         digest = self.chip_digest()
         if digest:
             fields["chip_digest"] = digest
-        text = json.dumps(fields, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+        return _json_digest(fields)
 
     def chip(self) -> CrossbarConfig | None:
         """The run's chip.
@@ -141,10 +145,7 @@ class RunConfig:
             ``""`` for a floating-point run.
         """
         chip = self.chip()
-        if chip is None:
-            return ""
-        text = json.dumps(chip.resolved(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+        return "" if chip is None else _json_digest(chip.resolved())
 
 
 #: How a chip's devices are programmed (the core's names, ``CrossbarConfig.programming``).
