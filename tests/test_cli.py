@@ -886,3 +886,52 @@ def test_python_dash_m_runs_the_same_command_line():
         check=False,
     )
     assert bad.returncode == 2 and "analogkernels" in bad.stderr
+
+
+def test_summary_compares_the_run_to_run_spread_with_the_papers():
+    """The spread table: sample sd over seeds at the largest k, RMS over samplers,
+    against the paper's sd, and both chip / FP ratios (values recomputed here)."""
+    from analogkernels.calibration import FP_ACC, HARDWARE_ACC, Target
+
+    rng = np.random.default_rng(7)
+    records, acc = [], {}
+    for backend in ("fp", "analog"):
+        for sampler in ("rff", "orf"):
+            for k in (1, 2):
+                values = 0.9 + rng.normal(0, 0.01 if backend == "fp" else 0.03, size=4)
+                acc[(backend, sampler, k)] = values
+                for seed, a in enumerate(values):
+                    records.append(
+                        {
+                            "dataset": "toy", "kernel": "rbf", "backend": backend,
+                            "sampler": sampler, "k": k, "seed": seed, "accuracy": float(a),
+                            "approximation_error": 0.1, "n_eval": 1000,
+                            "preset": "hermes", "t_inference": 0.0, "version": "0",
+                        }
+                    )  # fmt: skip
+    paper = {
+        ("toy", "rbf", s, k): {
+            FP_ACC: Target(0.9, 0.002 * (1 + (s == "orf")), 10),
+            HARDWARE_ACC: Target(0.89, 0.006 * (1 + (s == "orf")), 10),
+        }
+        for s in ("rff", "orf")
+        for k in (1, 2)
+    }
+    text = protocol.summarize(records, paper)
+    assert "Run-to-run spread at k = 2" in text
+    spread = text[text.index("Run-to-run spread") :]
+    row = next(line for line in spread.splitlines() if line.startswith("| toy | rbf | "))
+    cells = [float(c) for c in row.split("|")[3:9]]
+
+    def rms_sd(backend):
+        return 100 * np.sqrt(
+            np.mean([np.var(acc[(backend, s, 2)], ddof=1) for s in ("rff", "orf")])
+        )
+
+    fp_sd, chip_sd = rms_sd("fp"), rms_sd("analog")
+    paper_fp, paper_chip = (
+        100 * np.sqrt((0.002**2 + 0.004**2) / 2),
+        100 * np.sqrt((0.006**2 + 0.012**2) / 2),
+    )
+    expected = [fp_sd, chip_sd, chip_sd / fp_sd, paper_fp, paper_chip, 3.0]
+    np.testing.assert_allclose(cells, expected, atol=0.006)

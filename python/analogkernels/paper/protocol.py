@@ -626,6 +626,7 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
             "relative to the paper's, (ours − paper)/paper.",
             "",
             *_paper_agreement(records, paper, samplers),
+            *_run_spread(records, paper, samplers),
         ]
     seeds = sorted({r["seed"] for r in records})
     lines += [
@@ -716,6 +717,65 @@ def _paper_agreement(records: list[dict], paper: dict, samplers: list[str]) -> l
             )
     lines += ["", f"{passed} of {total} dataset × kernel rows within every tolerance."]
     return lines
+
+
+def _run_spread(records: list[dict], paper: dict, samplers: list[str]) -> list[str]:
+    """Markdown rows comparing the run-to-run spread of the accuracy with the paper's.
+
+    At the largest k of the records, per dataset and kernel: the standard deviation
+    over seeds of the evaluation-set accuracy (ours: sample standard deviation;
+    the paper's: as its results file gives it), root mean square over the
+    samplers, for the floating-point and the chip projection, and the ratio chip /
+    FP. Each seed draws its own ``W`` (and, on the chip, its own programming), so
+    the FP spread is that of the random features; a chip ratio well above ours
+    says that the measured chip varies from run to run in a way the simulated one
+    does not.
+    """
+    analog = [r for r in records if r["backend"] == "analog"]
+    if not analog:
+        return []
+    k = max(r["k"] for r in analog)
+    groups: dict[tuple[str, str, str, str], list[float]] = {}
+    for r in records:
+        if r["k"] == k:
+            groups.setdefault((r["dataset"], r["kernel"], r["backend"], r["sampler"]), []).append(
+                r["accuracy"]
+            )
+    lines = [
+        "",
+        f"Run-to-run spread at k = {k}: standard deviation over seeds of the accuracy "
+        "(points; root mean square over the samplers), ours and the paper's, and the "
+        "ratio chip / FP. Every seed draws its own W and programs its own chip.",
+        "",
+        "| dataset | kernel | FP sd | chip sd | chip / FP | paper FP sd | paper chip sd "
+        "| paper chip / FP |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for ds in sorted({r["dataset"] for r in analog}):
+        for kern in [kk for kk in KERNELS if any(r["kernel"] == kk for r in analog)]:
+            ours, theirs = {}, {}
+            for b, metric in PAPER_ACCURACY.items():
+                var = [
+                    np.var(groups[(ds, kern, b, smp)], ddof=1)
+                    for smp in samplers
+                    if len(groups.get((ds, kern, b, smp), ())) > 1
+                ]
+                ours[b] = 100 * math.sqrt(np.mean(var)) if var else math.nan
+                ref = [
+                    paper[(ds, kern, smp, k)][metric].std ** 2
+                    for smp in samplers
+                    if metric in paper.get((ds, kern, smp, k), {})
+                ]
+                theirs[b] = 100 * math.sqrt(np.mean(ref)) if ref else math.nan
+            cells = [ours["fp"], ours["analog"], _ratio(ours), theirs["fp"], theirs["analog"]]
+            cells.append(_ratio(theirs))
+            lines.append(f"| {ds} | {kern} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
+    return lines
+
+
+def _ratio(sd: dict[str, float]) -> float:
+    """``sd["analog"] / sd["fp"]`` (nan where the FP spread is 0 or missing)."""
+    return sd["analog"] / sd["fp"] if sd["fp"] > 0 else math.nan
 
 
 def _paper_mean(paper: dict, ds: str, kern: str, k: int, metric: str) -> float | None:
