@@ -475,3 +475,103 @@ def test_kernel_points_are_the_protocols():
     np.testing.assert_array_equal(K, protocol.exact_kernel("arccos0", X))
     with pytest.raises(ConfigError, match="unknown kernel"):
         simulate_errors(None, [(EMBEDDED, "poly", "rff", 1)], [0])
+
+
+# --- per-dataset parameters: a diagnostic of run conditions ----------------------
+
+#: A second bundled dataset (d = 13) beside EMBEDDED.
+EMBEDDED_2 = "sklearn:wine"
+
+
+def test_simulating_dataset_by_dataset_is_the_same_simulation():
+    # fit simulates each dataset with its own config; with shared values that
+    # must be bit for bit the simulation of all cells at once.
+    cells = [(ds, "rbf", "rff", 1) for ds in (EMBEDDED, EMBEDDED_2)]
+    chip = CrossbarConfig.hermes(out_noise=0.2)
+    together = simulate_errors(chip, cells, range(2))
+    for cell in cells:
+        np.testing.assert_array_equal(simulate_errors(chip, [cell], range(2))[cell], together[cell])
+
+
+def test_fit_recovers_per_dataset_values_and_gains_chi2_over_the_shared_fit():
+    # "Measurements" of two datasets made with different output noise: the
+    # per-dataset fit must find each value within 3 standard errors, and the
+    # chip-wide fit of the same data must be worse (it cannot follow both).
+    truth = {EMBEDDED: 0.35, EMBEDDED_2: 0.2}
+    cells = [(ds, "rbf", "rff", k) for ds in truth for k in (2, 3)]
+    targets = {}
+    for ds, noise in truth.items():
+        measured = simulate_errors(
+            CrossbarConfig.hermes(out_noise=noise),
+            [c for c in cells if c[0] == ds],
+            range(100, 108),
+        )
+        targets |= {
+            c: Target(float(e.mean()), float(e.std(ddof=1)), e.size) for c, e in measured.items()
+        }
+    kw = {"parameters": ["out_noise"], "seeds": range(4), "max_evaluations": 40}
+    split = fit(targets, per_dataset=["out_noise"], **kw)
+    assert split.per_dataset == ["out_noise"]
+    assert set(split.values) == {f"out_noise[{ds}]" for ds in truth}
+    for ds, noise in truth.items():
+        err = split.stderr[f"out_noise[{ds}]"]
+        assert math.isfinite(err) and err < 0.05
+        assert abs(split.values[f"out_noise[{ds}]"] - noise) < 3 * err + 0.005
+    assert split.dof == len(cells) - 2
+    shared = fit(targets, **kw)
+    assert set(shared.values) == {"out_noise"} and shared.per_dataset == []
+    assert shared.chi2 > split.chi2 + 10
+    # The JSON names the parameter once; the summary prints each value.
+    doc = split.to_json()
+    assert [p["name"] for p in doc["parameters"]] == ["out_noise"]
+    assert f"out_noise[{EMBEDDED_2}] =" in split.summary()
+
+
+def test_per_dataset_parameters_and_their_starts_are_checked():
+    targets = {(ds, "rbf", "rff", 1): Target(0.2, 0.01, 10) for ds in (EMBEDDED, EMBEDDED_2)}
+    with pytest.raises(ConfigError, match="per-dataset parameters must be"):
+        fit(targets, parameters=["adc_offset"], per_dataset=["out_noise"])
+    with pytest.raises(ConfigError, match="not free parameters"):
+        fit(
+            targets,
+            parameters=["out_noise"],
+            per_dataset=["out_noise"],
+            start={"out_noise[x]": 0.1},
+        )
+    with pytest.raises(ConfigError, match=r"out_noise\[sklearn:wine\] 0.9 outside"):
+        fit(
+            targets,
+            parameters=["out_noise"],
+            per_dataset=["out_noise"],
+            start={"out_noise": 0.1, f"out_noise[{EMBEDDED_2}]": 0.9},
+        )
+    # A name[dataset] start applies to that dataset only, the name to the others.
+    result = fit(
+        targets,
+        parameters=["out_noise"],
+        per_dataset=["out_noise"],
+        start={"out_noise": 0.1, f"out_noise[{EMBEDDED_2}]": 0.2},
+        seeds=range(2),
+        max_evaluations=1,
+    )
+    base = {c["dataset"]: c["simulated_base"] for c in result.cells}
+    again = {}
+    for ds, value in ((EMBEDDED, 0.1), (EMBEDDED_2, 0.2)):
+        cell = (ds, "rbf", "rff", 1)
+        chip = CrossbarConfig.hermes(out_noise=value)
+        again[ds] = float(simulate_errors(chip, [cell], range(2))[cell].mean())
+    assert base == pytest.approx(again, rel=1e-12)
+
+
+def test_calibrate_command_takes_per_dataset_parameters(tmp_path):
+    cells = {(ds, "rbf", "rff", 1): (0.2, 0.01, 10) for ds in (EMBEDDED, EMBEDDED_2)}
+    path = _targets_file(tmp_path, cells)
+    out = tmp_path / "cal"
+    base = ["-q", "calibrate", "--targets", str(path), "--seeds", "2", "--out", str(out)]
+    argv = [*base, "--parameters", "out_noise", "--per-dataset", "out_noise"]
+    assert cli.main([*argv, "--max-evaluations", "2"]) == 0
+    doc = json.loads((out / "calibration.json").read_text())
+    assert set(doc["values"]) == {f"out_noise[{EMBEDDED}]", f"out_noise[{EMBEDDED_2}]"}
+    assert doc["per_dataset"] == ["out_noise"]
+    # A per-dataset parameter must be free.
+    assert cli.main([*base, "--parameters", "adc_offset", "--per-dataset", "out_noise"]) == 2

@@ -540,6 +540,11 @@ def simulate_accuracy_drops(
     return out
 
 
+def _parameter_name(key: str) -> str:
+    """The parameter of a fitted value's key (``"out_noise[skin]"`` → ``"out_noise"``)."""
+    return key.split("[", 1)[0]
+
+
 @dataclass
 class CalibrationResult:
     """The outcome of :func:`fit`.
@@ -547,7 +552,8 @@ class CalibrationResult:
     Attributes
     ----------
     values : dict
-        Fitted value of each free parameter.
+        Fitted value of each free parameter (of a per-dataset parameter, one
+        per dataset, keyed ``"name[dataset]"``).
     stderr : dict
         Its standard error (Gauss–Newton; ``nan`` where the data do not
         determine it: then the residuals do not depend on it).
@@ -569,6 +575,8 @@ class CalibrationResult:
         Evaluations of χ².
     wall_time_s : float
         Duration of the fit.
+    per_dataset : list of str
+        The parameters fitted with one value per dataset (empty: the chip-wide fit).
     """
 
     values: dict[str, float]
@@ -581,11 +589,13 @@ class CalibrationResult:
     seeds: list[int]
     evaluations: int
     wall_time_s: float
+    per_dataset: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (with the parameters' ranges and reasons)."""
         d = dataclasses.asdict(self)
-        d["parameters"] = [dataclasses.asdict(_BY_NAME[n]) for n in self.values]
+        names = dict.fromkeys(_parameter_name(key) for key in self.values)
+        d["parameters"] = [dataclasses.asdict(_BY_NAME[n]) for n in names]
         d["reduced_chi2"] = self.chi2 / max(self.dof, 1)
         return d
 
@@ -597,7 +607,7 @@ class CalibrationResult:
             f"{self.evaluations} evaluations, {self.wall_time_s:.0f} s",
         ]
         for name, value in self.values.items():
-            p = _BY_NAME[name]
+            p = _BY_NAME[_parameter_name(name)]
             err = self.stderr[name]
             err_text = "not determined" if not math.isfinite(err) else f"± {err:.3g}"
             lines.append(f"  {name} = {value:.4g} {err_text} ({p.unit}; allowed {p.low}..{p.high})")
@@ -697,8 +707,15 @@ def fit(
     data_dir: str | None = None,
     max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
     progress: Callable[[int, float], None] | None = None,
+    per_dataset: Sequence[str] = (),
 ) -> CalibrationResult:
     """Fit the free parameters of the chip model to measured kernel errors and accuracies.
+
+    One value of each free parameter for every dataset, kernel, sampler and k —
+    the chip-wide model. ``per_dataset`` names parameters that get one value per
+    dataset instead: a diagnostic of run conditions (a test whether the
+    measurements of different datasets were made under different conditions, by
+    the χ² it gains over the chip-wide fit), not a chip model.
 
     Parameters
     ----------
@@ -716,7 +733,9 @@ def fit(
     base : CrossbarConfig or None
         The config the parameters are set on (None: ``CrossbarConfig.hermes()``).
     start : dict or None
-        Starting values (None: the base config's values).
+        Starting values (None: the base config's values). A value for a
+        per-dataset parameter ``name`` starts it on every dataset; one for
+        ``"name[dataset]"`` on that dataset only.
     seeds : sequence of int, default :data:`DEFAULT_SEEDS`
         Simulation seeds (fixed during the fit), at least :data:`MIN_SEEDS`.
     data_dir : str or None
@@ -725,6 +744,9 @@ def fit(
         Budget of χ² evaluations of the minimiser.
     progress : callable or None
         Called as ``progress(evaluation, chi2)`` after each evaluation.
+    per_dataset : sequence of str, default ()
+        Free parameters fitted with one value per dataset of the targets
+        (reported as ``"name[dataset]"``); the others are shared.
 
     Returns
     -------
@@ -733,7 +755,8 @@ def fit(
     Raises
     ------
     ConfigError
-        For an unknown parameter, a start outside its range, or too few seeds.
+        For an unknown parameter, a per-dataset parameter that is not free, a
+        start outside its range, or too few seeds.
     """
     from scipy.optimize import minimize
 
@@ -746,35 +769,60 @@ def fit(
     if unknown or not names or len(set(names)) != len(names):
         raise ConfigError(f"parameters must be distinct names from {sorted(_BY_NAME)}, got {names}")
     check_seeds(seeds)
-    stray = sorted(set(start or {}) - set(names))
-    if stray:
-        raise ConfigError(f"start values for {stray}, which are not free parameters {names}")
-    specs = [_BY_NAME[n] for n in names]
-    # A field that is off (None) starts at its upper bound (for the quantile:
-    # the largest input sets the range, nothing is clipped).
-    base_start = {}
-    for p in specs:
-        value = getattr(base, p.name)
-        base_start[p.name] = p.high if value is None else float(value)
-    start = base_start | dict(start or {})
-    for p in specs:
-        if not p.low <= start[p.name] <= p.high:
-            raise ConfigError(f"start value of {p.name} {start[p.name]} outside {p.low}..{p.high}")
+    per_dataset = list(per_dataset)
+    if not set(per_dataset) <= set(names) or len(set(per_dataset)) != len(per_dataset):
+        raise ConfigError(
+            f"per-dataset parameters must be distinct free parameters {names}, got {per_dataset}"
+        )
     cells = sorted(targets)
     acc_cells = sorted(accuracy_drops or {})
     acc_targets = dict(accuracy_drops or {})
-    low = np.array([p.low for p in specs])
-    span = np.array([p.high - p.low for p in specs])
+    datasets = sorted({c[0] for c in (*cells, *acc_cells)})
+    # The fitted values: one per shared parameter, one per dataset of a
+    # per-dataset parameter ("name[dataset]"), in this order.
+    slots = [(_BY_NAME[n], ds) for n in names for ds in (datasets if n in per_dataset else [None])]
+    keys = [p.name if ds is None else f"{p.name}[{ds}]" for p, ds in slots]
+    stray = sorted(set(start or {}) - set(names) - set(keys))
+    if stray:
+        raise ConfigError(f"start values for {stray}, which are not free parameters {keys}")
+    # A field that is off (None) starts at its upper bound (for the quantile:
+    # the largest input sets the range, nothing is clipped).
+    start = dict(start or {})
+    first = {}
+    for (p, _), key in zip(slots, keys, strict=True):
+        value = getattr(base, p.name)
+        value = p.high if value is None else float(value)
+        first[key] = start.get(key, start.get(p.name, value))
+        if not p.low <= first[key] <= p.high:
+            raise ConfigError(f"start value of {key} {first[key]} outside {p.low}..{p.high}")
+    low = np.array([p.low for p, _ in slots])
+    span = np.array([p.high - p.low for p, _ in slots])
     evaluations = 0
 
-    def config_at(z: np.ndarray):
+    def configs_at(z: np.ndarray) -> dict[str, Any]:
         values = low + np.clip(z, 0.0, 1.0) * span
-        return dataclasses.replace(base, **dict(zip(names, map(float, values), strict=True)))
+        return {
+            dataset: dataclasses.replace(
+                base,
+                **{
+                    p.name: float(v)
+                    for (p, ds), v in zip(slots, values, strict=True)
+                    if ds in (None, dataset)
+                },
+            )
+            for dataset in datasets
+        }
 
     def simulate(z: np.ndarray) -> tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]]:
-        config = config_at(z)
-        errors = simulate_errors(config, cells, seeds, data_dir=data_dir)
-        drops = simulate_accuracy_drops(config, acc_cells, seeds, data_dir=data_dir)
+        # Dataset by dataset: the cells are independent, so with shared values
+        # only this is the same simulation as one call over all cells.
+        errors: dict[Cell, np.ndarray] = {}
+        drops: dict[Cell, np.ndarray] = {}
+        for dataset, config in configs_at(z).items():
+            mine = [c for c in cells if c[0] == dataset]
+            errors |= simulate_errors(config, mine, seeds, data_dir=data_dir)
+            mine = [c for c in acc_cells if c[0] == dataset]
+            drops |= simulate_accuracy_drops(config, mine, seeds, data_dir=data_dir)
         return errors, drops
 
     def standardised(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]]) -> np.ndarray:
@@ -793,7 +841,7 @@ def fit(
             progress(evaluations, value)
         return value
 
-    z0 = (np.array([start[n] for n in names]) - low) / span
+    z0 = (np.array([first[key] for key in keys]) - low) / span
     sim0 = simulate(z0)
     r0 = standardised(sim0)
     # The first simplex steps each parameter by half its starting value, at most
@@ -801,8 +849,8 @@ def fit(
     # starts at 0; 10 % of a wide range, e.g. ±0.1 for an offset started at 0.02,
     # spends the budget far outside the basin); a parameter starting at 0 steps 10 %.
     simplex = [z0]
-    for j, p in enumerate(specs):
-        size = abs(start[p.name]) / 2 / span[j] if start[p.name] != 0 else 0.1
+    for j, key in enumerate(keys):
+        size = abs(first[key]) / 2 / span[j] if first[key] != 0 else 0.1
         step = min(0.1, size)
         v = z0.copy()
         v[j] = v[j] + step if v[j] + step <= 1.0 else v[j] - step
@@ -811,7 +859,7 @@ def fit(
         chi2,
         z0,
         method="Nelder-Mead",
-        bounds=[(0.0, 1.0)] * len(names),
+        bounds=[(0.0, 1.0)] * len(keys),
         options={
             "maxfev": max_evaluations,
             "xatol": 2e-3,
@@ -823,26 +871,26 @@ def fit(
     sim = simulate(z)
     r = standardised(sim)
     chi2_min = float(np.sum(r**2))
-    dof = max(r.size - len(names), 1)
+    dof = max(r.size - len(keys), 1)
     # Gauss–Newton covariance from central differences in the unit box (a step
     # of 2 % of each range: wide enough to average over the discreteness of
     # sign flips, small against the ranges).
     h = 0.02
-    jac = np.empty((r.size, len(names)))
-    for j in range(len(names)):
+    jac = np.empty((r.size, len(keys)))
+    for j in range(len(keys)):
         up, down = z.copy(), z.copy()
         up[j], down[j] = min(z[j] + h, 1.0), max(z[j] - h, 0.0)
         jac[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
     # Covariance (JᵀJ)⁻¹ scaled by the reduced χ²; a singular JᵀJ means a
     # parameter the residuals do not depend on: its error is not determined.
     jtj = jac.T @ jac
-    identified = np.linalg.matrix_rank(jtj) == len(names)
+    identified = np.linalg.matrix_rank(jtj) == len(keys)
     cov = np.linalg.inv(jtj) * max(chi2_min / dof, 1.0) if identified else None
     stderr = {
-        p.name: float(math.sqrt(max(cov[j, j], 0.0)) * span[j]) if cov is not None else math.nan
-        for j, p in enumerate(specs)
+        key: float(math.sqrt(max(cov[j, j], 0.0)) * span[j]) if cov is not None else math.nan
+        for j, key in enumerate(keys)
     }
-    values = {p.name: float(low[j] + z[j] * span[j]) for j, p in enumerate(specs)}
+    values = {key: float(low[j] + z[j] * span[j]) for j, key in enumerate(keys)}
 
     def rows(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]], r: np.ndarray):
         return _cell_rows(sim[0], targets, cells, r[: len(cells)], HARDWARE_ERR) + _cell_rows(
@@ -865,4 +913,5 @@ def fit(
         seeds=[int(s) for s in seeds],
         evaluations=evaluations,
         wall_time_s=time.perf_counter() - t_start,
+        per_dataset=per_dataset,
     )

@@ -649,6 +649,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"free parameters, comma-separated from {', '.join(calibration_parameters)}",
     )
     cal.add_argument(
+        "--per-dataset",
+        type=_csv_list(calibration_parameters),
+        default=[],
+        help="free parameters fitted with one value per dataset (NAME[DATASET] in the "
+        "output and in --start): a diagnostic of whether the datasets were measured under "
+        "different conditions, by the chi^2 it gains, not a chip model (default: none, "
+        "every parameter is chip-wide)",
+    )
+    cal.add_argument(
         "--start",
         type=_assignments,
         default=None,
@@ -839,8 +848,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     Raises
     ------
     UsageError
-        Too few ``--seeds`` (:func:`analogkernels.calibration.check_seeds`), or
-        an unusable ``--out``.
+        Too few ``--seeds`` (:func:`analogkernels.calibration.check_seeds`), a
+        ``--per-dataset`` parameter that is not in ``--parameters``, or an
+        unusable ``--out``.
     """
     from .calibration import ACCURACY_DROP, accuracy_ks, check_seeds, load_targets
     from .paper.sweep import run_calibration
@@ -849,6 +859,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         check_seeds(range(args.seeds))  # before any work: a command-line mistake
     except ConfigError as exc:
         raise UsageError(f"--seeds {args.seeds}: {exc}") from None
+    _check_names("--per-dataset parameter", args.per_dataset, tuple(args.parameters))
     targets = load_targets(args.targets, datasets=args.dataset)
     accuracy_k = args.accuracy_k
     if accuracy_k is None:
@@ -878,6 +889,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         max_evaluations=args.max_evaluations,
         start=args.start,
         progress=not _quiet(args),
+        per_dataset=args.per_dataset,
     )
     print(result.summary())
     print(f"wrote {out / 'calibration.json'}")

@@ -360,6 +360,7 @@ def run_calibration(
     max_evaluations: int,
     start: dict[str, float] | None = None,
     progress: bool = True,
+    per_dataset: Sequence[str] = (),
 ) -> Any:
     """Fit the chip model to measured kernel errors and write ``calibration.json``.
 
@@ -386,6 +387,9 @@ def run_calibration(
         Starting values of free parameters (default: the base config's).
     progress : bool, default True
         Show the progress bar.
+    per_dataset : sequence of str, default ()
+        Free parameters fitted with one value per dataset (a diagnostic of run
+        conditions; see :func:`analogkernels.calibration.fit`).
 
     Returns
     -------
@@ -418,6 +422,7 @@ def run_calibration(
             max_evaluations=max_evaluations,
             start=start,
             progress=step,
+            per_dataset=per_dataset,
         )
     finally:
         bar.close()
