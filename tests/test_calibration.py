@@ -529,6 +529,8 @@ def test_fit_recovers_per_dataset_values_and_gains_chi2_over_the_shared_fit():
 
 def test_per_dataset_parameters_and_their_starts_are_checked():
     targets = {(ds, "rbf", "rff", 1): Target(0.2, 0.01, 10) for ds in (EMBEDDED, EMBEDDED_2)}
+    with pytest.raises(ConfigError, match="no targets"):
+        fit({}, parameters=["out_noise"], per_dataset=["out_noise"])
     with pytest.raises(ConfigError, match="per-dataset parameters must be"):
         fit(targets, parameters=["adc_offset"], per_dataset=["out_noise"])
     with pytest.raises(ConfigError, match="not free parameters"):

@@ -756,7 +756,7 @@ def fit(
     ------
     ConfigError
         For an unknown parameter, a per-dataset parameter that is not free, a
-        start outside its range, or too few seeds.
+        start outside its range, too few seeds, or no targets.
     """
     from scipy.optimize import minimize
 
@@ -777,6 +777,8 @@ def fit(
     cells = sorted(targets)
     acc_cells = sorted(accuracy_drops or {})
     acc_targets = dict(accuracy_drops or {})
+    if not cells and not acc_cells:
+        raise ConfigError("no targets to fit: the targets and accuracy drops are empty")
     datasets = sorted({c[0] for c in (*cells, *acc_cells)})
     # The fitted values: one per shared parameter, one per dataset of a
     # per-dataset parameter ("name[dataset]"), in this order.
