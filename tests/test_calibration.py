@@ -483,14 +483,24 @@ def test_kernel_points_are_the_protocols():
 EMBEDDED_2 = "sklearn:wine"
 
 
-def test_simulating_dataset_by_dataset_is_the_same_simulation():
-    # fit simulates each dataset with its own config; with shared values that
-    # must be bit for bit the simulation of all cells at once.
+def test_a_per_dataset_fit_with_equal_values_is_the_chip_wide_fit():
+    # fit simulates each dataset with its own config; with every dataset at the
+    # shared value that must be the chip-wide simulation, bit for bit, for the
+    # error curves and the accuracy drops alike.
     cells = [(ds, "rbf", "rff", 1) for ds in (EMBEDDED, EMBEDDED_2)]
-    chip = CrossbarConfig.hermes(out_noise=0.2)
-    together = simulate_errors(chip, cells, range(2))
-    for cell in cells:
-        np.testing.assert_array_equal(simulate_errors(chip, [cell], range(2))[cell], together[cell])
+    targets = {c: Target(0.2, 0.01, 10) for c in cells}
+    drops = {(EMBEDDED, "rbf", "rff", 1): Target(-0.01, 0.01, 10)}
+    kw = {
+        "accuracy_drops": drops,
+        "parameters": ["out_noise"],
+        "start": {"out_noise": 0.2},
+        "seeds": range(2),
+        "max_evaluations": 1,
+    }
+    split, shared = fit(targets, per_dataset=["out_noise"], **kw), fit(targets, **kw)
+    assert split.start_chi2 == shared.start_chi2
+    assert [c["simulated_base"] for c in split.cells] == [c["simulated_base"] for c in shared.cells]
+    assert [c["metric"] for c in split.cells] == ["hardware_err"] * 2 + ["accuracy_drop"]
 
 
 def test_fit_recovers_per_dataset_values_and_gains_chi2_over_the_shared_fit():
@@ -565,7 +575,7 @@ def test_per_dataset_parameters_and_their_starts_are_checked():
     assert base == pytest.approx(again, rel=1e-12)
 
 
-def test_calibrate_command_takes_per_dataset_parameters(tmp_path):
+def test_calibrate_command_takes_per_dataset_parameters(tmp_path, capsys):
     cells = {(ds, "rbf", "rff", 1): (0.2, 0.01, 10) for ds in (EMBEDDED, EMBEDDED_2)}
     path = _targets_file(tmp_path, cells)
     out = tmp_path / "cal"
@@ -575,5 +585,28 @@ def test_calibrate_command_takes_per_dataset_parameters(tmp_path):
     doc = json.loads((out / "calibration.json").read_text())
     assert set(doc["values"]) == {f"out_noise[{EMBEDDED}]", f"out_noise[{EMBEDDED_2}]"}
     assert doc["per_dataset"] == ["out_noise"]
-    # A per-dataset parameter must be free.
-    assert cli.main([*base, "--parameters", "adc_offset", "--per-dataset", "out_noise"]) == 2
+    # A per-dataset parameter must be free, and a start must name a fitted value:
+    # both refused before any output.
+    fresh = [*base[:-1], str(tmp_path / "fresh")]
+    assert cli.main([*fresh, "--parameters", "adc_offset", "--per-dataset", "out_noise"]) == 2
+    assert cli.main([*fresh[1:], *argv[-4:], "--start", "out_noise[nope]=0.1"]) == 2
+    assert "not a free parameter or NAME[DATASET]" in capsys.readouterr().err
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_a_value_the_residuals_ignore_has_no_error_and_leaves_the_others_theirs():
+    from analogkernels.calibration import _standard_errors
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=12), rng.normal(size=12)
+    # (JᵀJ)⁻¹ of the two live columns, scaled by the reduced χ² 30/10 = 3.
+    cov = np.linalg.inv(np.array([[a @ a, a @ b], [a @ b, b @ b]])) * 3.0
+    got = _standard_errors(np.column_stack([a, np.zeros(12), b]), chi2=30.0, dof=10)
+    assert math.isnan(got[1])
+    np.testing.assert_allclose(got[[0, 2]], np.sqrt(np.diag(cov)), rtol=1e-12)
+    # A reduced χ² below 1 does not shrink the errors.
+    np.testing.assert_allclose(
+        _standard_errors(a[:, None], chi2=1.0, dof=10), [1 / np.linalg.norm(a)]
+    )
+    # Two live columns that are the same: nothing is determined.
+    assert np.isnan(_standard_errors(np.column_stack([a, a]), chi2=5.0, dof=10)).all()

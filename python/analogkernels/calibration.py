@@ -30,8 +30,9 @@ function of θ: common random numbers). The minimiser is Nelder–Mead inside th
 box of :data:`PARAMETERS` (each a physically plausible range, stated with its
 reason); uncertainties come from the Gauss–Newton covariance ``(JᵀJ)⁻¹`` of the
 standardised residuals at the minimum (central differences), scaled by the
-reduced χ² when it exceeds 1. One parameter set serves every dataset and kernel:
-nothing is fitted per dataset.
+reduced χ² when it exceeds 1. One parameter set serves every dataset and kernel
+(the chip model); ``per_dataset`` fits named parameters once per dataset instead, a
+diagnostic of whether the datasets were measured under different conditions.
 
 The measured *accuracy drops* (chip − floating point accuracy of the kernel ridge
 classifier, full training and evaluation sets) enter the same sum as further
@@ -540,6 +541,38 @@ def simulate_accuracy_drops(
     return out
 
 
+def _standard_errors(jac: np.ndarray, chi2: float, dof: int) -> np.ndarray:
+    """Gauss–Newton standard errors from the Jacobian of the standardised residuals.
+
+    The covariance is ``(JᵀJ)⁻¹`` scaled by the reduced χ² when it exceeds 1. A
+    value the residuals do not depend on (a zero column) has no determined error
+    and leaves the others theirs; if the other columns are still degenerate, no
+    error is determined.
+
+    Parameters
+    ----------
+    jac : ndarray of shape (terms, values)
+        Derivatives of the residuals by the fitted values.
+    chi2 : float
+        χ² at the minimum.
+    dof : int
+        Degrees of freedom.
+
+    Returns
+    -------
+    ndarray of shape (values,)
+        The standard errors, in the units of ``jac``'s columns; nan where not
+        determined.
+    """
+    out = np.full(jac.shape[1], math.nan)
+    active = np.flatnonzero(np.any(jac != 0.0, axis=0))
+    jtj = jac[:, active].T @ jac[:, active]
+    if active.size and np.linalg.matrix_rank(jtj) == active.size:
+        cov = np.linalg.inv(jtj) * max(chi2 / max(dof, 1), 1.0)
+        out[active] = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return out
+
+
 def _parameter_name(key: str) -> str:
     """The parameter of a fitted value's key (``"out_noise[skin]"`` → ``"out_noise"``)."""
     return key.split("[", 1)[0]
@@ -556,11 +589,13 @@ class CalibrationResult:
         per dataset, keyed ``"name[dataset]"``).
     stderr : dict
         Its standard error (Gauss–Newton; ``nan`` where the data do not
-        determine it: then the residuals do not depend on it).
+        determine it: the residuals do not depend on it, or the values they
+        depend on are degenerate).
     chi2 : float
         χ² at the minimum.
     dof : int
-        Degrees of freedom: cells minus free parameters.
+        Degrees of freedom: terms of χ² minus fitted values (one per dataset for a
+        per-dataset parameter).
     start_chi2 : float
         χ² at the start values (before the fit).
     cells : list of dict
@@ -790,6 +825,10 @@ def fit(
     # A field that is off (None) starts at its upper bound (for the quantile:
     # the largest input sets the range, nothing is clipped).
     start = dict(start or {})
+    for key, value in start.items():
+        p = _BY_NAME[key.split("[", 1)[0]]
+        if not p.low <= value <= p.high:
+            raise ConfigError(f"start value of {key} {value} outside {p.low}..{p.high}")
     first = {}
     for (p, _), key in zip(slots, keys, strict=True):
         value = getattr(base, p.name)
@@ -883,15 +922,8 @@ def fit(
         up, down = z.copy(), z.copy()
         up[j], down[j] = min(z[j] + h, 1.0), max(z[j] - h, 0.0)
         jac[:, j] = (residuals(up) - residuals(down)) / (up[j] - down[j])
-    # Covariance (JᵀJ)⁻¹ scaled by the reduced χ²; a singular JᵀJ means a
-    # parameter the residuals do not depend on: its error is not determined.
-    jtj = jac.T @ jac
-    identified = np.linalg.matrix_rank(jtj) == len(keys)
-    cov = np.linalg.inv(jtj) * max(chi2_min / dof, 1.0) if identified else None
-    stderr = {
-        key: float(math.sqrt(max(cov[j, j], 0.0)) * span[j]) if cov is not None else math.nan
-        for j, key in enumerate(keys)
-    }
+    unit_errors = _standard_errors(jac, chi2_min, dof)
+    stderr = {key: float(unit_errors[j] * span[j]) for j, key in enumerate(keys)}
     values = {key: float(low[j] + z[j] * span[j]) for j, key in enumerate(keys)}
 
     def rows(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]], r: np.ndarray):

@@ -625,9 +625,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Fit the free parameters of the simulated chip (ADC offset, its spread, ADC gain "
         "spread, output noise; analogkernels.calibration) to measured kernel-approximation "
         "errors: one parameter set for every dataset, kernel, sampler and k in the targets "
-        "file, by minimising chi^2 weighted by the measured seed spread. Prints the fitted "
-        "values with standard errors and the residual misfit; writes calibration.json "
-        "(values, uncertainties, every cell before and after) into --out.",
+        "file (unless --per-dataset), by minimising chi^2 weighted by the measured seed "
+        "spread. Prints the fitted values with standard errors and the residual misfit; "
+        "writes calibration.json (values, uncertainties, every cell before and after) "
+        "into --out.",
     )
     cal.add_argument(
         "--targets",
@@ -662,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_assignments,
         default=None,
         help="starting values NAME=VALUE,... of free parameters (default: those of hermes(); "
-        "the minimiser is local, so the start can decide which minimum it finds)",
+        "the minimiser is local, so the start can decide which minimum it finds); for a "
+        "--per-dataset parameter NAME starts every dataset, NAME[DATASET] one (quote the "
+        "brackets for the shell)",
     )
     cal.add_argument(
         "--accuracy-k",
@@ -849,8 +852,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     ------
     UsageError
         Too few ``--seeds`` (:func:`analogkernels.calibration.check_seeds`), a
-        ``--per-dataset`` parameter that is not in ``--parameters``, or an
-        unusable ``--out``.
+        ``--per-dataset`` parameter that is not in ``--parameters``, a ``--start``
+        name that is not a fitted value, or an unusable ``--out``.
     """
     from .calibration import ACCURACY_DROP, accuracy_ks, check_seeds, load_targets
     from .paper.sweep import run_calibration
@@ -859,8 +862,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         check_seeds(range(args.seeds))  # before any work: a command-line mistake
     except ConfigError as exc:
         raise UsageError(f"--seeds {args.seeds}: {exc}") from None
-    _check_names("--per-dataset parameter", args.per_dataset, tuple(args.parameters))
+    loose = [n for n in args.per_dataset if n not in args.parameters]
+    if loose:
+        raise UsageError(
+            f"--per-dataset {', '.join(loose)}: not in --parameters ({', '.join(args.parameters)})"
+        )
     targets = load_targets(args.targets, datasets=args.dataset)
+    _check_start(args, sorted({cell[0] for cell in targets}))
     accuracy_k = args.accuracy_k
     if accuracy_k is None:
         # Default: the largest k, where the file has both accuracies.
@@ -894,6 +902,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(result.summary())
     print(f"wrote {out / 'calibration.json'}")
     return 0
+
+
+def _check_start(args: argparse.Namespace, datasets: list[str]) -> None:
+    """Refuse a ``--start`` name that is not a fitted value, before any work."""
+    allowed = set(args.parameters) | {
+        f"{name}[{dataset}]" for name in args.per_dataset for dataset in datasets
+    }
+    stray = sorted(set(args.start or {}) - allowed)
+    if stray:
+        raise UsageError(
+            f"--start {', '.join(stray)}: not a free parameter or NAME[DATASET] of a "
+            f"--per-dataset one (datasets: {', '.join(datasets)})"
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -522,7 +522,9 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
         Run records as returned by :func:`run_one`.
     paper : dict or None
         The paper's measured results (:func:`load_paper_results`): adds its FP and
-        chip accuracies and errors beside ours, with the differences.
+        chip accuracies and errors beside ours, with the differences, the table of
+        agreement with the paper's chip per dataset and kernel, and the run-to-run
+        spread of the accuracy beside the paper's.
 
     Returns
     -------
@@ -530,7 +532,8 @@ def summarize(records: list[dict], paper: dict | None = None) -> str:
         Markdown: per dataset and kernel, the best-k seed-mean accuracy averaged
         over the samplers, FP against the simulated chip (``backend="analog"``)
         and their difference in points; the kernel approximation error per k;
-        the seeds, preset, read time and software versions.
+        with ``paper``, the agreement and spread tables; the seeds, preset, read
+        time and software versions.
     """
     lines = ["# Kernel ridge classification: FP vs simulated HERMES chip", ""]
     if not records:

@@ -384,7 +384,8 @@ def run_calibration(
     max_evaluations : int
         Budget of chi^2 evaluations.
     start : dict, optional
-        Starting values of free parameters (default: the base config's).
+        Starting values of free parameters (default: the base config's); for a
+        per-dataset parameter by name (every dataset) or ``"name[dataset]"``.
     progress : bool, default True
         Show the progress bar.
     per_dataset : sequence of str, default ()
