@@ -935,3 +935,12 @@ def test_summary_compares_the_run_to_run_spread_with_the_papers():
     )
     expected = [fp_sd, chip_sd, chip_sd / fp_sd, paper_fp, paper_chip, 3.0]
     np.testing.assert_allclose(cells, expected, atol=0.006)
+    # Without chip runs there is no spread table; a cell the paper lacks is nan.
+    fp_only = [r for r in records if r["backend"] == "fp"]
+    assert "Run-to-run" not in protocol.summarize(fp_only, paper)
+    partial = {c: m for c, m in paper.items() if c[3] == 1}  # not the largest k
+    spread = protocol.summarize(records, partial)
+    spread = spread[spread.index("Run-to-run spread") :]
+    row = next(line for line in spread.splitlines() if line.startswith("| toy | rbf | "))
+    assert [c.strip() for c in row.split("|")[6:9]] == ["nan"] * 3
+    np.testing.assert_allclose([float(c) for c in row.split("|")[3:6]], expected[:3], atol=0.006)
