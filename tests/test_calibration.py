@@ -610,3 +610,32 @@ def test_a_value_the_residuals_ignore_has_no_error_and_leaves_the_others_theirs(
     )
     # Two live columns that are the same: nothing is determined.
     assert np.isnan(_standard_errors(np.column_stack([a, a]), chi2=5.0, dof=10)).all()
+
+
+def test_a_fit_simulates_each_dataset_once_per_value(monkeypatch):
+    # One dataset's simulation depends only on its own values, so a Jacobian
+    # column or a simplex step that moves another dataset's value reuses it:
+    # no (dataset, value) pair is simulated twice.
+    import analogkernels.calibration as calibration
+
+    calls = []
+    real = calibration.simulate_errors
+
+    def counting(config, cells, seeds, **kw):
+        calls.append((cells[0][0], config.out_noise))
+        return real(config, cells, seeds, **kw)
+
+    monkeypatch.setattr(calibration, "simulate_errors", counting)
+    targets = {(ds, "rbf", "rff", 1): Target(0.2, 0.01, 10) for ds in (EMBEDDED, EMBEDDED_2)}
+    result = fit(
+        targets,
+        parameters=["out_noise"],
+        per_dataset=["out_noise"],
+        start={"out_noise": 0.1},
+        seeds=range(2),
+        max_evaluations=6,
+    )
+    assert len(calls) == len(set(calls))
+    # The start, the simplex and the Jacobian visit several values of each.
+    assert {ds for ds, _ in calls} == {EMBEDDED, EMBEDDED_2} and len(calls) > 4
+    assert result.evaluations >= 3

@@ -840,30 +840,39 @@ def fit(
     span = np.array([p.high - p.low for p, _ in slots])
     evaluations = 0
 
-    def configs_at(z: np.ndarray) -> dict[str, Any]:
+    def fields_at(z: np.ndarray) -> dict[str, tuple[tuple[str, float], ...]]:
+        """Per dataset, the fitted fields and their values at ``z``."""
         values = low + np.clip(z, 0.0, 1.0) * span
         return {
-            dataset: dataclasses.replace(
-                base,
-                **{
-                    p.name: float(v)
-                    for (p, ds), v in zip(slots, values, strict=True)
-                    if ds in (None, dataset)
-                },
+            dataset: tuple(
+                (p.name, float(v))
+                for (p, ds), v in zip(slots, values, strict=True)
+                if ds in (None, dataset)
             )
             for dataset in datasets
         }
+
+    # The simulation of one dataset depends only on its own values: a step that
+    # moves another dataset's value (a Jacobian column of a per-dataset
+    # parameter, most simplex steps in a per-dataset fit) reuses it.
+    simulated: dict[tuple[str, tuple[tuple[str, float], ...]], tuple[dict, dict]] = {}
 
     def simulate(z: np.ndarray) -> tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]]:
         # Dataset by dataset: the cells are independent, so with shared values
         # only this is the same simulation as one call over all cells.
         errors: dict[Cell, np.ndarray] = {}
         drops: dict[Cell, np.ndarray] = {}
-        for dataset, config in configs_at(z).items():
-            mine = [c for c in cells if c[0] == dataset]
-            errors |= simulate_errors(config, mine, seeds, data_dir=data_dir)
-            mine = [c for c in acc_cells if c[0] == dataset]
-            drops |= simulate_accuracy_drops(config, mine, seeds, data_dir=data_dir)
+        for dataset, fields in fields_at(z).items():
+            if (dataset, fields) not in simulated:
+                config = dataclasses.replace(base, **dict(fields))
+                mine = [c for c in cells if c[0] == dataset]
+                mine_acc = [c for c in acc_cells if c[0] == dataset]
+                simulated[dataset, fields] = (
+                    simulate_errors(config, mine, seeds, data_dir=data_dir),
+                    simulate_accuracy_drops(config, mine_acc, seeds, data_dir=data_dir),
+                )
+            errors |= simulated[dataset, fields][0]
+            drops |= simulated[dataset, fields][1]
         return errors, drops
 
     def standardised(sim: tuple[dict[Cell, np.ndarray], dict[Cell, np.ndarray]]) -> np.ndarray:
