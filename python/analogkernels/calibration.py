@@ -85,6 +85,7 @@ __all__ = [
     "accuracy_ks",
     "check_seeds",
     "fit",
+    "fitted_keys",
     "load_targets",
     "read_results",
     "simulate_accuracy_drops",
@@ -578,6 +579,33 @@ def _parameter_name(key: str) -> str:
     return key.split("[", 1)[0]
 
 
+def fitted_keys(
+    parameters: Sequence[str], per_dataset: Sequence[str], datasets: Sequence[str]
+) -> list[str]:
+    """The keys of the values :func:`fit` fits, in its order.
+
+    Parameters
+    ----------
+    parameters : sequence of str
+        The free parameters.
+    per_dataset : sequence of str
+        Those fitted with one value per dataset.
+    datasets : sequence of str
+        The datasets of the targets, sorted.
+
+    Returns
+    -------
+    list of str
+        ``name`` for a shared parameter, ``"name[dataset]"`` for each dataset of a
+        per-dataset one (the names ``start`` and the result's ``values`` use).
+    """
+    return [
+        name if name not in per_dataset else f"{name}[{dataset}]"
+        for name in parameters
+        for dataset in (datasets if name in per_dataset else [None])
+    ]
+
+
 @dataclass
 class CalibrationResult:
     """The outcome of :func:`fit`.
@@ -818,7 +846,7 @@ def fit(
     # The fitted values: one per shared parameter, one per dataset of a
     # per-dataset parameter ("name[dataset]"), in this order.
     slots = [(_BY_NAME[n], ds) for n in names for ds in (datasets if n in per_dataset else [None])]
-    keys = [p.name if ds is None else f"{p.name}[{ds}]" for p, ds in slots]
+    keys = fitted_keys(names, per_dataset, datasets)
     stray = sorted(set(start or {}) - set(names) - set(keys))
     if stray:
         raise ConfigError(f"start values for {stray}, which are not free parameters {keys}")
@@ -826,7 +854,7 @@ def fit(
     # the largest input sets the range, nothing is clipped).
     start = dict(start or {})
     for key, value in start.items():
-        p = _BY_NAME[key.split("[", 1)[0]]
+        p = _BY_NAME[_parameter_name(key)]
         if not p.low <= value <= p.high:
             raise ConfigError(f"start value of {key} {value} outside {p.low}..{p.high}")
     first = {}

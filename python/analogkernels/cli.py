@@ -906,9 +906,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _check_start(args: argparse.Namespace, datasets: list[str]) -> None:
     """Refuse a ``--start`` name that is not a fitted value, before any work."""
-    allowed = set(args.parameters) | {
-        f"{name}[{dataset}]" for name in args.per_dataset for dataset in datasets
-    }
+    from .calibration import fitted_keys
+
+    allowed = set(args.parameters) | set(fitted_keys(args.parameters, args.per_dataset, datasets))
     stray = sorted(set(args.start or {}) - allowed)
     if stray:
         raise UsageError(
